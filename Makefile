@@ -1,0 +1,81 @@
+# Makefile — compiles Agora. build.sh drives it and sets OUT (object dir),
+# DEPS (the dependency prefix it built), CC and OPTFLAGS; use build.sh.
+OUT      ?= build/musl
+DEPS     ?= .cache/deps/musl
+CC       ?= musl-gcc
+OPTFLAGS ?= -O2
+
+WARN := -std=c11 -Wall -Wextra -Werror -Wstrict-prototypes -Wwrite-strings \
+        -Wmissing-prototypes -Wshadow -Wvla
+CPPFLAGS := -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Isrc -I$(OUT) \
+            -isystem $(DEPS)/include
+CFLAGS   := $(WARN) $(OPTFLAGS) -MMD -MP
+LIBS     := $(DEPS)/lib/libpq.a $(DEPS)/lib/libpgcommon_shlib.a \
+            $(DEPS)/lib/libpgport_shlib.a $(DEPS)/lib/libhiredis.a \
+            $(DEPS)/lib/libbearssl.a $(DEPS)/lib/libz.a
+LDFLAGS  :=
+ifeq ($(CC),musl-gcc)
+LDFLAGS  += -static
+endif
+ifeq ($(FUZZ),1)
+# coverage for libFuzzer in every object; the fuzzer's main() at link time
+CFLAGS   += -fsanitize=fuzzer-no-link
+endif
+
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(OUT)/unitobj/%.o)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+# the unit runner replays each fuzz corpus through its target (SQLite's way)
+REPLAY_OBJ := $(FUZZ_NAMES:%=$(OUT)/unitobj/replay_%.o)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(OUT)/%)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+
+.PHONY: agora unit tools fuzz bench
+agora: $(OUT)/agora
+unit: $(OUT)/unit
+tools: $(TOOLS)
+fuzz: $(FUZZ_NAMES:%=$(OUT)/fuzz_%)
+bench: $(BENCH_SRC:bench/%.c=$(OUT)/%)
+
+$(OUT)/agora: $(LIB_OBJ) $(OUT)/obj/main.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -s -o $@ $^ $(LIBS)
+
+$(OUT)/obj/%.o: src/%.c $(OUT)/versions.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# ---- unit tests: every TEST(name) in tests/unit/*.c lands in one table
+$(OUT)/tests.inc: $(UNIT_SRC) $(FUZZ_SRC)
+	@mkdir -p $(@D)
+	@sed -n 's/^TEST(\([A-Za-z0-9_]*\)).*/T(\1)/p' $(UNIT_SRC) > $@.tmp
+	@for n in $(FUZZ_NAMES); do echo "F($$n)"; done >> $@.tmp
+	@mv $@.tmp $@
+
+$(OUT)/unitobj/%.o: tests/unit/%.c $(OUT)/tests.inc
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -c -o $@ $<
+
+$(OUT)/unitobj/replay_%.o: tests/fuzz/fuzz_%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DLLVMFuzzerTestOneInput=fuzz_one_$* -c -o $@ $<
+
+$(OUT)/unit: $(UNIT_OBJ) $(REPLAY_OBJ) $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# ---- tools (build/jsoncheck ...), linked like the bot
+$(OUT)/%: tests/tools/%.c $(LIB_OBJ)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS)
+
+# ---- libFuzzer targets (clang, FUZZ=1)
+$(OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(LIBS)
+
+# ---- benchmarks (bench/bench_*.c); BENCH_LIBS adds reference libraries
+$(OUT)/bench_%: bench/bench_%.c $(LIB_OBJ)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) $(BENCH_LIBS)
+
+-include $(wildcard $(OUT)/obj/*.d $(OUT)/unitobj/*.d)

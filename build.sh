@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# build.sh — the one entry point for building and testing Agora.
+#
+#   ./build.sh          install missing build tools, fetch + build the pinned
+#                       dependencies (cached in .cache/), link ./agora
+#   ./build.sh test     build, then run every test; ends "N passed, N failed"
+#   ./build.sh fuzz     run each libFuzzer target longer (FUZZ_SECONDS, 300)
+#   ./build.sh bench    build and run the benchmarks in bench/
+#   ./build.sh clean    remove build/ (keeps the dependency cache)
+#
+# Environment: AGORA_CACHE (default .cache), JOBS (default nproc),
+# FUZZ_SECONDS (per target; test default 20), AGORA_SKIP_ASAN=1.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+CACHE=${AGORA_CACHE:-$ROOT/.cache}
+BUILD=$ROOT/build
+JOBS=${JOBS:-$(nproc)}
+MODE=${1:-build}
+
+say() { printf '%s\n' "build.sh: $*" >&2; }
+die() {
+	printf '%s\n' "build.sh: error: $*" >&2
+	exit 1
+}
+
+# ---------------------------------------------------------------- packages
+# Debian packages each mode needs. Only what is missing is installed.
+PKGS_BUILD="make gcc musl-tools xz-utils bzip2 file ca-certificates"
+PKGS_TEST="clang libclang-rt-14-dev postgresql redis-server openssl
+ python3 python3-aiohttp python3-websockets python3-discord python3-pytest"
+PKGS_BENCH="g++ libcjson-dev libsimdjson-dev"
+
+ensure_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]} (run as root, or install them)"
+	say "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$CACHE/apt-install.log" 2>&1; then
+		apt-get update -q >/dev/null 2>&1 || true
+		apt-get install -y -q --no-install-recommends "${missing[@]}" >"$CACHE/apt-install.log" 2>&1 ||
+			die "apt-get install failed, see $CACHE/apt-install.log"
+	fi
+}
+
+# ---------------------------------------------------------------- sources
+# A private apt state in the cache: our deb-src list, our package lists.
+APT_DIR=$CACHE/apt
+APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+	-o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache"
+	-o "APT::Sandbox::User=root" -o "Debug::NoLocking=1")
+
+apt_private_update() {
+	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+	local key=/usr/share/keyrings/debian-archive-keyring.gpg
+	cat >"$APT_DIR/sources.list" <<EOF
+deb-src [signed-by=$key] http://deb.debian.org/debian bookworm main
+deb-src [signed-by=$key] http://deb.debian.org/debian bookworm-updates main
+deb-src [signed-by=$key] http://deb.debian.org/debian-security bookworm-security main
+EOF
+	say "updating the private deb-src lists"
+	apt-get "${APT_OPTS[@]}" update -q >"$APT_DIR/update.log" 2>&1 ||
+		die "apt-get update (private deb-src list) failed, see $APT_DIR/update.log"
+}
+
+# manifest_field NAME COLUMN — one column of vendor/manifest for NAME.
+manifest_field() {
+	awk -v n="$1" -v c="$2" '$1 == n { print $c; found = 1 } END { exit !found }' vendor/manifest ||
+		die "vendor/manifest has no entry '$1'"
+}
+
+# fetch NAME — make sure the verified upstream tarball is in $CACHE/dl;
+# prints its path.
+fetch() {
+	local name=$1 pkg ver orig sum got
+	pkg=$(manifest_field "$name" 2)
+	ver=$(manifest_field "$name" 3)
+	orig=$(manifest_field "$name" 5)
+	sum=$(manifest_field "$name" 6)
+	mkdir -p "$CACHE/dl"
+	if [ ! -f "$CACHE/dl/$orig" ]; then
+		[ -d "$APT_DIR/lists" ] || apt_private_update
+		say "fetching $pkg=$ver"
+		if ! (cd "$CACHE/dl" && apt-get "${APT_OPTS[@]}" source --download-only -q "$pkg=$ver") >"$CACHE/dl/$name.log" 2>&1; then
+			apt_private_update
+			(cd "$CACHE/dl" && apt-get "${APT_OPTS[@]}" source --download-only -q "$pkg=$ver") >"$CACHE/dl/$name.log" 2>&1 ||
+				die "cannot fetch Debian source $pkg=$ver (pinned in vendor/manifest); see $CACHE/dl/$name.log"
+		fi
+		[ -f "$CACHE/dl/$orig" ] || die "apt-get source $pkg=$ver did not produce $orig"
+	fi
+	got=$(sha256sum "$CACHE/dl/$orig" | cut -d' ' -f1)
+	if [ "$got" != "$sum" ]; then
+		mv -f "$CACHE/dl/$orig" "$CACHE/dl/$orig.rejected"
+		die "sha256 mismatch for $orig: vendor/manifest pins $sum, the download is $got (moved to $orig.rejected)"
+	fi
+	printf '%s\n' "$CACHE/dl/$orig"
+}
+
+# unpack NAME DEST — fresh copy of NAME's source tree in DEST.
+unpack() {
+	local tarball
+	tarball=$(fetch "$1")
+	rm -rf "$2" "$2.tmp"
+	mkdir -p "$2.tmp"
+	tar -xf "$tarball" -C "$2.tmp"
+	# every upstream tarball has a single top directory
+	mv "$2.tmp"/* "$2"
+	rmdir "$2.tmp"
+}
+
+# ---------------------------------------------------------------- deps
+DEPS_RECIPE=1
+
+# build_deps TARGET CC — static libraries + headers in $CACHE/deps/TARGET.
+# TARGET "musl" links ./agora; "glibc" serves the sanitizer and fuzz builds.
+build_deps() {
+	local target=$1 cc=$2 out=$CACHE/deps/$1 work=$CACHE/work/$1 stamp
+	# bump DEPS_RECIPE when a recipe below changes, so caches rebuild
+	stamp="$out/.stamp-$(sha256sum vendor/manifest | cut -c1-16)-$DEPS_RECIPE"
+	[ -f "$stamp" ] && return 0
+	say "building dependencies for $target with $cc (once; cached in $out)"
+	rm -rf "$out" "$work"
+	mkdir -p "$out/include" "$out/lib" "$work"
+	local cflags="-O2 -fPIC -fno-omit-frame-pointer"
+	local log=$work/build.log
+
+	unpack bearssl "$work/bearssl"
+	make -C "$work/bearssl" -j"$JOBS" CC="$cc" LD="$cc" LDDLL="$cc" CFLAGS="$cflags" lib >>"$log" 2>&1 ||
+		die "BearSSL build failed, see $log"
+	cp "$work/bearssl/build/libbearssl.a" "$out/lib/"
+	cp "$work"/bearssl/inc/*.h "$out/include/"
+
+	unpack zlib "$work/zlib"
+	(cd "$work/zlib" && CC="$cc" CFLAGS="$cflags" ./configure --static && make -j"$JOBS" libz.a) >>"$log" 2>&1 ||
+		die "zlib build failed, see $log"
+	cp "$work/zlib/libz.a" "$out/lib/"
+	cp "$work/zlib/zlib.h" "$work/zlib/zconf.h" "$out/include/"
+
+	unpack hiredis "$work/hiredis"
+	make -C "$work/hiredis" -j"$JOBS" CC="$cc" OPTIMIZATION="-O2" CFLAGS="$cflags" static >>"$log" 2>&1 ||
+		die "hiredis build failed, see $log"
+	cp "$work/hiredis/libhiredis.a" "$out/lib/"
+	mkdir -p "$out/include/hiredis"
+	cp "$work"/hiredis/{hiredis,async,read,sds}.h "$out/include/hiredis/"
+
+	# libpq alone, without OpenSSL/GSSAPI/LDAP/ICU/readline, so that it
+	# links statically; only src/port, src/common and libpq are built.
+	unpack libpq "$work/pg"
+	(cd "$work/pg" && CC="$cc" CFLAGS="$cflags" ./configure -q --without-openssl --without-readline \
+		--without-zlib --without-icu --without-gssapi --without-ldap --without-llvm \
+		--without-libxml --without-pam --without-systemd --disable-nls &&
+		make -C src/port -j"$JOBS" all && make -C src/common -j"$JOBS" all &&
+		make -C src/interfaces/libpq -j"$JOBS" all-static-lib) >>"$log" 2>&1 ||
+		die "libpq build failed, see $log"
+	cp "$work/pg/src/interfaces/libpq/libpq.a" "$work/pg/src/common/libpgcommon_shlib.a" \
+		"$work/pg/src/port/libpgport_shlib.a" "$out/lib/"
+	cp "$work/pg/src/interfaces/libpq/libpq-fe.h" "$work/pg/src/include/postgres_ext.h" \
+		"$work/pg/src/include/pg_config_ext.h" "$out/include/"
+
+	unpack stb_image "$work/stb"
+	cp "$work/stb/stb_image.h" "$out/include/"
+
+	rm -rf "$work"
+	touch "$stamp"
+}
+
+# versions.h — upstream versions from the manifest, for `agora --version`.
+write_versions() {
+	local out=$1/versions.h tmp
+	mkdir -p "$1"
+	tmp=$(mktemp)
+	{
+		echo "/* generated by build.sh from vendor/manifest */"
+		printf '#define AGORA_VERSION "%s"\n' "$(cat VERSION)"
+		printf '#define AGORA_COMMIT "%s"\n' "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+		printf '#define AGORA_BUILD_DATE "%s"\n' "$(date -u -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}" +%Y-%m-%d)"
+		awk '!/^#/ && NF >= 6 { printf "#define VERSION_%s \"%s\"\n", toupper($1), $4 }' vendor/manifest
+	} >"$tmp"
+	cmp -s "$tmp" "$out" || mv "$tmp" "$out"
+	rm -f "$tmp"
+}
+
+make_target() { # make_target TARGET-DIR DEPS-DIR CC CFLAGS goals...
+	local out=$1 deps=$2 cc=$3 cflags=$4
+	shift 4
+	write_versions "$out"
+	make -s -j"$JOBS" OUT="$out" DEPS="$deps" CC="$cc" OPTFLAGS="$cflags" "$@"
+}
+
+build_agora() {
+	ensure_packages $PKGS_BUILD
+	build_deps musl musl-gcc
+	make_target "$BUILD/musl" "$CACHE/deps/musl" musl-gcc "-O2" agora
+	cp "$BUILD/musl/agora" "$ROOT/agora.tmp" && mv "$ROOT/agora.tmp" "$ROOT/agora"
+	say "built ./agora: $(stat -c %s agora) bytes; $(file -b agora | cut -d, -f1-2,4)"
+}
+
+# ---------------------------------------------------------------- test
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+
+# record NAME LOG — add the "N passed, N failed" line at the end of LOG.
+record() {
+	local line p f
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1 || true)
+	if [ -z "$line" ]; then
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES+=("$1 (no summary line; see $2)")
+		return
+	fi
+	p=$(echo "$line" | cut -d' ' -f1)
+	f=$(echo "$line" | cut -d' ' -f3)
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f))
+	[ "$f" = 0 ] || FAILED_NAMES+=("$1 ($f failed; see $2)")
+	say "$1: $line"
+}
+
+# check NAME CMD... — one pass/fail test from a command's exit status.
+check() {
+	local name=$1 log
+	shift
+	log=$BUILD/logs/$(echo "$name" | tr -c 'A-Za-z0-9_.-' _).log
+	if "$@" >"$log" 2>&1; then
+		PASSED=$((PASSED + 1))
+		say "$name: ok"
+	else
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES+=("$name (see $log)")
+		say "$name: FAILED (see $log)"
+		tail -n 20 "$log" >&2
+	fi
+}
+
+SANFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+fuzz_targets() { ls tests/fuzz/fuzz_*.c 2>/dev/null | sed 's|tests/fuzz/fuzz_||; s|\.c$||'; }
+
+# run_fuzz NAME SECONDS — bounded libFuzzer run from the checked-in corpus.
+run_fuzz() {
+	local name=$1 secs=$2 corpus=$BUILD/fuzz-corpus/$1
+	mkdir -p "$corpus"
+	[ -d "tests/fuzz/corpus/$name" ] && cp -n tests/fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null
+	(cd "$BUILD/logs" && "$BUILD/fuzz/fuzz_$name" -max_total_time="$secs" -rss_limit_mb=2048 \
+		-max_len=65536 -print_final_stats=1 "$corpus")
+}
+
+run_tests() {
+	ensure_packages $PKGS_BUILD $PKGS_TEST
+	build_agora
+	mkdir -p "$BUILD/logs"
+	local fuzz_secs=${FUZZ_SECONDS:-20}
+
+	# unit tests in the shipped configuration: musl, static
+	make_target "$BUILD/musl" "$CACHE/deps/musl" musl-gcc "-O2" unit tools
+	"$BUILD/musl/unit" >"$BUILD/logs/unit-musl.log" 2>&1 || true
+	record "unit tests (musl)" "$BUILD/logs/unit-musl.log"
+
+	# the same tests under AddressSanitizer + UBSan (glibc; musl has no ASan)
+	if [ "${AGORA_SKIP_ASAN:-0}" != 1 ]; then
+		build_deps glibc gcc
+		make_target "$BUILD/asan" "$CACHE/deps/glibc" clang "$SANFLAGS" unit
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+			"$BUILD/asan/unit" >"$BUILD/logs/unit-asan.log" 2>&1 || true
+		record "unit tests (ASan+UBSan)" "$BUILD/logs/unit-asan.log"
+
+		# libFuzzer targets, each for a bounded time
+		build_deps glibc gcc
+		make_target "$BUILD/fuzz" "$CACHE/deps/glibc" clang "$SANFLAGS" FUZZ=1 fuzz
+		local t
+		for t in $(fuzz_targets); do
+			check "fuzz $t (${fuzz_secs}s)" run_fuzz "$t" "$fuzz_secs"
+		done
+	fi
+
+	# the CLI, end to end: exit codes and messages of the real binary
+	if [ -x tests/cli/run.sh ]; then
+		tests/cli/run.sh "$ROOT/agora" >"$BUILD/logs/cli.log" 2>&1 || true
+		record "command line" "$BUILD/logs/cli.log"
+	fi
+
+	echo
+	if [ ${#FAILED_NAMES[@]} -gt 0 ]; then
+		say "failures:"
+		printf '  %s\n' "${FAILED_NAMES[@]}" >&2
+	fi
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" = 0 ]
+}
+
+mkdir -p "$CACHE"
+case "$MODE" in
+build) build_agora ;;
+test) run_tests ;;
+fuzz)
+	ensure_packages $PKGS_BUILD $PKGS_TEST
+	build_deps glibc gcc
+	make_target "$BUILD/fuzz" "$CACHE/deps/glibc" clang "$SANFLAGS" FUZZ=1 fuzz
+	mkdir -p "$BUILD/logs"
+	for t in $(fuzz_targets); do run_fuzz "$t" "${FUZZ_SECONDS:-300}"; done
+	;;
+bench)
+	ensure_packages $PKGS_BUILD $PKGS_BENCH
+	build_deps musl musl-gcc
+	build_deps glibc gcc
+	make_target "$BUILD/bench" "$CACHE/deps/glibc" gcc "-O2" bench
+	for b in "$BUILD"/bench/bench_*; do [ -x "$b" ] && "$b"; done
+	;;
+clean) rm -rf "$BUILD" agora ;;
+*) die "unknown mode '$MODE' (build, test, fuzz, bench, clean)" ;;
+esac
