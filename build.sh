@@ -27,7 +27,7 @@ die() {
 # ---------------------------------------------------------------- packages
 # Debian packages each mode needs. Only what is missing is installed.
 PKGS_BUILD="make gcc musl-tools xz-utils bzip2 file ca-certificates"
-PKGS_TEST="clang libclang-rt-14-dev postgresql redis-server openssl
+PKGS_TEST="clang libclang-rt-14-dev clang-format postgresql redis-server openssl
  python3 python3-aiohttp python3-websockets python3-discord python3-pytest"
 PKGS_BENCH="g++ libcjson-dev libsimdjson-dev"
 
@@ -146,7 +146,7 @@ build_deps() {
 		die "hiredis build failed, see $log"
 	cp "$work/hiredis/libhiredis.a" "$out/lib/"
 	mkdir -p "$out/include/hiredis"
-	cp "$work"/hiredis/{hiredis,async,read,sds}.h "$out/include/hiredis/"
+	cp "$work"/hiredis/*.h "$out/include/hiredis/"
 
 	# libpq alone, without OpenSSL/GSSAPI/LDAP/ICU/readline, so that it
 	# links statically; only src/port, src/common and libpq are built.
@@ -197,7 +197,7 @@ build_agora() {
 	build_deps musl musl-gcc
 	make_target "$BUILD/musl" "$CACHE/deps/musl" musl-gcc "-O2" agora
 	cp "$BUILD/musl/agora" "$ROOT/agora.tmp" && mv "$ROOT/agora.tmp" "$ROOT/agora"
-	say "built ./agora: $(stat -c %s agora) bytes; $(file -b agora | cut -d, -f1-2,4)"
+	say "built ./agora: $(stat -c %s agora) bytes ($(($(stat -c %s agora) / 1024)) KiB); $(file -b agora)"
 }
 
 # ---------------------------------------------------------------- test
@@ -240,6 +240,21 @@ check() {
 
 SANFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
+# C files of ours, for the format and banned-call gates
+our_c_files() { git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]'; }
+
+# The tree is formatted with the checked-in .clang-format.
+check_format() { our_c_files | xargs -r clang-format --dry-run -Werror; }
+
+# curl's banned list: unbounded or locale-dependent calls that have safe
+# replacements (snprintf, strtol, memcpy with a length, ...)
+check_banned_calls() {
+	if our_c_files | xargs -r grep -nE '\b(atoi|atol|sprintf|vsprintf|strcpy|strcat|strtok|gets)[[:space:]]*\('; then
+		echo "banned call(s) above: use snprintf, strtol, memcpy with a bound"
+		return 1
+	fi
+}
+
 fuzz_targets() { ls tests/fuzz/fuzz_*.c 2>/dev/null | sed 's|tests/fuzz/fuzz_||; s|\.c$||'; }
 
 # run_fuzz NAME SECONDS — bounded libFuzzer run from the checked-in corpus.
@@ -256,6 +271,9 @@ run_tests() {
 	build_agora
 	mkdir -p "$BUILD/logs"
 	local fuzz_secs=${FUZZ_SECONDS:-20}
+
+	check "format (clang-format --dry-run)" check_format
+	check "no banned calls (atoi sprintf strcpy strcat strtok gets)" check_banned_calls
 
 	# unit tests in the shipped configuration: musl, static
 	make_target "$BUILD/musl" "$CACHE/deps/musl" musl-gcc "-O2" unit tools

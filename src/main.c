@@ -1,8 +1,209 @@
-/* main — placeholder until config lands */
+/* main — the command line (CONTRACT.md, "Command line"), config loading and
+ * wiring of the layers. Everything below main.c returns errors; only this
+ * file decides to exit. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
-int
-main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bearssl.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <zlib.h>
+
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "versions.h"
+
+/* Exit statuses: 0 success, 1 failure (bad config, unhealthy, runtime
+ * error), 2 wrong command line. */
+enum { EXIT_USAGE = 2 };
+
+static void
+usage(FILE *out)
 {
-	puts("agora");
-	return 0;
+	fputs("usage: agora [-c PATH]                 run the bot\n"
+	      "       agora --check-config [-c PATH]  check the config and secrets, print every "
+	      "problem\n"
+	      "       agora --healthcheck [-c PATH]   exit 0 if the running bot is healthy\n"
+	      "       agora --version                 print version and library versions\n"
+	      "The config file is PATH, else $AGORA_CONFIG, else ./agora.conf.\n",
+	      out);
+}
+
+static void
+print_version(void)
+{
+	/* run-time versions where the library reports one, else the pinned
+	 * version it was built from (vendor/manifest) */
+	int pq = PQlibVersion();
+	printf("agora %s (commit %s, built %s)\n", AGORA_VERSION, AGORA_COMMIT, AGORA_BUILD_DATE);
+	printf("BearSSL %s\n", VERSION_BEARSSL);
+	printf("zlib %s\n", zlibVersion());
+	printf("hiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+	printf("libpq %d.%d\n", pq / 10000, pq % 10000);
+	printf("stb_image %s\n", VERSION_STB_IMAGE);
+}
+
+/* Loads the config; prints the problems as PATH:LINE: message to out.
+ * Returns 0 when usable. */
+static int
+load_config(struct config *cfg, const char *path, FILE *out)
+{
+	struct buf problems;
+	buf_init(&problems, 1 << 20);
+	int n = config_load(cfg, path, &problems);
+	if (n < 0)
+		fprintf(out, "%s:0: out of memory while reading the configuration\n", path);
+	else if (problems.len)
+		fputs(buf_str(&problems), out);
+	buf_free(&problems);
+	return n == 0 ? 0 : -1;
+}
+
+static int
+check_config(const char *path)
+{
+	struct config cfg;
+	int rc = load_config(&cfg, path, stdout);
+	if (rc == 0) {
+		printf("%s: configuration OK (secrets: discord_bot_token present, db_password %s, "
+		       "open_webui_token %s)\n",
+		       path, cfg.db_password ? "present" : "absent (trusted login)",
+		       cfg.open_webui_token ? "present" : "absent (LLM not configured)");
+	}
+	config_free(&cfg);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Asks the running bot's loopback health listener (HEALTH_PORT) and exits 0
+ * only on "200". Blocking with a deadline is fine here: this is a separate
+ * short-lived process (Docker's HEALTHCHECK), not the bot's loop. */
+static int
+healthcheck(const char *path)
+{
+	struct config cfg;
+	if (load_config(&cfg, path, stderr) < 0) {
+		config_free(&cfg);
+		return 1;
+	}
+	long port = cfg.health_port;
+	config_free(&cfg);
+	if (port == 0) {
+		fprintf(stderr,
+		        "agora: healthcheck: HEALTH_PORT is 0, the health listener is off\n");
+		return 1;
+	}
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "agora: healthcheck: socket: %s\n", strerror(errno));
+		return 1;
+	}
+	struct timeval tv = {3, 0}; /* the whole check must end well within Docker's timeout */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+		fprintf(stderr, "agora: healthcheck: cannot reach the bot on 127.0.0.1:%ld: %s\n",
+		        port, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	static const char request[] = "GET /health HTTP/1.0\r\n\r\n";
+	char reply[512];
+	size_t got = 0;
+	if (write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1)) {
+		fprintf(stderr, "agora: healthcheck: write: %s\n", strerror(errno));
+		close(fd);
+		return 1;
+	}
+	while (got < sizeof reply - 1) {
+		ssize_t n = read(fd, reply + got, sizeof reply - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	reply[got] = '\0';
+	/* the body says what is up and down; show it either way */
+	const char *body = strstr(reply, "\r\n\r\n");
+	int healthy =
+	        strncmp(reply, "HTTP/1.0 200", 12) == 0 || strncmp(reply, "HTTP/1.1 200", 12) == 0;
+	fprintf(healthy ? stdout : stderr, "%s\n",
+	        body ? body + 4 : (got ? "unexpected reply" : "no reply"));
+	return healthy ? 0 : 1;
+}
+
+static int
+run_bot(const char *path)
+{
+	struct config cfg;
+	if (load_config(&cfg, path, stderr) < 0) {
+		config_free(&cfg);
+		return 1;
+	}
+	log_set_level(cfg.log_level);
+	log_info("main", "agora %s starting (config %s, guild %llu)", AGORA_VERSION, path,
+	         (unsigned long long)cfg.guild_id);
+	/* the gateway, database and cache layers are wired in here as they land */
+	log_crit("main", "the Discord session is not built yet; nothing to run");
+	config_free(&cfg);
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { RUN, CHECK_CONFIG, HEALTHCHECK, VERSION } mode = RUN;
+	const char *path = getenv("AGORA_CONFIG");
+	if (!path || !*path)
+		path = "agora.conf";
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "agora: %s needs a PATH\n", a);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			path = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			path = a + 9;
+		} else if (strcmp(a, "--check-config") == 0) {
+			mode = CHECK_CONFIG;
+		} else if (strcmp(a, "--healthcheck") == 0) {
+			mode = HEALTHCHECK;
+		} else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+			mode = VERSION;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "agora: unknown argument '%s'\n", a);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+
+	switch (mode) {
+	case VERSION:
+		print_version();
+		return 0;
+	case CHECK_CONFIG:
+		return check_config(path);
+	case HEALTHCHECK:
+		return healthcheck(path);
+	case RUN:
+		break;
+	}
+	return run_bot(path);
 }
