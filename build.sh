@@ -303,6 +303,10 @@ run_tests() {
 		record "command line" "$BUILD/logs/cli.log"
 	fi
 
+	# build.sh itself: a dependency with the wrong sha256 is refused
+	AGORA_CACHE="$CACHE" tests/build/manifest.sh >"$BUILD/logs/manifest.log" 2>&1 || true
+	record "dependency pins" "$BUILD/logs/manifest.log"
+
 	echo
 	if [ ${#FAILED_NAMES[@]} -gt 0 ]; then
 		say "failures:"
