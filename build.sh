@@ -26,7 +26,7 @@ die() {
 
 # ---------------------------------------------------------------- packages
 # Debian packages each mode needs. Only what is missing is installed.
-PKGS_BUILD="make gcc musl-tools xz-utils bzip2 file ca-certificates"
+PKGS_BUILD="make gcc musl-tools xz-utils bzip2 file ca-certificates dpkg-dev patch"
 PKGS_TEST="clang libclang-rt-14-dev clang-format postgresql redis-server openssl
  python3 python3-aiohttp python3-websockets python3-discord python3-pytest"
 PKGS_BENCH="g++ libcjson-dev libsimdjson-dev"
@@ -74,16 +74,30 @@ manifest_field() {
 		die "vendor/manifest has no entry '$1'"
 }
 
-# fetch NAME — make sure the verified upstream tarball is in $CACHE/dl;
-# prints its path.
+# verify FILE SUM — the file's sha256 must be SUM; a mismatch stops the build
+# and sets the file aside so the next run fetches it again.
+verify() {
+	local got
+	got=$(sha256sum "$1" | cut -d' ' -f1)
+	if [ "$got" != "$2" ]; then
+		mv -f "$1" "$1.rejected"
+		die "sha256 mismatch for $(basename "$1"): vendor/manifest pins $2, the download is $got (moved to $(basename "$1").rejected)"
+	fi
+}
+
+# fetch NAME — make sure NAME's verified source package (.dsc, upstream
+# tarball, Debian tarball) is in $CACHE/dl; prints the .dsc's path.
 fetch() {
-	local name=$1 pkg ver orig sum got
+	local name=$1 pkg ver orig sum dsc_sum dsc
 	pkg=$(manifest_field "$name" 2)
 	ver=$(manifest_field "$name" 3)
 	orig=$(manifest_field "$name" 5)
 	sum=$(manifest_field "$name" 6)
+	dsc_sum=$(manifest_field "$name" 7)
+	# the .dsc is named after the version without its epoch
+	dsc="${pkg}_${ver#*:}.dsc"
 	mkdir -p "$CACHE/dl"
-	if [ ! -f "$CACHE/dl/$orig" ]; then
+	if [ ! -f "$CACHE/dl/$orig" ] || [ ! -f "$CACHE/dl/$dsc" ]; then
 		[ -d "$APT_DIR/lists" ] || apt_private_update
 		say "fetching $pkg=$ver"
 		if ! (cd "$CACHE/dl" && apt-get "${APT_OPTS[@]}" source --download-only -q "$pkg=$ver") >"$CACHE/dl/$name.log" 2>&1; then
@@ -92,29 +106,25 @@ fetch() {
 				die "cannot fetch Debian source $pkg=$ver (pinned in vendor/manifest); see $CACHE/dl/$name.log"
 		fi
 		[ -f "$CACHE/dl/$orig" ] || die "apt-get source $pkg=$ver did not produce $orig"
+		[ -f "$CACHE/dl/$dsc" ] || die "apt-get source $pkg=$ver did not produce $dsc"
 	fi
-	got=$(sha256sum "$CACHE/dl/$orig" | cut -d' ' -f1)
-	if [ "$got" != "$sum" ]; then
-		mv -f "$CACHE/dl/$orig" "$CACHE/dl/$orig.rejected"
-		die "sha256 mismatch for $orig: vendor/manifest pins $sum, the download is $got (moved to $orig.rejected)"
-	fi
-	printf '%s\n' "$CACHE/dl/$orig"
+	verify "$CACHE/dl/$orig" "$sum"
+	verify "$CACHE/dl/$dsc" "$dsc_sum"
+	printf '%s\n' "$CACHE/dl/$dsc"
 }
 
-# unpack NAME DEST — fresh copy of NAME's source tree in DEST.
+# unpack NAME DEST — fresh copy of NAME's source tree in DEST, with Debian's
+# patches applied (dpkg-source checks every file against the .dsc's sums).
 unpack() {
-	local tarball
-	tarball=$(fetch "$1")
-	rm -rf "$2" "$2.tmp"
-	mkdir -p "$2.tmp"
-	tar -xf "$tarball" -C "$2.tmp"
-	# every upstream tarball has a single top directory
-	mv "$2.tmp"/* "$2"
-	rmdir "$2.tmp"
+	local dsc
+	dsc=$(fetch "$1")
+	rm -rf "$2"
+	dpkg-source --no-copy -q -x "$dsc" "$2" >>"$CACHE/dl/$1.log" 2>&1 ||
+		die "dpkg-source could not unpack $(basename "$dsc"); see $CACHE/dl/$1.log"
 }
 
 # ---------------------------------------------------------------- deps
-DEPS_RECIPE=1
+DEPS_RECIPE=2
 
 # build_deps TARGET CC — static libraries + headers in $CACHE/deps/TARGET.
 # TARGET "musl" links ./agora; "glibc" serves the sanitizer and fuzz builds.

@@ -21,13 +21,15 @@ if [ ! -f "$CACHE/dl/$orig" ]; then
 fi
 mkdir -p "$T/tree/vendor" "$T/cache/dl" "$T/cache/apt/lists"
 cp build.sh Makefile VERSION "$T/tree/"
-cp "$CACHE/dl/$orig" "$T/cache/dl/"
+# the whole source package: .dsc, upstream and Debian tarballs
+cp "$CACHE"/dl/zlib_* "$T/cache/dl/"
+rm -f "$T"/cache/dl/*.log "$T"/cache/dl/*.rejected
 # the pin for zlib says all zeros
 awk '$1 == "zlib" { $6 = "0000000000000000000000000000000000000000000000000000000000000000" } { print }' \
 	vendor/manifest >"$T/tree/vendor/manifest"
 # bearssl is first in the recipe; plant it too so the build reaches zlib
-b=$(awk '$1 == "bearssl" { print $5 }' vendor/manifest)
-cp "$CACHE/dl/$b" "$T/cache/dl/"
+cp "$CACHE"/dl/bearssl_* "$T/cache/dl/"
+rm -f "$T"/cache/dl/*.log "$T"/cache/dl/*.rejected
 
 (cd "$T/tree" && AGORA_CACHE="$T/cache" ./build.sh) >"$T/out" 2>&1
 rc=$?
