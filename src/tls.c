@@ -4,9 +4,10 @@
  * (BearSSL; skipped when plain) -> OPEN -> CLOSING (tls_close) -> CLOSED.
  * One function, tls_pump(), moves bytes between the socket and the engine
  * as far as it can without blocking, then says what to poll for; the
- * watcher and every tls_* call run it. It never calls the owner: events are
- * collected as bits and delivered by a deferred call, so an owner is never
- * re-entered from inside its own tls_write/tls_read.
+ * watcher runs it, and tls_write/tls_read/tls_close queue it as a deferred
+ * call ("kick") so that no state changes inside the owner's own call. It
+ * never calls the owner: events are collected as bits and delivered by
+ * another deferred call, so an owner is never re-entered.
  *
  * BearSSL's engine is the state machine (bearssl_ssl.h, "I/O state"):
  * SENDREC = records to write to the socket, RECVREC = room for records from
@@ -69,6 +70,7 @@ struct tls {
 	struct loop_timer timeout;
 	int64_t timeout_ms;
 	struct loop_defer notify;  /* delivers the bits in events */
+	struct loop_defer kick;    /* runs the pump after the owner's call */
 	struct loop_defer release; /* frees the memory after tls_free */
 	unsigned events;
 	int freed;
@@ -447,6 +449,22 @@ tls_notify(struct loop *loop, struct loop_defer *d)
 }
 
 static void
+tls_kicked(struct loop *loop, struct loop_defer *d)
+{
+	(void)loop;
+	struct tls *t = d->data;
+	if (!t->freed)
+		tls_pump(t);
+}
+
+/* Runs the pump once the owner's current callback (or call) is over. */
+static void
+tls_kick(struct tls *t)
+{
+	loop_defer(t->loop, &t->kick);
+}
+
+static void
 tls_release(struct loop *loop, struct loop_defer *d)
 {
 	(void)loop;
@@ -807,6 +825,7 @@ tls_new(struct loop *loop, tls_event_fn *fn, void *data)
 	loop_watch_init(&t->watch, tls_on_io, t);
 	loop_timer_init(&t->timeout, tls_on_timeout, t);
 	loop_defer_init(&t->notify, tls_notify, t);
+	loop_defer_init(&t->kick, tls_kicked, t);
 	loop_defer_init(&t->release, tls_release, t);
 	buf_init(&t->sendq, TLS_SEND_MAX);
 	return t;
@@ -876,7 +895,7 @@ tls_read(struct tls *t, void *buf, size_t len)
 		t->rx_off += n;
 		t->rx_len -= n;
 		if (t->rx_len == 0 && n > 0)
-			tls_pump(t); /* the buffer is free: receive again */
+			tls_kick(t); /* the buffer is free: receive again */
 		return (ssize_t)n;
 	}
 	size_t avail;
@@ -886,7 +905,7 @@ tls_read(struct tls *t, void *buf, size_t len)
 	n = avail < len ? avail : len;
 	memcpy(buf, app, n);
 	br_ssl_engine_recvapp_ack(&t->cc.eng, n);
-	tls_pump(t); /* room for more records, maybe */
+	tls_kick(t); /* room for more records, maybe */
 	return (ssize_t)n;
 }
 
@@ -910,7 +929,7 @@ tls_write(struct tls *t, const void *buf, size_t len)
 		return -1;
 	}
 	t->drain_owed = 1;
-	tls_pump(t);
+	tls_kick(t);
 	return 0;
 }
 
@@ -925,7 +944,7 @@ tls_close(struct tls *t)
 {
 	if (t->state == TLS_OPEN) {
 		t->state = TLS_CLOSING;
-		tls_pump(t);
+		tls_kick(t);
 	} else if (t->state == TLS_CONNECTING || t->state == TLS_HANDSHAKE) {
 		tls_finish(t, "");
 	}

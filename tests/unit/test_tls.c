@@ -470,7 +470,7 @@ TEST(tls_handshake_timeout_silent_peer)
 	snprintf(want, sizeof want, "TLS handshake with 127.0.0.1:%u timed out after 300 ms",
 	         (unsigned)port);
 	CHECK_STR(s.error, want);
-	CHECK(ms >= 300 && ms < 2000);
+	CHECK(ms >= 299 && ms < 2000); /* ms clock: up to 1 ms of rounding */
 	tls_test_done(&s);
 	close(lfd);
 	tls_trust_free(trust);
