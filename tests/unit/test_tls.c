@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "loop.h"
 #include "mem.h"
+#include "net.h"
 #include "tls.h"
 #include "test.h"
 
@@ -843,4 +845,40 @@ TEST(tls_sserver_close_sends_queue_then_close_notify)
 	tls_test_done(&s);
 	tls_test_server_stop(&srv);
 	tls_trust_free(trust);
+}
+
+/* A lookup that hangs: the deadline covers resolving too. */
+static atomic_int tls_test_release_lookup;
+
+static int
+tls_test_stuck_resolver(const char *host, const char *service, const struct addrinfo *hints,
+                        struct addrinfo **res)
+{
+	(void)host;
+	while (!atomic_load(&tls_test_release_lookup)) {
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+	}
+	struct addrinfo h = *hints;
+	h.ai_flags |= AI_NUMERICHOST;
+	return getaddrinfo("127.0.0.1", service, &h, res);
+}
+
+TEST(tls_timeout_while_resolving)
+{
+	struct tls_test s;
+	tls_test_init(&s, 5000);
+	atomic_store(&tls_test_release_lookup, 0);
+	net_set_resolver(tls_test_stuck_resolver);
+	CHECK_INT(tls_connect(s.tls, "stuck.example", 443, NULL, 100), 0);
+	net_set_resolver(NULL);
+	CHECK_INT(loop_run(s.loop), 0);
+	CHECK_INT(s.closed, 1);
+	CHECK_STR(s.error, "resolving stuck.example timed out after 100 ms");
+	atomic_store(&tls_test_release_lookup, 1);
+	/* the abandoned lookup thread cleans up after itself */
+	for (int i = 0; i < 500 && net_jobs_alive() > 0; i++)
+		tls_test_spin(&s, 2);
+	CHECK_INT(net_jobs_alive(), 0);
+	tls_test_done(&s);
 }
