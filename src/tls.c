@@ -32,11 +32,6 @@
 #include "mem.h"
 #include "net.h"
 
-/* The send queue's bound: the largest thing Agora writes at once is an
- * HTTP request carrying an image (Discord caps attachments at 10 MiB), so
- * 16 MiB leaves room for headers and a frame or two queued behind it. */
-#define TLS_SEND_MAX (16u << 20)
-
 /* Send queue memory kept between writes; more is freed once sent. */
 #define TLS_SENDQ_KEEP (64u << 10)
 

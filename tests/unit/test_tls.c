@@ -731,6 +731,11 @@ TEST(tls_plain_mode_roundtrip)
 	for (int i = 0; i < 200 && !tls_is_open(s.tls) && !s.closed; i++)
 		tls_test_spin(&s, 5);
 	CHECK(tls_is_open(s.tls));
+	/* past the queue's bound: refused whole, with a reason */
+	char *huge = calloc(1, (size_t)TLS_SEND_MAX + 1);
+	CHECK_INT(tls_write(s.tls, huge, (size_t)TLS_SEND_MAX + 1), -1);
+	CHECK_STR(tls_error(s.tls), "send queue full (0 bytes queued)");
+	free(huge);
 	CHECK_INT(tls_write(s.tls, big, sizeof big), 0);
 	size_t got = 0;
 	for (int i = 0; i < 400 && got < sizeof back; i++) {
