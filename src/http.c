@@ -6,6 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "loop.h"
+#include "mem.h"
+#include "tls.h"
 #include "url.h"
 
 /* ================================================================ parser */
@@ -702,5 +705,671 @@ http_request_format(struct buf *out, const char *method, const struct url *u,
 		return format_fail(err, err_len, "out of memory, or the request exceeds its buffer",
 		                   NULL);
 	}
+	return 0;
+}
+
+/* ================================================================ client */
+
+/* A whole request (line, fields and body) is held until it is answered, so
+ * it can be retried. 16 MiB covers Discord's largest upload with its
+ * multipart framing and bounds what one call can make us hold. */
+#define HTTP_REQUEST_MAX (16u * 1024 * 1024)
+/* Request bytes handed to the stream at a time; the next piece follows
+ * TLS_EV_DRAINED, so the stream's send queue never holds a whole body. */
+#define HTTP_WRITE_PIECE (64u * 1024)
+/* Bytes read from the stream per tls_read call (a TLS record's worth). */
+#define HTTP_READ_PIECE 16384
+/* An idle connection keeps its body buffer up to this size; a larger one
+ * is freed, so one big response does not pin memory for good. */
+#define HTTP_IDLE_BODY_KEEP (64u * 1024)
+
+enum conn_state {
+	CONN_CONNECTING, /* tls_connect running, for conn->req */
+	CONN_IDLE,       /* open, kept alive, no request */
+	CONN_ACTIVE,     /* sending conn->req and reading its response */
+};
+
+struct http_req;
+struct http_host;
+
+struct http_conn {
+	struct http_conn *next; /* in host->conns */
+	struct http_host *host;
+	struct tls *tls;
+	enum conn_state state;
+	struct http_req *req; /* bound while CONNECTING or ACTIVE */
+	struct http_parser parser;
+	struct loop_timer idle_timer;
+	unsigned responses; /* completed on this connection: > 0 means reused */
+	size_t sent;        /* bytes of req->bytes given to tls_write */
+};
+
+struct http_req {
+	struct http_req *next; /* in host->queue while waiting */
+	struct http_host *host;
+	struct http_conn *conn; /* NULL while queued */
+	struct buf bytes;       /* the serialized request */
+	int head;               /* HEAD: the response has no body */
+	int idempotent;         /* RFC 9110 9.2.2 */
+	int close;              /* the caller sent Connection: close */
+	int retried;            /* the one retry is spent */
+	int fresh_only;         /* a retry: only on a new connection */
+	int64_t timeout_ms;
+	int64_t deadline_ms;
+	struct loop_timer timer;
+	http_done_fn *fn;
+	void *data;
+};
+
+/* One origin (RFC 6454 4): TLS or not, host and port. */
+struct http_host {
+	struct http_host *next;
+	struct http_client *client;
+	int secure;
+	uint16_t port;
+	char name[URL_HOST_MAX + 1];
+	struct http_conn *conns;
+	int conn_count;
+	struct http_req *queue, *queue_tail;
+};
+
+struct http_client {
+	struct loop *loop;
+	const struct tls_trust *trust;
+	char *user_agent;
+	size_t max_body;
+	int max_conns_per_host;
+	int64_t connect_timeout_ms;
+	int64_t idle_timeout_ms;
+	struct http_host *hosts;
+	size_t pending;
+	/* a 0 ms timer rather than a deferred call: a timer can be stopped
+	 * when the client is freed, a queued loop_defer cannot be taken back */
+	struct loop_timer kick;
+	int closing;
+	struct http_client_stats stats;
+	char error[256];
+};
+
+static void conn_event(struct tls *t, enum tls_event ev, void *data);
+static void conn_on_close(struct http_conn *conn);
+
+/* Schedules client_step on the next loop iteration. Every change of a
+ * queue or a connection ends here, so a request is never started from
+ * inside a callback that might still be using the connection. */
+static void
+client_kick(struct http_client *c)
+{
+	if (!c->closing && !loop_timer_active(&c->kick))
+		loop_timer_start(c->loop, &c->kick, 0);
+}
+
+/* Runs req's callback once and frees it. It must be off every queue and
+ * connection already. */
+static void
+req_finish(struct http_req *req, const struct http_response *res, const char *error)
+{
+	struct http_client *c = req->host->client;
+	loop_timer_stop(c->loop, &req->timer);
+	buf_free(&req->bytes);
+	c->pending--;
+	if (res)
+		c->stats.requests_done++;
+	else
+		c->stats.requests_failed++;
+	http_done_fn *fn = req->fn;
+	void *data = req->data;
+	mem_free(req);
+	fn(res, error, data);
+}
+
+__attribute__((format(printf, 2, 3))) static void
+req_fail(struct http_req *req, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	req_finish(req, NULL, msg);
+}
+
+static void
+queue_push(struct http_host *h, struct http_req *req, int front)
+{
+	req->next = NULL;
+	if (!h->queue) {
+		h->queue = h->queue_tail = req;
+	} else if (front) {
+		req->next = h->queue;
+		h->queue = req;
+	} else {
+		h->queue_tail->next = req;
+		h->queue_tail = req;
+	}
+}
+
+static void
+queue_remove(struct http_host *h, struct http_req *req)
+{
+	struct http_req *prev = NULL;
+	for (struct http_req *r = h->queue; r; prev = r, r = r->next) {
+		if (r != req)
+			continue;
+		if (prev)
+			prev->next = r->next;
+		else
+			h->queue = r->next;
+		if (h->queue_tail == r)
+			h->queue_tail = prev;
+		r->next = NULL;
+		return;
+	}
+}
+
+/* Closes and frees conn, detaching its request if any (the caller then
+ * finishes or requeues that request). */
+static void
+conn_drop(struct http_conn *conn)
+{
+	struct http_host *h = conn->host;
+	for (struct http_conn **pp = &h->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == conn) {
+			*pp = conn->next;
+			h->conn_count--;
+			h->client->stats.connections_open--;
+			break;
+		}
+	}
+	if (conn->req)
+		conn->req->conn = NULL;
+	loop_timer_stop(h->client->loop, &conn->idle_timer);
+	tls_free(conn->tls); /* no event follows; safe from its own callback */
+	http_parser_free(&conn->parser);
+	mem_free(conn);
+	client_kick(h->client);
+}
+
+static void
+conn_idle_timeout(struct loop *loop, struct loop_timer *timer)
+{
+	(void)loop;
+	conn_drop(timer->data);
+}
+
+/* Hands the next piece of the request to the stream. A refusal means the
+ * stream is no longer open: the close event that follows decides. */
+static void
+conn_write_more(struct http_conn *conn)
+{
+	struct http_req *req = conn->req;
+	if (conn->sent >= req->bytes.len)
+		return;
+	size_t n = req->bytes.len - conn->sent;
+	if (n > HTTP_WRITE_PIECE)
+		n = HTTP_WRITE_PIECE;
+	if (tls_write(conn->tls, req->bytes.data + conn->sent, n) < 0) {
+		/* tls_write refuses only a stream that is not open (then
+		 * TLS_EV_CLOSED is on its way) or a full queue, which our
+		 * piece-by-piece writing never fills: treat both as a close */
+		tls_abort(conn->tls);
+		conn_on_close(conn);
+		return;
+	}
+	conn->sent += n;
+}
+
+/* Starts req on an open connection. */
+static void
+conn_send(struct http_conn *conn, struct http_req *req)
+{
+	struct http_client *c = conn->host->client;
+	loop_timer_stop(c->loop, &conn->idle_timer);
+	conn->state = CONN_ACTIVE;
+	conn->req = req;
+	req->conn = conn;
+	conn->sent = 0;
+	http_parser_reset(&conn->parser, req->head);
+	conn_write_more(conn);
+}
+
+/* A whole response arrived for conn->req. */
+static void
+conn_complete(struct http_conn *conn, int reusable)
+{
+	struct http_client *c = conn->host->client;
+	struct http_req *req = conn->req;
+	conn->req = NULL;
+	req->conn = NULL;
+	conn->responses++;
+	if (req->close)
+		reusable = 0;
+	struct http_response res;
+	http_parser_response(&conn->parser, &res);
+	if (res.status == 101) {
+		/* we never ask to upgrade; another protocol now owns the
+		 * connection (RFC 9110 15.2.2), so it is of no use */
+		char where[URL_HOST_MAX + 8];
+		snprintf(where, sizeof where, "%s:%u", conn->host->name,
+		         (unsigned)conn->host->port);
+		conn_drop(conn);
+		req_fail(req, "%s answered 101 Switching Protocols to a plain request", where);
+		return;
+	}
+	if (reusable) {
+		conn->state = CONN_IDLE;
+		loop_timer_start(c->loop, &conn->idle_timer, c->idle_timeout_ms);
+	}
+	/* the response is borrowed from conn->parser: the connection stays
+	 * as it is until the callback returns */
+	req_finish(req, &res, NULL);
+	if (!reusable) {
+		conn_drop(conn);
+		return;
+	}
+	if (conn->parser.body.cap > HTTP_IDLE_BODY_KEEP)
+		buf_free(&conn->parser.body);
+	client_kick(c);
+}
+
+/* The stream ended: TLS_EV_CLOSED, or a write the stream refused. */
+static void
+conn_on_close(struct http_conn *conn)
+{
+	struct http_host *h = conn->host;
+	struct http_client *c = h->client;
+	struct http_req *req = conn->req;
+	const char *why = tls_error(conn->tls);
+	if (conn->state == CONN_IDLE || !req) {
+		/* the server closed a kept-alive connection: normal */
+		conn_drop(conn);
+		return;
+	}
+	if (conn->state == CONN_CONNECTING) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", *why ? why : "connection failed");
+		conn_drop(conn);
+		req_fail(req, "%s", msg);
+		return;
+	}
+	if (http_parser_finish(&conn->parser) == HTTP_DONE) {
+		/* a body delimited by the close (RFC 9112 6.3 (8)) */
+		conn_complete(conn, 0);
+		return;
+	}
+	/* RFC 9112 9.3.1: a client may retry a request whose connection
+	 * closed before any response byte, automatically only if it is
+	 * idempotent or it knows nothing was sent. A reused connection is
+	 * the case worth it: the server timed it out as we wrote. */
+	if (conn->parser.bytes_seen == 0 && conn->responses > 0 && !req->retried &&
+	    (req->idempotent || conn->sent == 0)) {
+		conn_drop(conn);
+		req->retried = 1;
+		req->fresh_only = 1;
+		c->stats.retries++;
+		queue_push(h, req, 1);
+		client_kick(c);
+		return;
+	}
+	char msg[512];
+	if (conn->parser.bytes_seen == 0)
+		snprintf(msg, sizeof msg, "%s:%u closed the connection before any response%s%s",
+		         h->name, (unsigned)h->port, *why ? ": " : "", why);
+	else
+		snprintf(msg, sizeof msg, "response from %s:%u: %s%s%s", h->name, (unsigned)h->port,
+		         http_parser_error(&conn->parser), *why ? ": " : "", why);
+	conn_drop(conn);
+	req_fail(req, "%s", msg);
+}
+
+static void
+conn_read(struct http_conn *conn)
+{
+	struct http_host *h = conn->host;
+	char piece[HTTP_READ_PIECE];
+	for (;;) {
+		ssize_t n = tls_read(conn->tls, piece, sizeof piece);
+		if (n <= 0)
+			return; /* 0: wait for more; -1: TLS_EV_CLOSED follows */
+		if (conn->state != CONN_ACTIVE) {
+			/* bytes nobody asked for: the connection is out of step */
+			conn_drop(conn);
+			return;
+		}
+		size_t used = 0;
+		enum http_parse r = http_parser_feed(&conn->parser, piece, (size_t)n, &used);
+		if (r == HTTP_MORE)
+			continue;
+		if (r == HTTP_ERR) {
+			struct http_req *req = conn->req;
+			char msg[512];
+			snprintf(msg, sizeof msg, "response from %s:%u: %s", h->name,
+			         (unsigned)h->port, http_parser_error(&conn->parser));
+			conn_drop(conn);
+			req_fail(req, "%s", msg);
+			return;
+		}
+		/* done; reusable only if nothing follows the response, since we
+		 * never pipeline (RFC 9112 9.3.2) */
+		int reusable = conn->parser.keep_alive && used == (size_t)n;
+		if (reusable) {
+			char extra;
+			if (tls_read(conn->tls, &extra, 1) != 0)
+				reusable = 0;
+		}
+		conn_complete(conn, reusable);
+		return;
+	}
+}
+
+static void
+conn_event(struct tls *t, enum tls_event ev, void *data)
+{
+	(void)t;
+	struct http_conn *conn = data;
+	switch (ev) {
+	case TLS_EV_CONNECTED:
+		if (conn->state == CONN_CONNECTING && conn->req)
+			conn_send(conn, conn->req);
+		break;
+	case TLS_EV_READABLE:
+		conn_read(conn);
+		break;
+	case TLS_EV_DRAINED:
+		if (conn->state == CONN_ACTIVE && conn->req)
+			conn_write_more(conn);
+		break;
+	case TLS_EV_CLOSED:
+		conn_on_close(conn);
+		break;
+	}
+}
+
+/* The request's own deadline: whatever it was waiting for, it is over. */
+static void
+req_timeout(struct loop *loop, struct loop_timer *timer)
+{
+	(void)loop;
+	struct http_req *req = timer->data;
+	struct http_host *h = req->host;
+	struct http_conn *conn = req->conn;
+	long long ms = (long long)req->timeout_ms;
+	if (!conn) {
+		queue_remove(h, req);
+		req_fail(req, "timed out after %lld ms waiting for a connection to %s:%u", ms,
+		         h->name, (unsigned)h->port);
+		return;
+	}
+	int connecting = conn->state == CONN_CONNECTING;
+	conn->req = NULL;
+	conn_drop(conn); /* a response may still be on its way: unusable */
+	if (connecting)
+		req_fail(req, "connect to %s:%u timed out after %lld ms", h->name,
+		         (unsigned)h->port, ms);
+	else
+		req_fail(req, "no complete response from %s:%u within %lld ms", h->name,
+		         (unsigned)h->port, ms);
+}
+
+/* Opens a connection for req. */
+static void
+host_connect(struct http_host *h, struct http_req *req)
+{
+	struct http_client *c = h->client;
+	struct http_conn *conn = mem_calloc(1, sizeof *conn);
+	struct tls *t = conn ? tls_new(c->loop, conn_event, conn) : NULL;
+	if (!t) {
+		mem_free(conn);
+		req_fail(req, "out of memory");
+		return;
+	}
+	conn->tls = t;
+	conn->host = h;
+	conn->state = CONN_CONNECTING;
+	conn->req = req;
+	req->conn = conn;
+	http_parser_init(&conn->parser, c->max_body, 0);
+	loop_timer_init(&conn->idle_timer, conn_idle_timeout, conn);
+	conn->next = h->conns;
+	h->conns = conn;
+	h->conn_count++;
+	c->stats.connections_open++;
+	c->stats.connections_opened++;
+	/* the connect timeout, unless the request has less time left */
+	int64_t left = req->deadline_ms - loop_now(c->loop);
+	int64_t timeout = c->connect_timeout_ms < left ? c->connect_timeout_ms : left;
+	if (timeout < 1)
+		timeout = 1;
+	if (tls_connect(t, h->name, h->port, h->secure ? c->trust : NULL, timeout) < 0) {
+		conn->req = NULL;
+		conn_drop(conn);
+		req_fail(req, "cannot connect to %s:%u", h->name, (unsigned)h->port);
+	}
+}
+
+/* Gives queued requests to idle connections, or opens new ones while the
+ * host has room. */
+static void
+host_step(struct http_host *h)
+{
+	struct http_client *c = h->client;
+	while (h->queue && !c->closing) {
+		struct http_req *req = h->queue;
+		struct http_conn *idle = NULL;
+		for (struct http_conn *k = h->conns; k; k = k->next)
+			if (k->state == CONN_IDLE)
+				idle = k;
+		if (idle && !req->fresh_only) {
+			queue_remove(h, req);
+			conn_send(idle, req);
+			continue;
+		}
+		if (h->conn_count >= c->max_conns_per_host) {
+			if (!idle)
+				break;
+			/* a retry waits for no one: make room */
+			conn_drop(idle);
+		}
+		queue_remove(h, req);
+		host_connect(h, req);
+	}
+}
+
+static void
+client_step(struct loop *loop, struct loop_timer *timer)
+{
+	(void)loop;
+	struct http_client *c = timer->data;
+	/* callbacks run by host_step may add hosts (at the head of the list)
+	 * but never free any, so the walk is safe; freeing the unused hosts
+	 * is a second pass that runs no callback */
+	for (struct http_host *h = c->hosts; h; h = h->next)
+		host_step(h);
+	struct http_host **pp = &c->hosts;
+	while (*pp) {
+		struct http_host *h = *pp;
+		if (!h->conns && !h->queue) {
+			*pp = h->next;
+			mem_free(h);
+		} else {
+			pp = &h->next;
+		}
+	}
+}
+
+struct http_client *
+http_client_new(struct loop *loop, const struct http_client_options *opt)
+{
+	struct http_client_options defaults = {0};
+	if (!opt)
+		opt = &defaults;
+	struct http_client *c = mem_calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	if (opt->user_agent && !(c->user_agent = mem_strdup(opt->user_agent))) {
+		mem_free(c);
+		return NULL;
+	}
+	c->loop = loop;
+	c->trust = opt->trust;
+	c->max_body = opt->max_body ? opt->max_body : HTTP_BODY_MAX_DEFAULT;
+	c->max_conns_per_host =
+	        opt->max_conns_per_host > 0 ? opt->max_conns_per_host : HTTP_CONNS_PER_HOST_DEFAULT;
+	c->connect_timeout_ms = opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
+	                                                    : HTTP_CONNECT_TIMEOUT_MS_DEFAULT;
+	c->idle_timeout_ms =
+	        opt->idle_timeout_ms > 0 ? opt->idle_timeout_ms : HTTP_IDLE_TIMEOUT_MS_DEFAULT;
+	loop_timer_init(&c->kick, client_step, c);
+	return c;
+}
+
+void
+http_client_free(struct http_client *c)
+{
+	if (!c)
+		return;
+	c->closing = 1;
+	loop_timer_stop(c->loop, &c->kick);
+	while (c->hosts) {
+		struct http_host *h = c->hosts;
+		while (h->queue) {
+			struct http_req *req = h->queue;
+			queue_remove(h, req);
+			req_fail(req, "http client closed");
+		}
+		while (h->conns) {
+			struct http_conn *conn = h->conns;
+			struct http_req *req = conn->req;
+			conn_drop(conn);
+			if (req)
+				req_fail(req, "http client closed");
+		}
+		c->hosts = h->next;
+		mem_free(h);
+	}
+	mem_free(c->user_agent);
+	mem_free(c);
+}
+
+const char *
+http_client_error(const struct http_client *c)
+{
+	return c->error;
+}
+
+void
+http_client_stats(const struct http_client *c, struct http_client_stats *out)
+{
+	*out = c->stats;
+}
+
+/* RFC 9110 9.2.2: methods whose repetition has the effect of one */
+static int
+method_idempotent(const char *method)
+{
+	static const char *const idempotent[] = {"GET",    "HEAD",    "PUT",
+	                                         "DELETE", "OPTIONS", "TRACE"};
+	for (size_t i = 0; i < sizeof idempotent / sizeof idempotent[0]; i++)
+		if (strcmp(method, idempotent[i]) == 0)
+			return 1;
+	return 0;
+}
+
+__attribute__((format(printf, 2, 3))) static int
+client_refuse(struct http_client *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof c->error, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+http_request(struct http_client *c, const char *method, const char *url,
+             const struct http_header *headers, size_t header_count, const void *body,
+             size_t body_len, int64_t timeout_ms, http_done_fn *fn, void *data)
+{
+	if (c->closing)
+		return client_refuse(c, "the http client is closing");
+	if (!fn || !method || !url || timeout_ms <= 0)
+		return client_refuse(c, "bad arguments to http_request");
+	if (c->pending >= HTTP_PENDING_MAX)
+		return client_refuse(c, "%d requests already pending", HTTP_PENDING_MAX);
+	struct url *u = mem_alloc(sizeof *u);
+	if (!u)
+		return client_refuse(c, "out of memory");
+	char why[200];
+	if (url_parse(url, u, why, sizeof why) < 0) {
+		mem_free(u);
+		return client_refuse(c, "bad URL: %s", why);
+	}
+	if (u->scheme != URL_HTTP && u->scheme != URL_HTTPS) {
+		mem_free(u);
+		return client_refuse(c, "bad URL: only http:// and https:// are requested here");
+	}
+	if (u->secure && !c->trust) {
+		mem_free(u);
+		return client_refuse(c, "https needs trust anchors, and this client has none");
+	}
+	struct http_req *req = mem_calloc(1, sizeof *req);
+	if (!req) {
+		mem_free(u);
+		return client_refuse(c, "out of memory");
+	}
+	buf_init(&req->bytes, HTTP_REQUEST_MAX);
+	if (http_request_format(&req->bytes, method, u, c->user_agent, headers, header_count, body,
+	                        body_len, why, sizeof why) < 0) {
+		buf_free(&req->bytes);
+		mem_free(req);
+		mem_free(u);
+		return client_refuse(c, "%s", why);
+	}
+	for (size_t i = 0; i < header_count; i++)
+		if (strcasecmp(headers[i].name, "Connection") == 0 &&
+		    list_has_token(headers[i].value, "close"))
+			req->close = 1;
+	req->head = strcmp(method, "HEAD") == 0;
+	req->idempotent = method_idempotent(method);
+	req->timeout_ms = timeout_ms;
+	req->deadline_ms = loop_now(c->loop) + timeout_ms;
+	req->fn = fn;
+	req->data = data;
+	loop_timer_init(&req->timer, req_timeout, req);
+
+	struct http_host *h = c->hosts;
+	while (h &&
+	       !(h->secure == u->secure && h->port == u->port && strcmp(h->name, u->host) == 0))
+		h = h->next;
+	int new_host = !h;
+	if (new_host && !(h = mem_calloc(1, sizeof *h))) {
+		buf_free(&req->bytes);
+		mem_free(req);
+		mem_free(u);
+		return client_refuse(c, "out of memory");
+	}
+	if (new_host) {
+		h->client = c;
+		h->secure = u->secure;
+		h->port = u->port;
+		memcpy(h->name, u->host, sizeof h->name);
+	}
+	mem_free(u);
+	if (loop_timer_start(c->loop, &req->timer, timeout_ms) < 0 ||
+	    (!loop_timer_active(&c->kick) && loop_timer_start(c->loop, &c->kick, 0) < 0)) {
+		loop_timer_stop(c->loop, &req->timer);
+		buf_free(&req->bytes);
+		mem_free(req);
+		if (new_host)
+			mem_free(h);
+		return client_refuse(c, "out of memory");
+	}
+	if (new_host) {
+		h->next = c->hosts;
+		c->hosts = h;
+	}
+	req->host = h;
+	queue_push(h, req, 0);
+	c->pending++;
 	return 0;
 }

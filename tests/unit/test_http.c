@@ -530,3 +530,757 @@ TEST(http_request_format_round_trip_with_parser)
 	http_parser_free(&p);
 	buf_free(&out);
 }
+
+/* ================================================================ client
+ *
+ * Against a real server written by someone else: aiohttp, started from
+ * tests/peers/http_server.py on loopback ports, over plain TCP and over TLS
+ * with a certificate the openssl CLI makes here, signed by a CA the client
+ * is given as its only trust anchor. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "tls.h"
+
+static int
+parse_count(const char *s)
+{
+	return (int)strtol(s, NULL, 10);
+}
+
+static struct {
+	int started, failed;
+	pid_t pid;
+	int stdin_fd;
+	unsigned http_port, https_port, silent_port;
+	char ca_path[300];
+} peer;
+
+static void
+peer_stop(void)
+{
+	if (peer.pid > 0) {
+		close(peer.stdin_fd);
+		kill(peer.pid, SIGTERM);
+		waitpid(peer.pid, NULL, 0);
+		peer.pid = 0;
+	}
+}
+
+/* Makes a CA and a server certificate for "localhost" with the openssl
+ * CLI. Returns 0 or -1. */
+static int
+make_certs(const char *dir)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd,
+	         "cd '%s' && printf 'subjectAltName=DNS:localhost\\n' > ext.cnf && "
+	         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+	         "-keyout ca.key -out ca.pem -days 2 -subj /CN=agora-test-ca && "
+	         "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+	         "-keyout server.key -out server.csr -subj /CN=localhost && "
+	         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+	         "-out server.pem -days 2 -extfile ext.cnf",
+	         dir);
+	char quiet[2200];
+	snprintf(quiet, sizeof quiet, "(%s) >/dev/null 2>&1", cmd);
+	return system(quiet) == 0 ? 0 : -1;
+}
+
+/* Starts the aiohttp peer once per run; 0 when it is up. */
+static int
+peer_start(void)
+{
+	if (peer.started)
+		return peer.failed ? -1 : 0;
+	peer.started = 1;
+	peer.failed = 1;
+	const char *dir = test_tmpdir();
+	if (!CHECK(make_certs(dir) == 0))
+		return -1;
+	snprintf(peer.ca_path, sizeof peer.ca_path, "%s/ca.pem", dir);
+	char cert[300], key[300];
+	snprintf(cert, sizeof cert, "%s/server.pem", dir);
+	snprintf(key, sizeof key, "%s/server.key", dir);
+	int in[2], out[2];
+	if (pipe(in) < 0 || pipe(out) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl("/usr/bin/python3", "python3", "tests/peers/http_server.py", "--cert", cert,
+		      "--key", key, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	peer.pid = pid;
+	peer.stdin_fd = in[1];
+	atexit(peer_stop);
+	char line[128];
+	size_t n = 0;
+	while (n < sizeof line - 1) {
+		ssize_t got = read(out[0], line + n, 1);
+		if (got <= 0 || line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = '\0';
+	close(out[0]);
+	if (!CHECK(sscanf(line, "READY %u %u %u", &peer.http_port, &peer.https_port,
+	                  &peer.silent_port) == 3)) {
+		CHECK_STR(line, "READY <ports>");
+		return -1;
+	}
+	peer.failed = 0;
+	return 0;
+}
+
+/* What a callback saw, copied out (the response is borrowed). */
+struct got {
+	int calls;
+	int status;
+	char body[200000];
+	size_t body_len;
+	char error[512];
+	char peer_port[16];
+	char connections[16];
+	char content_length[32];
+	char x_method[16];
+	char x_test[64];
+	int64_t at_ms;
+	struct loop *loop;
+	int *outstanding;
+};
+
+static void
+copy_header(const struct http_response *res, const char *name, char *out, size_t len)
+{
+	const char *v = http_response_header(res, name);
+	snprintf(out, len, "%s", v ? v : "");
+}
+
+static void
+on_done(const struct http_response *res, const char *error, void *data)
+{
+	struct got *g = data;
+	g->calls++;
+	g->at_ms = loop_now(g->loop);
+	if (res) {
+		g->status = res->status;
+		g->body_len = res->body_len;
+		size_t n = res->body_len < sizeof g->body - 1 ? res->body_len : sizeof g->body - 1;
+		memcpy(g->body, res->body, n);
+		g->body[n] = '\0';
+		copy_header(res, "X-Peer-Port", g->peer_port, sizeof g->peer_port);
+		copy_header(res, "X-Connections", g->connections, sizeof g->connections);
+		copy_header(res, "Content-Length", g->content_length, sizeof g->content_length);
+		copy_header(res, "X-Method", g->x_method, sizeof g->x_method);
+		copy_header(res, "X-Test", g->x_test, sizeof g->x_test);
+	} else {
+		snprintf(g->error, sizeof g->error, "%s", error);
+	}
+	if (g->outstanding && --*g->outstanding == 0)
+		loop_stop(g->loop);
+}
+
+static void
+on_guard(struct loop *loop, struct loop_timer *t)
+{
+	int *expired = t->data;
+	*expired = 1;
+	loop_stop(loop);
+}
+
+/* Runs loop until every outstanding request is answered, or 10 s pass
+ * (a failure). */
+static void
+run_until_done(struct loop *loop, int *outstanding)
+{
+	int expired = 0;
+	struct loop_timer guard;
+	loop_timer_init(&guard, on_guard, &expired);
+	loop_timer_start(loop, &guard, 10000);
+	if (*outstanding > 0)
+		loop_run(loop);
+	loop_timer_stop(loop, &guard);
+	CHECK(!expired);
+}
+
+struct fixture {
+	struct loop *loop;
+	struct tls_trust *trust;
+	struct http_client *client;
+	int outstanding;
+};
+
+static int
+fixture_start(struct fixture *f, struct http_client_options *opt)
+{
+	memset(f, 0, sizeof *f);
+	if (peer_start() < 0)
+		return -1;
+	f->loop = loop_new();
+	char err[256];
+	f->trust = tls_trust_load(peer.ca_path, err, sizeof err);
+	CHECK(f->trust != NULL);
+	struct http_client_options defaults = {0};
+	if (!opt)
+		opt = &defaults;
+	opt->trust = f->trust;
+	if (!opt->user_agent)
+		opt->user_agent = "AgoraTest/1.0";
+	f->client = http_client_new(f->loop, opt);
+	return f->loop && f->client ? 0 : -1;
+}
+
+static void
+fixture_stop(struct fixture *f)
+{
+	http_client_free(f->client);
+	tls_trust_free(f->trust);
+	loop_free(f->loop);
+}
+
+static void
+url_of(char *out, size_t len, const char *scheme, unsigned port, const char *path)
+{
+	snprintf(out, len, "%s://%s:%u%s", scheme,
+	         strcmp(scheme, "https") ? "127.0.0.1" : "localhost", port, path);
+}
+
+/* Issues one request and waits for it. */
+static void
+fetch(struct fixture *f, struct got *g, const char *method, const char *url, const char *body,
+      int64_t timeout_ms)
+{
+	memset(g, 0, sizeof *g);
+	g->loop = f->loop;
+	g->outstanding = &f->outstanding;
+	struct http_header h[] = {{"X-Test", "value 1"}};
+	f->outstanding = 1;
+	int rc = http_request(f->client, method, url, h, 1, body, body ? strlen(body) : 0,
+	                      timeout_ms, on_done, g);
+	if (!CHECK_INT(rc, 0)) {
+		CHECK_STR(http_client_error(f->client), "");
+		return;
+	}
+	run_until_done(f->loop, &f->outstanding);
+	CHECK_INT(g->calls, 1);
+}
+
+TEST(http_client_content_length_head_and_204)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct got g;
+	char url[200];
+	url_of(url, sizeof url, "http", peer.http_port, "/cl");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_STR(g.error, "");
+	CHECK_INT(g.status, 200);
+	CHECK_STR(g.body, "hello");
+	CHECK_STR(g.content_length, "5");
+	/* HEAD: Content-Length says 5, yet no body follows (RFC 9110 9.3.2) */
+	fetch(&f, &g, "HEAD", url, NULL, 5000);
+	CHECK_INT(g.status, 200);
+	CHECK_INT(g.body_len, 0);
+	CHECK_STR(g.content_length, "5");
+	/* 204: no body, and the connection is still good for another */
+	url_of(url, sizeof url, "http", peer.http_port, "/nocontent");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_INT(g.status, 204);
+	CHECK_INT(g.body_len, 0);
+	url_of(url, sizeof url, "http", peer.http_port, "/cl?n=150000");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_INT(g.status, 200);
+	CHECK_INT(g.body_len, 150000);
+	CHECK(g.body[0] == 'x' && g.body[149999] == 'x');
+	/* not found is a response like any other */
+	url_of(url, sizeof url, "http", peer.http_port, "/nowhere");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_INT(g.status, 404);
+	struct http_client_stats st;
+	http_client_stats(f.client, &st);
+	CHECK_INT(st.connections_opened, 1); /* all five on one connection */
+	CHECK_INT(st.requests_done, 5);
+	fixture_stop(&f);
+}
+
+TEST(http_client_chunked)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct got g;
+	char url[200];
+	url_of(url, sizeof url, "http", peer.http_port, "/chunked?n=300");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_STR(g.error, "");
+	CHECK_INT(g.status, 200);
+	CHECK_STR(g.content_length, "");
+	CHECK(strncmp(g.body, "chunk-0;chunk-1;chunk-2;", 24) == 0);
+	CHECK(g.body_len > 9 && strcmp(g.body + g.body_len - 10, "chunk-299;") == 0);
+	fixture_stop(&f);
+}
+
+/* Three sequential requests, each started from the previous one's
+ * callback, ride one connection. */
+struct chain {
+	struct fixture *f;
+	char url[200];
+	int step;
+	struct got got[3];
+};
+
+static void
+chain_next(const struct http_response *res, const char *error, void *data)
+{
+	struct chain *ch = data;
+	struct got *g = &ch->got[ch->step];
+	g->loop = ch->f->loop;
+	on_done(res, error, g);
+	if (++ch->step < 3)
+		CHECK_INT(http_request(ch->f->client, "GET", ch->url, NULL, 0, NULL, 0, 5000,
+		                       chain_next, ch),
+		          0);
+	else
+		loop_stop(ch->f->loop);
+}
+
+static void
+keep_alive_chain(const char *scheme, unsigned port)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct chain ch;
+	memset(&ch, 0, sizeof ch);
+	ch.f = &f;
+	url_of(ch.url, sizeof ch.url, scheme, port, "/cl");
+	f.outstanding = 1;
+	CHECK_INT(http_request(f.client, "GET", ch.url, NULL, 0, NULL, 0, 5000, chain_next, &ch),
+	          0);
+	run_until_done(f.loop, &f.outstanding);
+	CHECK_INT(ch.step, 3);
+	for (int i = 0; i < 3; i++) {
+		CHECK_STR(ch.got[i].error, "");
+		CHECK_STR(ch.got[i].body, "hello");
+	}
+	/* the server saw one connection: same client port, no new peers */
+	CHECK(ch.got[0].peer_port[0] != '\0');
+	CHECK_STR(ch.got[1].peer_port, ch.got[0].peer_port);
+	CHECK_STR(ch.got[2].peer_port, ch.got[0].peer_port);
+	CHECK_STR(ch.got[2].connections, ch.got[0].connections);
+	struct http_client_stats st;
+	http_client_stats(f.client, &st);
+	CHECK_INT(st.connections_opened, 1);
+	CHECK_INT(st.connections_open, 1);
+	fixture_stop(&f);
+}
+
+TEST(http_client_keep_alive_reuse)
+{
+	keep_alive_chain("http", peer_start() == 0 ? peer.http_port : 0);
+}
+
+TEST(http_client_https_keep_alive_reuse)
+{
+	keep_alive_chain("https", peer_start() == 0 ? peer.https_port : 0);
+}
+
+TEST(http_client_https_chunked_and_post)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct got g;
+	char url[200];
+	url_of(url, sizeof url, "https", peer.https_port, "/chunked?n=2000");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_STR(g.error, "");
+	CHECK_INT(g.status, 200);
+	CHECK(g.body_len > 9 && strcmp(g.body + g.body_len - 11, "chunk-1999;") == 0);
+	url_of(url, sizeof url, "https", peer.https_port, "/echo");
+	fetch(&f, &g, "POST", url, "{\"content\":\"hi\"}", 5000);
+	CHECK_INT(g.status, 200);
+	CHECK_STR(g.body, "{\"content\":\"hi\"}");
+	CHECK_STR(g.x_method, "POST");
+	CHECK_STR(g.x_test, "value 1");
+	fixture_stop(&f);
+}
+
+TEST(http_client_https_rejects_unknown_ca)
+{
+	/* a client trusting another CA (the system bundle) refuses the
+	 * test server's certificate */
+	if (peer_start() < 0)
+		return;
+	struct loop *loop = loop_new();
+	char err[256];
+	struct tls_trust *trust =
+	        tls_trust_load("/etc/ssl/certs/ca-certificates.crt", err, sizeof err);
+	if (!trust) /* no system bundle here: nothing to prove */
+		goto out;
+	struct http_client_options opt = {.trust = trust};
+	struct http_client *c = http_client_new(loop, &opt);
+	static struct got g;
+	memset(&g, 0, sizeof g);
+	int outstanding = 1;
+	g.loop = loop;
+	g.outstanding = &outstanding;
+	char url[200];
+	url_of(url, sizeof url, "https", peer.https_port, "/cl");
+	CHECK_INT(http_request(c, "GET", url, NULL, 0, NULL, 0, 5000, on_done, &g), 0);
+	run_until_done(loop, &outstanding);
+	CHECK_INT(g.calls, 1);
+	CHECK(g.error[0] != '\0');
+	CHECK_INT(g.status, 0);
+	http_client_free(c);
+	tls_trust_free(trust);
+out:
+	loop_free(loop);
+}
+
+TEST(http_client_post_put_delete)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct got g;
+	char url[200];
+	url_of(url, sizeof url, "http", peer.http_port, "/echo");
+	const char *methods[] = {"POST", "PUT", "PATCH", "DELETE"};
+	for (int i = 0; i < 4; i++) {
+		fetch(&f, &g, methods[i], url, i < 3 ? "body!" : NULL, 5000);
+		CHECK_INT(g.status, 200);
+		CHECK_STR(g.x_method, methods[i]);
+		CHECK_STR(g.body, i < 3 ? "body!" : "");
+	}
+	fetch(&f, &g, "POST", url, NULL, 5000); /* empty POST: Content-Length: 0 */
+	CHECK_INT(g.status, 200);
+	CHECK_INT(g.body_len, 0);
+	fixture_stop(&f);
+}
+
+TEST(http_client_connection_close_honoured)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct got a, b;
+	char url[200];
+	url_of(url, sizeof url, "http", peer.http_port, "/close");
+	fetch(&f, &a, "GET", url, NULL, 5000);
+	CHECK_STR(a.body, "bye");
+	fetch(&f, &b, "GET", url, NULL, 5000);
+	CHECK_STR(b.body, "bye");
+	/* the second request needed a connection of its own */
+	CHECK(strcmp(a.peer_port, b.peer_port) != 0);
+	struct http_client_stats st;
+	http_client_stats(f.client, &st);
+	CHECK_INT(st.connections_opened, 2);
+	CHECK_INT(st.connections_open, 0);
+	fixture_stop(&f);
+}
+
+TEST(http_client_body_over_cap_is_an_error)
+{
+	struct http_client_options opt = {.max_body = 1000};
+	struct fixture f;
+	if (fixture_start(&f, &opt) < 0)
+		return;
+	static struct got g;
+	char url[200];
+	url_of(url, sizeof url, "http", peer.http_port, "/cl?n=1000");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_INT(g.status, 200); /* exactly the cap is fine */
+	url_of(url, sizeof url, "http", peer.http_port, "/cl?n=1001");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_INT(g.status, 0);
+	CHECK(strstr(g.error, "exceeds the limit of 1000") != NULL);
+	url_of(url, sizeof url, "http", peer.http_port, "/chunked?n=200");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_INT(g.status, 0);
+	CHECK(strstr(g.error, "exceeds the limit of 1000") != NULL);
+	fixture_stop(&f);
+}
+
+TEST(http_client_read_timeout)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct got g;
+	char url[200];
+	url_of(url, sizeof url, "http", peer.http_port, "/silent");
+	int64_t start = loop_now(f.loop);
+	fetch(&f, &g, "GET", url, NULL, 300);
+	CHECK_INT(g.status, 0);
+	CHECK(strstr(g.error, "no complete response") != NULL && strstr(g.error, "300 ms") != NULL);
+	CHECK(g.at_ms - start >= 300 && g.at_ms - start < 3000);
+	fixture_stop(&f);
+}
+
+TEST(http_client_connect_refused)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	/* a port nobody listens on: bind one, note it, close it */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof sa;
+	bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	close(fd);
+	static struct got g;
+	char url[200];
+	url_of(url, sizeof url, "http", ntohs(sa.sin_port), "/");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_INT(g.status, 0);
+	CHECK(strstr(g.error, "refused") != NULL);
+	if (!strstr(g.error, "refused"))
+		CHECK_STR(g.error, "...refused");
+	fixture_stop(&f);
+}
+
+TEST(http_client_connect_timeout)
+{
+	/* the silent port accepts TCP but never answers the TLS handshake */
+	struct http_client_options opt = {.connect_timeout_ms = 300};
+	struct fixture f;
+	if (fixture_start(&f, &opt) < 0)
+		return;
+	static struct got g;
+	char url[200];
+	url_of(url, sizeof url, "https", peer.silent_port, "/");
+	int64_t start = loop_now(f.loop);
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_INT(g.status, 0);
+	CHECK(strstr(g.error, "timed out") != NULL);
+	CHECK(g.at_ms - start >= 300 && g.at_ms - start < 3000);
+	fixture_stop(&f);
+}
+
+/* The server closes a kept-alive connection as our next request arrives
+ * (what an idle timeout on its side looks like). GET is retried once on a
+ * fresh connection and succeeds; POST is not sent twice. */
+TEST(http_client_retry_on_stale_keep_alive)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct got g;
+	char url[200], arm[200], stats[200];
+	url_of(arm, sizeof arm, "http", peer.http_port, "/drop-next");
+	url_of(url, sizeof url, "http", peer.http_port, "/cl");
+	url_of(stats, sizeof stats, "http", peer.http_port, "/stats");
+	fetch(&f, &g, "GET", arm, NULL, 5000);
+	CHECK_STR(g.body, "armed");
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_STR(g.error, "");
+	CHECK_STR(g.body, "hello");
+	struct http_client_stats st;
+	http_client_stats(f.client, &st);
+	CHECK_INT(st.retries, 1);
+	CHECK_INT(st.connections_opened, 2);
+
+	/* POST: the server got it (and dropped it); we must not resend */
+	fetch(&f, &g, "GET", stats, NULL, 5000);
+	char before[64] = "";
+	const char *line = strstr(g.body, "/echo=");
+	if (line)
+		snprintf(before, sizeof before, "%.*s", (int)strcspn(line, "\n"), line);
+	fetch(&f, &g, "GET", arm, NULL, 5000);
+	url_of(url, sizeof url, "http", peer.http_port, "/echo");
+	fetch(&f, &g, "POST", url, "once", 5000);
+	CHECK_INT(g.status, 0);
+	CHECK(strstr(g.error, "closed the connection before any response") != NULL);
+	http_client_stats(f.client, &st);
+	CHECK_INT(st.retries, 1);
+	fetch(&f, &g, "GET", stats, NULL, 5000);
+	int echo_before = before[0] ? parse_count(before + 6) : 0;
+	line = strstr(g.body, "/echo=");
+	CHECK(line != NULL);
+	CHECK_INT(line ? parse_count(line + 6) : -1, echo_before + 1);
+	fixture_stop(&f);
+}
+
+/* Requests beyond the host's connection limit wait in its queue; their
+ * deadline runs while they wait. */
+TEST(http_client_queue_wait_timeout)
+{
+	struct http_client_options opt = {.max_conns_per_host = 1};
+	struct fixture f;
+	if (fixture_start(&f, &opt) < 0)
+		return;
+	static struct got slow, quick;
+	memset(&slow, 0, sizeof slow);
+	memset(&quick, 0, sizeof quick);
+	slow.loop = quick.loop = f.loop;
+	slow.outstanding = quick.outstanding = &f.outstanding;
+	char url[200];
+	url_of(url, sizeof url, "http", peer.http_port, "/silent");
+	f.outstanding = 2;
+	CHECK_INT(http_request(f.client, "GET", url, NULL, 0, NULL, 0, 1200, on_done, &slow), 0);
+	url_of(url, sizeof url, "http", peer.http_port, "/cl");
+	CHECK_INT(http_request(f.client, "GET", url, NULL, 0, NULL, 0, 300, on_done, &quick), 0);
+	run_until_done(f.loop, &f.outstanding);
+	CHECK_INT(quick.calls, 1);
+	CHECK(strstr(quick.error, "waiting for a connection") != NULL);
+	CHECK_INT(slow.calls, 1);
+	CHECK(strstr(slow.error, "no complete response") != NULL);
+	struct http_client_stats st;
+	http_client_stats(f.client, &st);
+	CHECK_INT(st.connections_opened, 1);
+	CHECK_INT(st.requests_failed, 2);
+	fixture_stop(&f);
+}
+
+/* http_client_free runs every pending callback once with an error:
+ * one in flight, one waiting for a connection, one just queued. */
+struct teardown {
+	struct http_client *client;
+};
+
+static void
+free_client_later(struct loop *loop, struct loop_timer *t)
+{
+	struct teardown *td = t->data;
+	http_client_free(td->client);
+	td->client = NULL;
+	loop_stop(loop);
+}
+
+TEST(http_client_free_fails_pending_once)
+{
+	struct http_client_options opt = {.max_conns_per_host = 1};
+	struct fixture f;
+	if (fixture_start(&f, &opt) < 0)
+		return;
+	static struct got g[3];
+	memset(g, 0, sizeof g);
+	char slow[200], other[200];
+	url_of(slow, sizeof slow, "http", peer.http_port, "/silent");
+	url_of(other, sizeof other, "https", peer.https_port, "/silent");
+	for (int i = 0; i < 3; i++)
+		g[i].loop = f.loop;
+	CHECK_INT(http_request(f.client, "GET", slow, NULL, 0, NULL, 0, 5000, on_done, &g[0]), 0);
+	CHECK_INT(http_request(f.client, "GET", slow, NULL, 0, NULL, 0, 5000, on_done, &g[1]), 0);
+	CHECK_INT(http_request(f.client, "GET", other, NULL, 0, NULL, 0, 5000, on_done, &g[2]), 0);
+	struct teardown td = {f.client};
+	struct loop_timer t;
+	loop_timer_init(&t, free_client_later, &td);
+	loop_timer_start(f.loop, &t, 400);
+	loop_run(f.loop);
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(g[i].calls, 1);
+		CHECK_STR(g[i].error, "http client closed");
+	}
+	f.client = NULL; /* already freed */
+	fixture_stop(&f);
+}
+
+/* Freeing a client with a request just queued (before any loop turn) also
+ * answers it, and leaves no timer behind in the loop. */
+TEST(http_client_free_right_after_request)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct got g;
+	memset(&g, 0, sizeof g);
+	g.loop = f.loop;
+	char url[200];
+	url_of(url, sizeof url, "http", peer.http_port, "/cl");
+	CHECK_INT(http_request(f.client, "GET", url, NULL, 0, NULL, 0, 5000, on_done, &g), 0);
+	CHECK_INT(g.calls, 0); /* never from inside http_request */
+	http_client_free(f.client);
+	f.client = NULL;
+	CHECK_INT(g.calls, 1);
+	CHECK_STR(g.error, "http client closed");
+	fixture_stop(&f);
+}
+
+TEST(http_client_refuses_bad_requests_at_once)
+{
+	struct loop *loop = loop_new();
+	struct http_client *c = http_client_new(loop, NULL); /* no trust: no https */
+	static struct got g;
+	memset(&g, 0, sizeof g);
+	struct {
+		const char *method, *url;
+		struct http_header h;
+		const char *reason;
+	} bad[] = {
+	        {"GET", "ftp://example.org/", {"A", "b"}, "bad URL"},
+	        {"GET", "http://exa mple.org/", {"A", "b"}, "bad URL"},
+	        {"GET", "ws://example.org/", {"A", "b"}, "only http:// and https://"},
+	        {"GET", "https://example.org/", {"A", "b"}, "trust anchors"},
+	        {"GET", "http://example.org/", {"X", "a\r\nEvil: 1"}, "CR or LF"},
+	        {"G T", "http://example.org/", {"A", "b"}, "method"},
+	        {"GET", "http://example.org/", {"Host", "other"}, "set by http"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK_INT(http_request(c, bad[i].method, bad[i].url, &bad[i].h, 1, NULL, 0, 1000,
+		                       on_done, &g),
+		          -1);
+		if (!CHECK(strstr(http_client_error(c), bad[i].reason) != NULL))
+			CHECK_STR(http_client_error(c), bad[i].reason);
+	}
+	CHECK_INT(http_request(c, "GET", "http://example.org/", NULL, 0, NULL, 0, 0, on_done, &g),
+	          -1);
+	http_client_free(c);
+	loop_free(loop);
+	CHECK_INT(g.calls, 0); /* a refused request never calls back */
+}
+
+/* Allocation-failure sweep over the client: every allocation of
+ * http_client_new, http_request and the exchange fails in turn; each run
+ * ends with the callback run exactly once (success or an error), and
+ * nothing leaks (ASan). */
+TEST(http_client_survives_allocation_failure)
+{
+	if (peer_start() < 0)
+		return;
+	char url[200];
+	url_of(url, sizeof url, "http", peer.http_port, "/chunked?n=20");
+	for (long n = 0;; n++) {
+		struct loop *loop = loop_new();
+		static struct got g;
+		memset(&g, 0, sizeof g);
+		g.loop = loop;
+		int outstanding = 1;
+		g.outstanding = &outstanding;
+		mem_fail_after(n);
+		struct http_client *c = http_client_new(loop, NULL);
+		int rc = c ? http_request(c, "GET", url, NULL, 0, NULL, 0, 3000, on_done, &g) : -1;
+		if (rc == 0)
+			run_until_done(loop, &outstanding);
+		long allowed = mem_fail_after(-1);
+		http_client_free(c);
+		loop_free(loop);
+		if (rc == 0)
+			CHECK_INT(g.calls, 1);
+		else
+			CHECK_INT(g.calls, 0);
+		if (rc == 0 && g.status == 200) {
+			CHECK(strncmp(g.body, "chunk-0;", 8) == 0);
+			CHECK(allowed <= n);
+			break;
+		}
+		if (!CHECK(n < 500))
+			break;
+	}
+}
