@@ -2,7 +2,8 @@
 """http_server.py — a real HTTP/1.1 server (aiohttp) for Agora's http client tests.
 
 Started by tests/unit/test_http.c on loopback ports chosen by the kernel; prints
-one line "READY <http-port> <https-port> <silent-port>" and serves until its
+one line "READY <http-port> <https-port> <silent-port> <http-port-on-::1>"
+and serves until its
 stdin closes (so it never outlives the test run) or it gets SIGTERM.
 
   --cert/--key   serve HTTPS too, with this certificate (made by the test
@@ -16,7 +17,7 @@ TLS-handshake timeouts). Routes (GET also answers HEAD, as aiohttp does):
   /close         a body, then Connection: close
   /nocontent     204 No Content
   /silent        never answers (read timeouts)
-  /echo          any method: body echoed, X-Method and X-Test echoed
+  /echo          any method: body echoed; X-Method, X-Host, X-Test echoed
   /drop-next     answers, and marks this connection so that the NEXT request
                  on it is met by closing the connection without a response
                  (a keep-alive connection timed out by the server as we write)
@@ -96,6 +97,7 @@ async def silent(request):
 async def echo(request):
     body = await request.read()
     return web.Response(body=body, headers={"X-Method": request.method,
+                                            "X-Host": request.headers.get("Host", ""),
                                             "X-Test": request.headers.get("X-Test", "")})
 
 
@@ -128,6 +130,9 @@ async def main():
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]
+    site6 = web.TCPSite(runner, "::1", 0)
+    await site6.start()
+    http6_port = site6._server.sockets[0].getsockname()[1]
     https_port = 0
     if args.cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -144,7 +149,7 @@ async def main():
     mute_server = await asyncio.start_server(mute, "127.0.0.1", 0)
     silent_port = mute_server.sockets[0].getsockname()[1]
 
-    print("READY %d %d %d" % (http_port, https_port, silent_port), flush=True)
+    print("READY %d %d %d %d" % (http_port, https_port, silent_port, http6_port), flush=True)
 
     loop = asyncio.get_running_loop()
     done = asyncio.Event()

@@ -558,7 +558,7 @@ static struct {
 	int started, failed;
 	pid_t pid;
 	int stdin_fd;
-	unsigned http_port, https_port, silent_port;
+	unsigned http_port, https_port, silent_port, http6_port;
 	char ca_path[300];
 } peer;
 
@@ -636,8 +636,8 @@ peer_start(void)
 	}
 	line[n] = '\0';
 	close(out[0]);
-	if (!CHECK(sscanf(line, "READY %u %u %u", &peer.http_port, &peer.https_port,
-	                  &peer.silent_port) == 3)) {
+	if (!CHECK(sscanf(line, "READY %u %u %u %u", &peer.http_port, &peer.https_port,
+	                  &peer.silent_port, &peer.http6_port) == 4)) {
 		CHECK_STR(line, "READY <ports>");
 		return -1;
 	}
@@ -657,6 +657,7 @@ struct got {
 	char content_length[32];
 	char x_method[16];
 	char x_test[64];
+	char x_host[300];
 	int64_t at_ms;
 	struct loop *loop;
 	int *outstanding;
@@ -686,6 +687,7 @@ on_done(const struct http_response *res, const char *error, void *data)
 		copy_header(res, "Content-Length", g->content_length, sizeof g->content_length);
 		copy_header(res, "X-Method", g->x_method, sizeof g->x_method);
 		copy_header(res, "X-Test", g->x_test, sizeof g->x_test);
+		copy_header(res, "X-Host", g->x_host, sizeof g->x_host);
 	} else {
 		snprintf(g->error, sizeof g->error, "%s", error);
 	}
@@ -965,6 +967,9 @@ TEST(http_client_post_put_delete)
 		fetch(&f, &g, methods[i], url, i < 3 ? "body!" : NULL, 5000);
 		CHECK_INT(g.status, 200);
 		CHECK_STR(g.x_method, methods[i]);
+		char host[64];
+		snprintf(host, sizeof host, "127.0.0.1:%u", peer.http_port);
+		CHECK_STR(g.x_host, host);
 		CHECK_STR(g.body, i < 3 ? "body!" : "");
 	}
 	fetch(&f, &g, "POST", url, NULL, 5000); /* empty POST: Content-Length: 0 */
@@ -1283,4 +1288,21 @@ TEST(http_client_survives_allocation_failure)
 		if (!CHECK(n < 500))
 			break;
 	}
+}
+
+/* An IPv6 literal: connected by address, sent as "[::1]:port" in Host. */
+TEST(http_client_ipv6_literal)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static struct got g;
+	char url[200], host[64];
+	snprintf(url, sizeof url, "http://[::1]:%u/echo", peer.http6_port);
+	snprintf(host, sizeof host, "[::1]:%u", peer.http6_port);
+	fetch(&f, &g, "GET", url, NULL, 5000);
+	CHECK_STR(g.error, "");
+	CHECK_INT(g.status, 200);
+	CHECK_STR(g.x_host, host);
+	fixture_stop(&f);
 }
