@@ -717,6 +717,7 @@ http_request_format(struct buf *out, const char *method, const struct url *u,
 /* Request bytes handed to the stream at a time; the next piece follows
  * TLS_EV_DRAINED, so the stream's send queue never holds a whole body. */
 #define HTTP_WRITE_PIECE (64u * 1024)
+_Static_assert(HTTP_WRITE_PIECE <= TLS_SEND_MAX, "a piece must fit the stream's send queue");
 /* Bytes read from the stream per tls_read call (a TLS record's worth). */
 #define HTTP_READ_PIECE 16384
 /* An idle connection keeps its body buffer up to this size; a larger one
