@@ -1306,3 +1306,28 @@ TEST(http_client_ipv6_literal)
 	CHECK_STR(g.x_host, host);
 	fixture_stop(&f);
 }
+
+/* A body larger than one write piece goes out piece by piece, as the
+ * stream drains, over TCP and over TLS. */
+TEST(http_client_large_upload)
+{
+	struct fixture f;
+	if (fixture_start(&f, NULL) < 0)
+		return;
+	static char body[300001];
+	for (size_t i = 0; i < sizeof body - 1; i++)
+		body[i] = (char)('a' + i % 26);
+	body[sizeof body - 1] = '\0';
+	static struct got g;
+	const char *schemes[] = {"http", "https"};
+	for (int i = 0; i < 2; i++) {
+		char url[200];
+		url_of(url, sizeof url, schemes[i], i ? peer.https_port : peer.http_port, "/echo");
+		fetch(&f, &g, "PUT", url, body, 5000);
+		CHECK_STR(g.error, "");
+		CHECK_INT(g.status, 200);
+		CHECK_INT(g.body_len, sizeof body - 1);
+		CHECK(memcmp(g.body, body, sizeof g.body - 1) == 0);
+	}
+	fixture_stop(&f);
+}
