@@ -262,6 +262,11 @@ run_tests() {
 	"$BUILD/musl/unit" >"$BUILD/logs/unit-musl.log" 2>&1 || true
 	record "unit tests (musl)" "$BUILD/logs/unit-musl.log"
 
+	# jsoncheck at build/jsoncheck, run over tests/data/json
+	cp "$BUILD/musl/jsoncheck" "$BUILD/jsoncheck.tmp" && mv "$BUILD/jsoncheck.tmp" "$BUILD/jsoncheck"
+	tests/cli/jsoncheck.sh "$BUILD/jsoncheck" >"$BUILD/logs/jsoncheck.log" 2>&1 || true
+	record "jsoncheck (tests/data/json)" "$BUILD/logs/jsoncheck.log"
+
 	# the same tests under AddressSanitizer + UBSan (glibc; musl has no ASan)
 	if [ "${AGORA_SKIP_ASAN:-0}" != 1 ]; then
 		build_deps glibc gcc
