@@ -314,8 +314,11 @@ bench)
 	ensure_packages $PKGS_BUILD $PKGS_BENCH
 	build_deps musl musl-gcc
 	build_deps glibc gcc
-	make_target "$BUILD/bench" "$CACHE/deps/glibc" gcc "-O2" bench
+	make_target "$BUILD/bench" "$CACHE/deps/glibc" gcc "-O2" BENCH_REF=1 bench
 	for b in "$BUILD"/bench/bench_*; do [ -x "$b" ] && "$b"; done
+	# the JSON parser also as shipped: musl, static
+	make_target "$BUILD/bench-musl" "$CACHE/deps/musl" musl-gcc "-O2" "$BUILD/bench-musl/bench_json"
+	"$BUILD/bench-musl/bench_json"
 	;;
 clean) rm -rf "$BUILD" agora ;;
 *) die "unknown mode '$MODE' (build, test, fuzz, bench, clean)" ;;

@@ -9,6 +9,10 @@
 
 #include "mem.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* ================================================================ arena */
 
 /* A block of arena memory; its bytes follow the header. */
@@ -81,7 +85,7 @@ arena_grow(struct json_doc *doc, size_t need)
 	return 0;
 }
 
-static void *
+static inline void *
 arena_alloc(struct json_doc *doc, size_t size)
 {
 	size = ARENA_ALIGN(size);
@@ -245,15 +249,17 @@ fail(struct parser *ps, const unsigned char *at, const char *what)
 }
 
 /* RFC 8259 section 2: whitespace is space, tab, LF and CR only. */
-static const unsigned char *
+static inline const unsigned char *
 skip_ws(const unsigned char *p, const unsigned char *end)
 {
+	if (p<end && * p> ' ')
+		return p; /* the usual case: no whitespace at all */
 	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
 		p++;
 	return p;
 }
 
-static struct json_value *
+static inline struct json_value *
 new_node(struct parser *ps, enum json_type type)
 {
 	struct json_value *v = arena_alloc(ps->doc, sizeof *v);
@@ -268,22 +274,82 @@ new_node(struct parser *ps, enum json_type type)
 	return v;
 }
 
-/* 8 bytes at once: nonzero when any of them is '"', '\\', a control
- * character (< 0x20) or not ASCII (>= 0x80), i.e. needs a closer look.
- * The classic "has zero byte" test (y - 0x01..) & ~y & 0x80.. finds the
- * quotes and backslashes (y = x with them turned into zero); x - 0x20..
- * sets a high bit only where some byte is below 0x20, and x's own high
- * bits are the non-ASCII bytes. Only "some byte matched" is used, for
- * which these tests are exact. */
-static int
-needs_attention(uint64_t x)
+/* Copies a number's n bytes of text into the arena, where ARENA_ALIGN(n +
+ * 1) bytes are reserved: 8 at a time, over-reading the text and over-
+ * writing the reservation, both within bounds. Not the libc memcpy: musl's
+ * (rep movsq) costs tens of cycles to start, for a few digits. */
+static void
+copy_text(char *dst, const unsigned char *src, size_t n, const unsigned char *src_end)
+{
+	if ((size_t)(src_end - src) < ARENA_ALIGN(n + 1)) {
+		memcpy(dst, src, n); /* only at the very end of the text */
+		return;
+	}
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t x;
+		memcpy(&x, src + i, 8);
+		memcpy(dst + i, &x, 8);
+	}
+}
+
+/* ---- scanning strings
+ * Most of an event's bytes are in strings, so they are scanned a block at
+ * a time: SCAN_WIDTH bytes are loaded, copied to the arena unconditionally
+ * and tested together for the bytes that need a closer look: '"', '\\',
+ * controls (< 0x20) and non-ASCII (>= 0x80, for UTF-8 validation). */
+#if defined(__SSE2__)
+#define SCAN_WIDTH 16
+
+/* Index of the first byte of p[0..16) needing a look; 16 if none. */
+static inline unsigned
+first_special(const unsigned char *p)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i quote = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+	__m128i backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+	/* a signed compare: 0x80-0xFF are negative, so below 0x20 as well */
+	__m128i low = _mm_cmplt_epi8(x, _mm_set1_epi8(0x20));
+	unsigned mask =
+	        (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), low));
+	return mask ? (unsigned)__builtin_ctz(mask) : 16;
+}
+
+static inline void
+copy_block(char *dst, const unsigned char *src)
+{
+	_mm_storeu_si128((__m128i *)(void *)dst,
+	                 _mm_loadu_si128((const __m128i *)(const void *)src));
+}
+#else
+#define SCAN_WIDTH 8
+
+/* The same 8 bytes at a time (SWAR). The classic "has zero byte" test
+ * (y - 0x01..) & ~y & 0x80.. finds quotes and backslashes (y = x with them
+ * turned into zero bytes); x - 0x20.. sets a high bit where a byte is below
+ * 0x20; x's own high bits are the non-ASCII bytes. A borrow only runs
+ * upwards from a byte that did match, so the lowest flagged byte is exact. */
+static inline unsigned
+first_special(const unsigned char *p)
 {
 	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t x;
+	memcpy(&x, p, 8);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	x = __builtin_bswap64(x);
+#endif
 	uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
-	uint64_t match = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
-	                 (x - ones * 0x20) | x;
-	return (match & highs) != 0;
+	uint64_t match = (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+	                  (x - ones * 0x20) | x) &
+	                 highs;
+	return match ? (unsigned)__builtin_ctzll(match) / 8 : 8;
 }
+
+static inline void
+copy_block(char *dst, const unsigned char *src)
+{
+	memcpy(dst, src, 8);
+}
+#endif
 
 static int
 hex4(const unsigned char *s, uint32_t *out)
@@ -305,139 +371,189 @@ hex4(const unsigned char *s, uint32_t *out)
 	return 0;
 }
 
-/* Resolves the escapes of the raw string s[0..end) (its closing quote at
- * end) into out; returns the decoded length or -1 (error set). RFC 8259
- * section 7: the two-character escapes, and \uXXXX, where characters
+/* Decodes the escape at *at (a backslash) into out (room for 4 bytes),
+ * moving *at past it; returns the bytes written, or -1 (error set). RFC
+ * 8259 section 7: the two-character escapes, and \uXXXX, where characters
  * outside the BMP are a UTF-16 surrogate pair, which must be complete. */
-static long
-decode_escapes(struct parser *ps, const unsigned char *s, const unsigned char *end, char *out)
+static int
+decode_escape(struct parser *ps, const unsigned char **at, const unsigned char *end, char *out)
 {
-	char *o = out;
-	while (s < end) {
-		const unsigned char *bs = memchr(s, '\\', (size_t)(end - s));
-		if (!bs)
-			bs = end;
-		memcpy(o, s, (size_t)(bs - s));
-		o += bs - s;
-		if (bs == end)
-			break;
-		s = bs + 2;
-		switch (bs[1]) {
-		case '"':
-		case '\\':
-		case '/':
-			*o++ = (char)bs[1];
-			break;
-		case 'b':
-			*o++ = '\b';
-			break;
-		case 'f':
-			*o++ = '\f';
-			break;
-		case 'n':
-			*o++ = '\n';
-			break;
-		case 'r':
-			*o++ = '\r';
-			break;
-		case 't':
-			*o++ = '\t';
-			break;
-		case 'u': {
-			uint32_t cp, low;
-			if (end - bs < 6 || hex4(bs + 2, &cp) < 0) {
-				fail(ps, bs, "\\u must be followed by four hex digits");
-				return -1;
-			}
-			s = bs + 6;
-			if (cp >= 0xDC00 && cp <= 0xDFFF) {
-				fail(ps, bs, "lone low surrogate in \\u escape");
-				return -1;
-			}
-			if (cp >= 0xD800 && cp <= 0xDBFF) {
-				if (end - s < 6 || s[0] != '\\' || s[1] != 'u' ||
-				    hex4(s + 2, &low) < 0 || low < 0xDC00 || low > 0xDFFF) {
-					fail(ps, bs, "high surrogate not followed by a low one");
-					return -1;
-				}
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-				s += 6;
-			}
-			o += utf8_put(o, cp);
-			break;
-		}
-		default:
-			fail(ps, bs, "invalid escape in string");
+	const unsigned char *bs = *at;
+	uint32_t cp, low;
+	if (end - bs < 2) {
+		fail(ps, ps->p, "unterminated string");
+		return -1;
+	}
+	*at = bs + 2;
+	switch (bs[1]) {
+	case '"':
+	case '\\':
+	case '/':
+		*out = (char)bs[1];
+		return 1;
+	case 'b':
+		*out = '\b';
+		return 1;
+	case 'f':
+		*out = '\f';
+		return 1;
+	case 'n':
+		*out = '\n';
+		return 1;
+	case 'r':
+		*out = '\r';
+		return 1;
+	case 't':
+		*out = '\t';
+		return 1;
+	case 'u':
+		break;
+	default:
+		fail(ps, bs, "invalid escape in string");
+		return -1;
+	}
+	if (end - bs < 6 || hex4(bs + 2, &cp) < 0) {
+		fail(ps, bs, "\\u must be followed by four hex digits");
+		return -1;
+	}
+	*at = bs + 6;
+	if (cp >= 0xDC00 && cp <= 0xDFFF) {
+		fail(ps, bs, "lone low surrogate in \\u escape");
+		return -1;
+	}
+	if (cp >= 0xD800 && cp <= 0xDBFF) {
+		const unsigned char *s = bs + 6;
+		if (end - s < 6 || s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &low) < 0 ||
+		    low < 0xDC00 || low > 0xDFFF) {
+			fail(ps, bs, "high surrogate not followed by a low one");
 			return -1;
 		}
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+		*at = bs + 12;
 	}
-	return (long)(o - out);
+	return (int)utf8_put(out, cp);
 }
 
-/* Parses the string at ps->p (its opening quote) into the arena. Two
- * passes: the first finds the closing quote, validating UTF-8 and
- * rejecting raw control characters, 8 bytes at a time over plain ASCII;
- * the second is a memcpy, or the escape decoder when there are escapes
- * (decoding never lengthens a string: "\u00e9" is 6 bytes for 2). */
+/* The string at ps->p (its opening quote) when the current arena block is
+ * too full for parse_string: find the closing quote first, then reserve
+ * its raw length (decoding never lengthens: "\u00e9" is 6 bytes for 2). */
 static int
-parse_string(struct parser *ps, const char **out, uint32_t *out_len)
+parse_string_reserved(struct parser *ps, const char **out, uint32_t *out_len)
 {
 	const unsigned char *start = ps->p + 1, *q = start, *end = ps->end;
-	int escapes = 0;
 	for (;;) {
-		while (end - q >= 8) {
-			uint64_t x;
-			memcpy(&x, q, 8);
-			if (needs_attention(x))
+		while (end - q >= SCAN_WIDTH) {
+			unsigned i = first_special(q);
+			q += i;
+			if (i < SCAN_WIDTH)
 				break;
-			q += 8;
 		}
 		if (q >= end) {
 			fail(ps, ps->p, "unterminated string");
 			return -1;
 		}
-		unsigned c = *q;
-		if (c == '"')
+		if (*q == '"')
 			break;
+		q += *q == '\\' ? 2 : 1; /* the rest is checked while decoding */
+	}
+	char *dst = arena_alloc(ps->doc, (size_t)(q - start) + 1);
+	if (!dst) {
+		fail(ps, ps->p, "out of memory");
+		return -1;
+	}
+	size_t k = 0;
+	const unsigned char *s = start;
+	while (s < q) {
+		unsigned c = *s;
 		if (c == '\\') {
-			escapes = 1;
-			if (end - q < 2) {
+			int n = decode_escape(ps, &s, q, dst + k);
+			if (n < 0)
+				return -1;
+			k += (size_t)n;
+			continue;
+		}
+		size_t n = 1;
+		if (c < 0x20) {
+			fail(ps, s, "control character in string (must be escaped)");
+			return -1;
+		}
+		if (c >= 0x80 && !(n = utf8_len(s, (size_t)(q - s)))) {
+			fail(ps, s, "invalid UTF-8 in string");
+			return -1;
+		}
+		while (n--)
+			dst[k++] = (char)*s++;
+	}
+	dst[k] = '\0';
+	*out = dst;
+	*out_len = (uint32_t)k;
+	ps->p = q + 1;
+	return 0;
+}
+
+/* Parses the string at ps->p (its opening quote), decoding it straight
+ * into the free part of the current arena block in one pass: validating
+ * UTF-8, rejecting raw controls, resolving escapes. When the block is too
+ * full to be sure the string fits, parse_string_reserved starts over. */
+static int
+parse_string(struct parser *ps, const char **out, uint32_t *out_len)
+{
+	struct json_doc *doc = ps->doc;
+	const unsigned char *q = ps->p + 1, *end = ps->end;
+	char *d = doc->cursor;
+	size_t room = d ? (size_t)(doc->limit - d) : 0;
+	size_t k = 0; /* bytes decoded; always k < room */
+	for (;;) {
+		unsigned c;
+		if (end - q >= SCAN_WIDTH && room - k > SCAN_WIDTH) {
+			copy_block(d + k, q);
+			unsigned i = first_special(q);
+			q += i;
+			k += i;
+			if (i == SCAN_WIDTH)
+				continue;
+			c = *q;
+		} else {
+			if (q >= end) {
 				fail(ps, ps->p, "unterminated string");
 				return -1;
 			}
-			q += 2;
+			if (room - k < 8) /* an escape or a UTF-8 sequence + NUL */
+				return parse_string_reserved(ps, out, out_len);
+			c = *q;
+			if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+				d[k++] = (char)c;
+				q++;
+				continue;
+			}
+		}
+		if (c == '"')
+			break;
+		if (room - k < 8)
+			return parse_string_reserved(ps, out, out_len);
+		if (c == '\\') {
+			int n = decode_escape(ps, &q, end, d + k);
+			if (n < 0)
+				return -1;
+			k += (size_t)n;
 		} else if (c < 0x20) {
 			fail(ps, q, "control character in string (must be escaped)");
 			return -1;
-		} else if (c >= 0x80) {
+		} else {
 			size_t n = utf8_len(q, (size_t)(end - q));
 			if (!n) {
 				fail(ps, q, "invalid UTF-8 in string");
 				return -1;
 			}
-			q += n;
-		} else {
-			q++;
+			while (n--)
+				d[k++] = (char)*q++;
 		}
 	}
-	size_t raw = (size_t)(q - start);
-	char *dst = arena_alloc(ps->doc, raw + 1);
-	if (!dst) {
-		fail(ps, ps->p, "out of memory");
-		return -1;
-	}
-	size_t len = raw;
-	if (escapes) {
-		long n = decode_escapes(ps, start, q, dst);
-		if (n < 0)
-			return -1;
-		len = (size_t)n;
-	} else {
-		memcpy(dst, start, raw);
-	}
-	dst[len] = '\0';
-	*out = dst;
-	*out_len = (uint32_t)len;
+	d[k] = '\0';
+	/* the block's free size is a multiple of 8, so this stays inside */
+	doc->cursor = d + ARENA_ALIGN(k + 1);
+	*out = d;
+	*out_len = (uint32_t)k;
 	ps->p = q + 1;
 	return 0;
 }
@@ -487,7 +603,7 @@ parse_number(struct parser *ps)
 	char *text = v ? arena_alloc(ps->doc, len + 1) : NULL;
 	if (!text)
 		return fail(ps, ps->p, "out of memory");
-	memcpy(text, ps->p, len);
+	copy_text(text, ps->p, len, end);
 	text[len] = '\0';
 	v->u.text = text;
 	v->len = (uint32_t)len;
@@ -902,10 +1018,28 @@ json_writer_finish(const struct json_writer *w)
 	return w->error || w->depth != 0 || !w->has_root || w->after_key ? -1 : 0;
 }
 
+/* Appends to the buf; a short piece straight into its free space, 8 bytes
+ * at a time (musl's memcpy is slow to start, and most pieces are a few
+ * bytes: a comma, a key, a short value). */
 static void
 put(struct json_writer *w, const void *bytes, size_t len)
 {
-	if (!w->error && buf_append(w->out, bytes, len) < 0)
+	struct buf *b = w->out;
+	if (w->error)
+		return;
+	if (len < 64 && b->data && b->cap - b->len > len) {
+		char *d = b->data + b->len;
+		const char *s = bytes;
+		size_t i = 0;
+		for (; i + 8 <= len; i += 8)
+			memcpy(d + i, s + i, 8);
+		for (; i < len; i++)
+			d[i] = s[i];
+		b->len += len;
+		d[len] = '\0'; /* buf keeps its text NUL-terminated */
+		return;
+	}
+	if (buf_append(b, bytes, len) < 0)
 		w->error = 1;
 }
 
@@ -954,6 +1088,13 @@ put_string(struct json_writer *w, const char *s, size_t len)
 	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
 	putch(w, '"');
 	while (p < end) {
+		if (end - p >= SCAN_WIDTH) {
+			/* runs of plain ASCII, a block at a time as in the parser */
+			unsigned i = first_special(p);
+			p += i;
+			if (i == SCAN_WIDTH)
+				continue;
+		}
 		unsigned c = *p;
 		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
 			p++;

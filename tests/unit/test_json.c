@@ -718,3 +718,61 @@ TEST(json_write_value_round_trip)
 	json_doc_free(&second);
 	buf_free(&b);
 }
+
+/* Strings are decoded straight into the arena block when it has room, and
+ * by a second routine when the block is nearly full. Every string case,
+ * placed after fillers of each length that puts it near the end of the
+ * first block, must be judged as it is alone, and decode the same. */
+TEST(json_strings_at_the_end_of_an_arena_block)
+{
+	static const char *const dirs[] = {"tests/data/json/valid", "tests/data/json/invalid"};
+	struct json_doc alone, padded;
+	struct buf text;
+	json_doc_init(&alone, 1 << 16);
+	json_doc_init(&padded, 1 << 16);
+	buf_init(&text, 1 << 16);
+	int cases = 0;
+	for (int k = 0; k < 2; k++) {
+		DIR *d = opendir(dirs[k]);
+		if (!CHECK(d != NULL))
+			continue;
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (!strstr(e->d_name, "_string_"))
+				continue;
+			char path[512];
+			snprintf(path, sizeof path, "%s/%s", dirs[k], e->d_name);
+			size_t len;
+			char *json = test_read_file(path, &len);
+			if (!CHECK(json != NULL))
+				continue;
+			const struct json_value *want = json_parse(&alone, json, len);
+			/* the first block holds 8192 bytes: two nodes of 40, the
+			 * filler string, then the case's nodes and strings */
+			for (size_t filler = 8000; filler < 8160; filler++) {
+				buf_reset(&text);
+				buf_puts(&text, "[\"");
+				for (size_t i = 0; i < filler; i++)
+					buf_putc(&text, 'x');
+				buf_puts(&text, "\",");
+				buf_append(&text, json, len);
+				buf_putc(&text, ']');
+				json_doc_free(&padded); /* start from a fresh first block */
+				const struct json_value *got =
+				        json_parse(&padded, text.data, text.len);
+				if (!test_check(!got == !want, path, __FILE__, __LINE__))
+					break;
+				if (got && !test_check(json_equal(json_at(got, 1), want), path,
+				                       __FILE__, __LINE__))
+					break;
+			}
+			free(json);
+			cases++;
+		}
+		closedir(d);
+	}
+	CHECK(cases >= 40);
+	json_doc_free(&alone);
+	json_doc_free(&padded);
+	buf_free(&text);
+}
