@@ -11,6 +11,7 @@ int simdjson_shim_load(const char *text, size_t len);
 int simdjson_shim_parse(void);
 const char *simdjson_shim_implementation(void);
 void simdjson_shim_free(void);
+const char *simdjson_shim_version(void);
 }
 
 static std::unique_ptr<simdjson::dom::parser> parser;
@@ -49,4 +50,13 @@ simdjson_shim_free(void)
 {
 	parser.reset();
 	text_copy.reset();
+}
+
+#define SHIM_TEXT(x) #x
+#define SHIM_VERSION(x) SHIM_TEXT(x)
+
+const char *
+simdjson_shim_version(void)
+{
+	return SHIM_VERSION(SIMDJSON_VERSION);
 }

@@ -99,7 +99,11 @@ struct json_doc {
 /* ------------------------------------------------------------ parsing */
 
 /* An empty doc accepting texts up to max_input bytes (the caller's bound,
- * e.g. the WebSocket message limit). Allocates nothing. */
+ * e.g. the WebSocket message limit). Allocates nothing.
+ * Memory: the arena keeps the size the largest document needed until
+ * json_doc_free(). A node is 40 bytes, so hostile input like "[0,0,0,..."
+ * needs about 24 arena bytes per input byte (a gateway event, under 3),
+ * and blocks grow by doubling: budget up to 50 * max_input. */
 void json_doc_init(struct json_doc *doc, size_t max_input);
 /* Frees the arena; every value of the doc dies. The doc may be reused
  * (it is empty, as after json_doc_init with the same limit). */
