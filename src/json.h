@@ -64,8 +64,9 @@
 /* Nesting deeper than this is an error, in the parser and the writer.
  * Discord's payloads nest fewer than 10 levels (a message's embeds' fields
  * are at 5); 64 leaves room for anything legitimate while keeping the
- * parser's recursion (one small C frame per level) and the writer's comma
- * state (one bit per level) bounded against "[[[[[[..." input. */
+ * parser's stack of open containers (a fixed array of 64 small entries on
+ * the C stack), json_write_value's recursion and the writer's comma state
+ * (one bit per level in a uint64_t) bounded against "[[[[[[..." input. */
 #define JSON_MAX_DEPTH 64
 
 enum json_type {
