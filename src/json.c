@@ -1329,6 +1329,19 @@ json_write_int64(struct json_writer *w, int64_t n)
 }
 
 void
+json_write_id(struct json_writer *w, uint64_t id)
+{
+	char digits[24];
+	char *end = digits + sizeof digits;
+	char *start = format_decimal(end, id, 0);
+	if (begin_value(w) == 0) {
+		putch(w, '"');
+		put(w, start, (size_t)(end - start));
+		putch(w, '"');
+	}
+}
+
+void
 json_write_double(struct json_writer *w, double d)
 {
 	if (!isfinite(d)) {

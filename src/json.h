@@ -211,6 +211,9 @@ void json_write_keyn(struct json_writer *w, const char *key, size_t len);
 void json_write_string(struct json_writer *w, const char *s);
 void json_write_stringn(struct json_writer *w, const char *s, size_t len);
 void json_write_int64(struct json_writer *w, int64_t n);
+/* An ID the way Discord sends and expects them: "412345678901234567", a
+ * string of decimal digits (JSON numbers lose precision in JavaScript). */
+void json_write_id(struct json_writer *w, uint64_t id);
 void json_write_uint64(struct json_writer *w, uint64_t n);
 /* The shortest text that reads back as the same double; a NaN or an
  * infinity (JSON has none) sets the error flag. */

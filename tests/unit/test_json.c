@@ -446,13 +446,15 @@ TEST(json_writer_structure_and_values)
 	json_write_double(&w, 1e21);
 	json_write_double(&w, 3);
 	json_write_bool(&w, 1);
+	json_write_id(&w, 412345678901234567ULL);
 	json_write_raw(&w, "{\"x\":[1]}", 9);
 	json_write_array_end(&w);
 	json_write_object_end(&w);
 	CHECK_INT(json_writer_finish(&w), 0);
 	CHECK_STR(buf_str(&b), "{\"content\":\"hi\",\"embeds\":[{\"color\":5793266},[],{},null],"
 	                       "\"tts\":false,\"n\":[-9223372036854775808,9223372036854775807,0,"
-	                       "18446744073709551615,0.1,-2.5e-300,1e+21,3,true,{\"x\":[1]}]}");
+	                       "18446744073709551615,0.1,-2.5e-300,1e+21,3,true,"
+	                       "\"412345678901234567\",{\"x\":[1]}]}");
 	buf_free(&b);
 
 	/* a bare top-level value is a JSON text too */
@@ -638,6 +640,8 @@ TEST(json_writer_round_trip)
 	json_write_array_end(&w);
 	json_write_key(&w, "b");
 	json_write_bool(&w, 1);
+	json_write_key(&w, "id");
+	json_write_id(&w, UINT64_MAX);
 	json_write_key(&w, "z");
 	json_write_null(&w);
 	json_write_object_end(&w);
@@ -665,6 +669,10 @@ TEST(json_writer_round_trip)
 	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++, e = json_next(e))
 		CHECK_STR(json_string(e, NULL), strings[i]);
 	CHECK_INT(json_bool(json_get(root, "b")), 1);
+	u = 0;
+	CHECK_INT(json_path_id(root, "id", &u), 0);
+	CHECK(u == UINT64_MAX);
+	CHECK_INT(json_type(json_get(root, "id")), JSON_STRING);
 	CHECK(json_is_null(json_get(root, "z")));
 out:
 	json_doc_free(&doc);
