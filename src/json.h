@@ -26,7 +26,7 @@
  * may not stand alone. A byte order mark, trailing commas, comments and
  * anything after the value but whitespace are errors. Duplicate object
  * keys are kept (section 4 only says SHOULD be unique); lookups find the
- * first. Errors name the byte offset: "offset 17: expected ':' after key".
+ * first. Errors name the byte offset: "offset 17: expected ':' after the key".
  *
  * Values. Strings are decoded (escapes resolved, surrogate pairs joined into
  * UTF-8) into the arena and NUL-terminated; the length is still reported,
@@ -41,7 +41,8 @@
  * and invalid UTF-8 in them comes out as U+FFFD, never raw. Any failure
  * (the buf's max reached, memory, a key outside an object, unbalanced
  * ends, a non-finite double) sets a sticky error flag, so a caller writes
- * the whole document and checks json_writer_finish() once.
+ * the whole document and checks json_writer_finish() once (on failure the
+ * buf holds a partial text: discard it).
  *
  *     struct json_writer w;
  *     json_writer_init(&w, &body);
