@@ -252,7 +252,7 @@ fail(struct parser *ps, const unsigned char *at, const char *what)
 static inline const unsigned char *
 skip_ws(const unsigned char *p, const unsigned char *end)
 {
-	if (p<end && * p> ' ')
+	if (p < end && ' ' < *p)
 		return p; /* the usual case: no whitespace at all */
 	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
 		p++;
