@@ -4,12 +4,16 @@
 
 #include <bearssl_hash.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "base64.h"
+#include "loop.h"
 #include "mem.h"
+#include "tls.h"
 
 /* ================================================================ URL */
 
@@ -645,4 +649,540 @@ ws_frame_encode_close(struct buf *out, int code, const char *reason, const uint8
 		n += rlen;
 	}
 	return ws_frame_encode(out, WS_OP_CLOSE, payload, n, mask);
+}
+
+/* ============================================================ client */
+
+/* Bound on one message we send (the stream copies it into its queue; a
+ * runaway caller hits this instead of exhausting memory). Discord accepts
+ * 4096-byte gateway payloads; tests echo 1 MiB. */
+#define WS_MAX_SEND (16u << 20)
+/* Bytes taken from the stream per tls_read. */
+#define WS_READ_CHUNK 16384
+
+enum ws_state {
+	WS_IDLE,        /* no connection: before ws_open, after WS_EV_CLOSED */
+	WS_CONNECTING,  /* the stream is resolving, connecting, handshaking TLS */
+	WS_HANDSHAKING, /* our GET is sent; reading the 101 */
+	WS_OPEN,        /* messages flow both ways */
+	WS_CLOSING,     /* our close is sent; waiting for the peer's */
+	WS_DRAINING,    /* the end is decided; waiting for the stream to finish */
+	WS_REPORTING,   /* the stream is gone; WS_EV_CLOSED is queued */
+};
+
+struct ws {
+	struct loop *loop;
+	ws_event_fn *fn;
+	void *data;
+	struct tls *tls; /* owned; reconnected by each ws_open */
+	enum ws_state state;
+	size_t max_message;
+	int64_t open_timeout_ms;
+	struct ws_url url;
+	struct ws_handshake handshake;
+	struct ws_parser parser;
+	struct buf out;     /* one encoded frame, until tls_write copies it */
+	uint8_t random[64]; /* getrandom() pool for masking keys */
+	size_t random_left;
+	struct loop_timer timer; /* open deadline, close wait, drain bound */
+	struct loop_defer defer; /* delivers WS_EV_CLOSED; frees after ws_free */
+	int freed;
+	int close_sent;
+	/* how it ended, for WS_EV_CLOSED */
+	int close_code;
+	int close_remote;
+	char close_reason[WS_CLOSE_REASON_MAX + 1];
+	char error[256];
+	uint8_t read_buf[WS_READ_CHUNK];
+};
+
+static void ws_tls_event(struct tls *t, enum tls_event ev, void *data);
+static void ws_timer_fired(struct loop *loop, struct loop_timer *timer);
+static void ws_deferred(struct loop *loop, struct loop_defer *defer);
+
+struct ws *
+ws_new(struct loop *loop, ws_event_fn *fn, void *data)
+{
+	struct ws *w = mem_calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->tls = tls_new(loop, ws_tls_event, w);
+	if (!w->tls) {
+		mem_free(w);
+		return NULL;
+	}
+	w->loop = loop;
+	w->fn = fn;
+	w->data = data;
+	w->max_message = WS_MAX_MESSAGE_DEFAULT;
+	ws_parser_init(&w->parser, w->max_message);
+	buf_init(&w->out, WS_MAX_SEND + 14);
+	loop_timer_init(&w->timer, ws_timer_fired, w);
+	loop_defer_init(&w->defer, ws_deferred, w);
+	return w;
+}
+
+void
+ws_free(struct ws *w)
+{
+	if (!w || w->freed)
+		return;
+	w->freed = 1;
+	tls_free(w->tls);
+	w->tls = NULL;
+	loop_timer_stop(w->loop, &w->timer);
+	/* the memory goes after the current callback: the caller may be
+	 * inside w's own callback, with w's frames on the stack */
+	loop_defer(w->loop, &w->defer);
+}
+
+void
+ws_set_max_message(struct ws *w, size_t max)
+{
+	w->max_message = max;
+}
+
+static void ws_set_error(struct ws *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+ws_set_error(struct ws *w, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->error, sizeof w->error, fmt, ap);
+	va_end(ap);
+}
+
+/* Keeps s as the close reason to report, cut like a sent one would be. */
+static void
+ws_set_reason(struct ws *w, const char *s)
+{
+	size_t n = strlen(s);
+	if (n > WS_CLOSE_REASON_MAX) {
+		n = WS_CLOSE_REASON_MAX;
+		while (n > 0 && ((uint8_t)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(w->close_reason, s, n);
+	w->close_reason[n] = '\0';
+}
+
+/* Fills mask with 4 fresh random bytes (RFC 6455 5.3: "the masking key
+ * MUST be derived from a strong source of entropy"). */
+static int
+ws_mask_key(struct ws *w, uint8_t mask[4])
+{
+	if (w->random_left < 4) {
+		ssize_t n = getrandom(w->random, sizeof w->random, 0);
+		if (n != (ssize_t)sizeof w->random) {
+			ws_set_error(w, "getrandom: %s", n < 0 ? strerror(errno) : "short read");
+			return -1;
+		}
+		w->random_left = sizeof w->random;
+	}
+	w->random_left -= 4;
+	memcpy(mask, w->random + w->random_left, 4);
+	/* used bytes are not kept around */
+	memset(w->random + w->random_left, 0, 4);
+	return 0;
+}
+
+/* Encodes one frame and queues it on the stream. */
+static int
+ws_send_frame(struct ws *w, enum ws_opcode op, const void *payload, size_t len, int code)
+{
+	uint8_t mask[4];
+	if (ws_mask_key(w, mask) < 0)
+		return -1;
+	buf_reset(&w->out);
+	int rc = op == WS_OP_CLOSE ? ws_frame_encode_close(&w->out, code, payload, mask)
+	                           : ws_frame_encode(&w->out, op, payload, len, mask);
+	if (rc < 0) {
+		ws_set_error(w, "message of %zu bytes is over the send limit or out of memory",
+		             len);
+		return -1;
+	}
+	rc = tls_write(w->tls, w->out.data, w->out.len);
+	/* one big message should not pin its copy for the connection's life */
+	if (w->out.cap > 64 * 1024)
+		buf_free(&w->out);
+	if (rc < 0) {
+		ws_set_error(w, "send queue full or stream closed");
+		return -1;
+	}
+	return 0;
+}
+
+/* The end is decided and the stream is gone: queue WS_EV_CLOSED. */
+static void
+ws_report(struct ws *w)
+{
+	loop_timer_stop(w->loop, &w->timer);
+	w->state = WS_REPORTING;
+	loop_defer(w->loop, &w->defer);
+}
+
+/* Ends at once without a closing handshake (handshake failures, timeouts,
+ * the stream lost): 1006 "abnormal closure" (RFC 6455 7.1.5). */
+static void
+ws_drop(struct ws *w)
+{
+	tls_abort(w->tls);
+	w->close_code = WS_CLOSE_ABNORMAL;
+	w->close_remote = 0;
+	ws_set_reason(w, w->error);
+	ws_report(w);
+}
+
+/* Waits (bounded) for the stream to finish after the last close frame. */
+static void
+ws_drain(struct ws *w)
+{
+	w->state = WS_DRAINING;
+	tls_close(w->tls);
+	loop_timer_start(w->loop, &w->timer, WS_CLOSE_WAIT_MS);
+}
+
+/* _Fail the WebSocket Connection_ (RFC 6455 7.1.7) with code: send a close
+ * saying why, unless one was sent already, then drop the stream. */
+static void
+ws_fail(struct ws *w, int code, const char *why)
+{
+	ws_set_error(w, "%s", why);
+	if (!w->close_sent) {
+		w->close_sent = 1;
+		ws_send_frame(w, WS_OP_CLOSE, why, 0, code);
+	}
+	w->close_code = code;
+	w->close_remote = 0;
+	ws_set_reason(w, why);
+	ws_drain(w);
+}
+
+/* The peer's close frame (RFC 6455 5.5.1): answer it if we have not
+ * closed ourselves, then let the stream finish. */
+static void
+ws_peer_closed(struct ws *w, const struct ws_message *m)
+{
+	w->close_code = m->close_code;
+	w->close_remote = 1;
+	size_t n = m->len < WS_CLOSE_REASON_MAX ? m->len : WS_CLOSE_REASON_MAX;
+	memcpy(w->close_reason, m->data, n);
+	w->close_reason[n] = '\0';
+	if (!w->close_sent) {
+		w->close_sent = 1;
+		/* echo the code; a close without one is answered without one */
+		int code = m->close_code == WS_CLOSE_NO_STATUS ? 0 : m->close_code;
+		ws_send_frame(w, WS_OP_CLOSE, "", 0, code);
+	}
+	ws_drain(w);
+}
+
+static void
+ws_emit(struct ws *w, enum ws_event ev, const struct ws_message *m)
+{
+	w->fn(w, ev, m, w->data);
+}
+
+/* Takes frame bytes once the connection is open. */
+static void
+ws_take_frames(struct ws *w, const uint8_t *data, size_t len)
+{
+	size_t at = 0;
+	while (at < len && !w->freed && (w->state == WS_OPEN || w->state == WS_CLOSING)) {
+		size_t used;
+		enum ws_parse r = ws_parser_feed(&w->parser, data + at, len - at, &used);
+		at += used;
+		if (r == WS_PARSE_ERR) {
+			ws_fail(w, w->parser.error_code, w->parser.error);
+			return;
+		}
+		if (r == WS_PARSE_MORE)
+			return;
+		const struct ws_message *m = &w->parser.item;
+		switch (m->opcode) {
+		case WS_OP_TEXT:
+		case WS_OP_BINARY:
+			ws_emit(w, WS_EV_MESSAGE, m);
+			break;
+		case WS_OP_PING:
+			/* 5.5.2: answer with a pong carrying the same data; once our
+			 * close is out nothing more is sent (5.5.1) */
+			if (w->state == WS_OPEN &&
+			    ws_send_frame(w, WS_OP_PONG, m->data, m->len, 0) < 0)
+				ws_fail(w, WS_CLOSE_INTERNAL, w->error);
+			break;
+		case WS_OP_CLOSE:
+			ws_peer_closed(w, m);
+			return;
+		default: /* pongs answer pings we never send */
+			break;
+		}
+	}
+}
+
+/* Takes bytes of the server's handshake answer, then frames. */
+static void
+ws_take(struct ws *w, const uint8_t *data, size_t len)
+{
+	if (w->state == WS_HANDSHAKING) {
+		size_t used;
+		enum ws_parse r = ws_handshake_feed(&w->handshake, data, len, &used);
+		if (r == WS_PARSE_MORE)
+			return;
+		if (r == WS_PARSE_ERR) {
+			ws_set_error(w, "%s", w->handshake.error);
+			ws_drop(w);
+			return;
+		}
+		loop_timer_stop(w->loop, &w->timer);
+		w->state = WS_OPEN;
+		ws_emit(w, WS_EV_OPEN, NULL);
+		data += used;
+		len -= used;
+	}
+	ws_take_frames(w, data, len);
+}
+
+static void
+ws_readable(struct ws *w)
+{
+	while (!w->freed && w->state != WS_IDLE && w->state != WS_REPORTING) {
+		ssize_t n = tls_read(w->tls, w->read_buf, sizeof w->read_buf);
+		if (n <= 0)
+			return;
+		/* bytes after the close handshake are dropped (RFC 6455 5.5.1) */
+		if (w->state == WS_HANDSHAKING || w->state == WS_OPEN || w->state == WS_CLOSING)
+			ws_take(w, w->read_buf, (size_t)n);
+	}
+}
+
+static void
+ws_connected(struct ws *w)
+{
+	if (w->state != WS_CONNECTING)
+		return;
+	uint8_t nonce[16];
+	char key[25];
+	if (getrandom(nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) {
+		ws_set_error(w, "getrandom: %s", strerror(errno));
+		ws_drop(w);
+		return;
+	}
+	/* RFC 6455 4.1: a fresh random 16-byte nonce per connection */
+	ws_handshake_key(key, nonce);
+	ws_handshake_init(&w->handshake, key);
+	buf_reset(&w->out);
+	if (ws_handshake_request(&w->out, &w->url, key) < 0 ||
+	    tls_write(w->tls, w->out.data, w->out.len) < 0) {
+		ws_set_error(w, "cannot send the handshake request");
+		ws_drop(w);
+		return;
+	}
+	w->state = WS_HANDSHAKING;
+}
+
+static void
+ws_stream_closed(struct ws *w)
+{
+	switch (w->state) {
+	case WS_DRAINING: /* the expected end: report what was decided */
+		ws_report(w);
+		break;
+	case WS_CONNECTING:
+	case WS_HANDSHAKING:
+	case WS_OPEN:
+	case WS_CLOSING:
+		ws_set_error(w, "%s",
+		             tls_error(w->tls)[0] ? tls_error(w->tls)
+		                                  : "connection closed without a close frame");
+		w->close_code = WS_CLOSE_ABNORMAL;
+		w->close_remote = 0;
+		ws_set_reason(w, w->error);
+		ws_report(w);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+ws_tls_event(struct tls *t, enum tls_event ev, void *data)
+{
+	struct ws *w = data;
+	(void)t;
+	if (w->freed)
+		return;
+	switch (ev) {
+	case TLS_EV_CONNECTED:
+		ws_connected(w);
+		break;
+	case TLS_EV_READABLE:
+		ws_readable(w);
+		break;
+	case TLS_EV_DRAINED:
+		break;
+	case TLS_EV_CLOSED:
+		ws_stream_closed(w);
+		break;
+	}
+}
+
+static void
+ws_timer_fired(struct loop *loop, struct loop_timer *timer)
+{
+	struct ws *w = timer->data;
+	(void)loop;
+	switch (w->state) {
+	case WS_CONNECTING:
+	case WS_HANDSHAKING:
+		ws_set_error(w, "opening handshake with %s not done within %lld ms", w->url.host,
+		             (long long)w->open_timeout_ms);
+		ws_drop(w);
+		break;
+	case WS_CLOSING:
+		ws_set_error(w, "no close frame from the peer within %d ms", WS_CLOSE_WAIT_MS);
+		ws_drop(w);
+		break;
+	case WS_DRAINING:
+		/* the closing handshake is over; only the stream lingered */
+		tls_abort(w->tls);
+		ws_report(w);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+ws_deferred(struct loop *loop, struct loop_defer *defer)
+{
+	struct ws *w = defer->data;
+	(void)loop;
+	if (w->freed) {
+		ws_parser_free(&w->parser);
+		buf_free(&w->out);
+		mem_free(w);
+		return;
+	}
+	if (w->state != WS_REPORTING)
+		return;
+	/* idle before the callback, so it may ws_open again at once */
+	w->state = WS_IDLE;
+	struct ws_message m = {
+	        .opcode = WS_OP_CLOSE,
+	        .data = w->close_reason,
+	        .len = strlen(w->close_reason),
+	        .close_code = w->close_code,
+	        .close_remote = w->close_remote,
+	};
+	ws_emit(w, WS_EV_CLOSED, &m);
+}
+
+int
+ws_open(struct ws *w, const char *url, const struct tls_trust *trust, int64_t timeout_ms)
+{
+	if (w->state != WS_IDLE) {
+		ws_set_error(w, "ws_open: already connected");
+		return -1;
+	}
+	if (ws_url_parse(&w->url, url, w->error, sizeof w->error) < 0)
+		return -1;
+	if (w->url.secure && !trust) {
+		ws_set_error(w, "wss:// needs trust anchors");
+		return -1;
+	}
+	ws_parser_free(&w->parser);
+	ws_parser_init(&w->parser, w->max_message);
+	w->error[0] = '\0';
+	w->close_reason[0] = '\0';
+	w->close_code = 0;
+	w->close_remote = 0;
+	w->close_sent = 0;
+	w->open_timeout_ms = timeout_ms;
+	if (tls_connect(w->tls, w->url.host, w->url.port, w->url.secure ? trust : NULL,
+	                timeout_ms) < 0) {
+		ws_set_error(w, "%s", tls_error(w->tls));
+		return -1;
+	}
+	w->state = WS_CONNECTING;
+	loop_timer_start(w->loop, &w->timer, timeout_ms);
+	return 0;
+}
+
+static int
+ws_send(struct ws *w, enum ws_opcode op, const void *data, size_t len)
+{
+	if (w->state != WS_OPEN) {
+		ws_set_error(w, "send on a connection that is not open");
+		return -1;
+	}
+	return ws_send_frame(w, op, data, len, 0);
+}
+
+int
+ws_send_text(struct ws *w, const char *text, size_t len)
+{
+	/* RFC 6455 5.6: text frames carry UTF-8 */
+	if (!ws_utf8_valid(text, len)) {
+		ws_set_error(w, "text message is not valid UTF-8");
+		return -1;
+	}
+	return ws_send(w, WS_OP_TEXT, text, len);
+}
+
+int
+ws_send_binary(struct ws *w, const void *data, size_t len)
+{
+	return ws_send(w, WS_OP_BINARY, data, len);
+}
+
+int
+ws_close(struct ws *w, int code, const char *reason)
+{
+	/* RFC 6455 7.4.1-7.4.2: the codes an endpoint may send */
+	int valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+	            (code >= 3000 && code <= 4999);
+	if (!valid) {
+		ws_set_error(w, "ws_close: %d is not a close code one may send", code);
+		return -1;
+	}
+	switch (w->state) {
+	case WS_IDLE:
+	case WS_REPORTING:
+		ws_set_error(w, "ws_close: not connected");
+		return -1;
+	case WS_CONNECTING:
+	case WS_HANDSHAKING:
+		ws_set_error(w, "closed before the opening handshake finished");
+		ws_drop(w);
+		return 0;
+	case WS_OPEN:
+		w->close_sent = 1;
+		w->close_code = code;
+		w->close_remote = 0;
+		ws_set_reason(w, reason ? reason : "");
+		if (ws_send_frame(w, WS_OP_CLOSE, reason ? reason : "", 0, code) < 0) {
+			ws_drop(w);
+			return 0;
+		}
+		/* 7.1.2: wait (bounded) for the peer's close */
+		w->state = WS_CLOSING;
+		loop_timer_start(w->loop, &w->timer, WS_CLOSE_WAIT_MS);
+		return 0;
+	default: /* already closing */
+		return 0;
+	}
+}
+
+int
+ws_is_open(const struct ws *w)
+{
+	return w->state == WS_OPEN;
+}
+
+const char *
+ws_error(const struct ws *w)
+{
+	return w->error;
 }
