@@ -4,9 +4,10 @@
  * (BearSSL; skipped when plain) -> OPEN -> CLOSING (tls_close) -> CLOSED.
  * One function, tls_pump(), moves bytes between the socket and the engine
  * as far as it can without blocking, then says what to poll for; the
- * watcher and every tls_* call run it. It never calls the owner: events are
- * collected as bits and delivered by a deferred call, so an owner is never
- * re-entered from inside its own tls_write/tls_read.
+ * watcher runs it, and tls_write/tls_read/tls_close queue it as a deferred
+ * call ("kick") so that no state changes inside the owner's own call. It
+ * never calls the owner: events are collected as bits and delivered by
+ * another deferred call, so an owner is never re-entered.
  *
  * BearSSL's engine is the state machine (bearssl_ssl.h, "I/O state"):
  * SENDREC = records to write to the socket, RECVREC = room for records from
@@ -31,10 +32,8 @@
 #include "mem.h"
 #include "net.h"
 
-/* The send queue's bound: the largest thing Agora writes at once is an
- * HTTP request carrying an image (Discord caps attachments at 10 MiB), so
- * 16 MiB leaves room for headers and a frame or two queued behind it. */
-#define TLS_SEND_MAX (16u << 20)
+/* Send queue memory kept between writes; more is freed once sent. */
+#define TLS_SENDQ_KEEP (64u << 10)
 
 /* A CA name (DER) is a few hundred bytes; 8 KiB bounds a hostile bundle. */
 #define TLS_DN_MAX 8192
@@ -69,6 +68,7 @@ struct tls {
 	struct loop_timer timeout;
 	int64_t timeout_ms;
 	struct loop_defer notify;  /* delivers the bits in events */
+	struct loop_defer kick;    /* runs the pump after the owner's call */
 	struct loop_defer release; /* frees the memory after tls_free */
 	unsigned events;
 	int freed;
@@ -447,6 +447,22 @@ tls_notify(struct loop *loop, struct loop_defer *d)
 }
 
 static void
+tls_kicked(struct loop *loop, struct loop_defer *d)
+{
+	(void)loop;
+	struct tls *t = d->data;
+	if (!t->freed)
+		tls_pump(t);
+}
+
+/* Runs the pump once the owner's current callback (or call) is over. */
+static void
+tls_kick(struct tls *t)
+{
+	loop_defer(t->loop, &t->kick);
+}
+
+static void
 tls_release(struct loop *loop, struct loop_defer *d)
 {
 	(void)loop;
@@ -510,7 +526,12 @@ tls_queue_consumed(struct tls *t, size_t n)
 {
 	t->sendq_off += n;
 	if (t->sendq_off == t->sendq.len) {
-		buf_reset(&t->sendq);
+		/* all sent: give back the memory of a big upload, keep a
+		 * small buffer for the usual requests and frames */
+		if (t->sendq.cap > TLS_SENDQ_KEEP)
+			buf_free(&t->sendq);
+		else
+			buf_reset(&t->sendq);
 		t->sendq_off = 0;
 	} else if (t->sendq_off > t->sendq.len / 2) {
 		/* compact now and then, not on every send (no quadratic copy) */
@@ -807,6 +828,7 @@ tls_new(struct loop *loop, tls_event_fn *fn, void *data)
 	loop_watch_init(&t->watch, tls_on_io, t);
 	loop_timer_init(&t->timeout, tls_on_timeout, t);
 	loop_defer_init(&t->notify, tls_notify, t);
+	loop_defer_init(&t->kick, tls_kicked, t);
 	loop_defer_init(&t->release, tls_release, t);
 	buf_init(&t->sendq, TLS_SEND_MAX);
 	return t;
@@ -876,7 +898,7 @@ tls_read(struct tls *t, void *buf, size_t len)
 		t->rx_off += n;
 		t->rx_len -= n;
 		if (t->rx_len == 0 && n > 0)
-			tls_pump(t); /* the buffer is free: receive again */
+			tls_kick(t); /* the buffer is free: receive again */
 		return (ssize_t)n;
 	}
 	size_t avail;
@@ -886,7 +908,7 @@ tls_read(struct tls *t, void *buf, size_t len)
 	n = avail < len ? avail : len;
 	memcpy(buf, app, n);
 	br_ssl_engine_recvapp_ack(&t->cc.eng, n);
-	tls_pump(t); /* room for more records, maybe */
+	tls_kick(t); /* room for more records, maybe */
 	return (ssize_t)n;
 }
 
@@ -910,7 +932,7 @@ tls_write(struct tls *t, const void *buf, size_t len)
 		return -1;
 	}
 	t->drain_owed = 1;
-	tls_pump(t);
+	tls_kick(t);
 	return 0;
 }
 
@@ -925,7 +947,7 @@ tls_close(struct tls *t)
 {
 	if (t->state == TLS_OPEN) {
 		t->state = TLS_CLOSING;
-		tls_pump(t);
+		tls_kick(t);
 	} else if (t->state == TLS_CONNECTING || t->state == TLS_HANDSHAKE) {
 		tls_finish(t, "");
 	}
