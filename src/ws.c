@@ -655,7 +655,9 @@ ws_frame_encode_close(struct buf *out, int code, const char *reason, const uint8
 
 /* Bound on one message we send (the stream copies it into its queue; a
  * runaway caller hits this instead of exhausting memory). Discord accepts
- * 4096-byte gateway payloads; tests echo 1 MiB. */
+ * 4096-byte gateway payloads; tests echo 1 MiB. The stream's own bound,
+ * TLS_SEND_MAX, is the same 16 MiB, so the largest message is a little
+ * less (its frame head and whatever is still queued count too). */
 #define WS_MAX_SEND (16u << 20)
 /* Bytes taken from the stream per tls_read. */
 #define WS_READ_CHUNK 16384
@@ -840,7 +842,11 @@ ws_drain(struct ws *w)
 {
 	w->state = WS_DRAINING;
 	tls_close(w->tls);
-	loop_timer_start(w->loop, &w->timer, WS_CLOSE_WAIT_MS);
+	if (loop_timer_start(w->loop, &w->timer, WS_CLOSE_WAIT_MS) < 0) {
+		/* unbounded waiting is worse than skipping the wait */
+		tls_abort(w->tls);
+		ws_report(w);
+	}
 }
 
 /* _Fail the WebSocket Connection_ (RFC 6455 7.1.7) with code: send a close
@@ -1105,8 +1111,12 @@ ws_open(struct ws *w, const char *url, const struct tls_trust *trust, int64_t ti
 		ws_set_error(w, "%s", tls_error(w->tls));
 		return -1;
 	}
+	if (loop_timer_start(w->loop, &w->timer, timeout_ms) < 0) {
+		tls_abort(w->tls);
+		ws_set_error(w, "out of memory");
+		return -1;
+	}
 	w->state = WS_CONNECTING;
-	loop_timer_start(w->loop, &w->timer, timeout_ms);
 	return 0;
 }
 
@@ -1168,7 +1178,10 @@ ws_close(struct ws *w, int code, const char *reason)
 		}
 		/* 7.1.2: wait (bounded) for the peer's close */
 		w->state = WS_CLOSING;
-		loop_timer_start(w->loop, &w->timer, WS_CLOSE_WAIT_MS);
+		if (loop_timer_start(w->loop, &w->timer, WS_CLOSE_WAIT_MS) < 0) {
+			ws_set_error(w, "out of memory for the close timer");
+			ws_drop(w);
+		}
 		return 0;
 	default: /* already closing */
 		return 0;

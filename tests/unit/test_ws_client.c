@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "mem.h"
 #include "test.h"
 #include "tls.h"
 #include "ws.h"
@@ -171,6 +172,7 @@ struct wc {
 	/* what to do */
 	void (*on_open)(struct wc *c);
 	void (*on_message)(struct wc *c, const struct ws_message *m);
+	int sweeping; /* allocation failures expected: a failed send ends the run */
 	/* text messages received, joined by '|', for tests that just look */
 	char texts[512];
 };
@@ -300,6 +302,10 @@ wc_echo_open(struct wc *c)
 		int rc = c->expect_op[i] == WS_OP_TEXT
 		                 ? ws_send_text(c->ws, c->expect_data[i], c->expect_len[i])
 		                 : ws_send_binary(c->ws, c->expect_data[i], c->expect_len[i]);
+		if (rc < 0 && c->sweeping) {
+			ws_close(c->ws, 1000, "send failed");
+			return;
+		}
 		if (!CHECK_INT(rc, 0))
 			printf("      send %d: %s\n", i, ws_error(c->ws));
 	}
@@ -605,4 +611,73 @@ TEST(ws_client_free_inside_callback)
 	char line[100];
 	CHECK_INT(wc_peer_line(&wc_plain, "RESULT /fragments ", line, sizeof line, 8000), 0);
 	CHECK_STR(line, "1006 ");
+}
+
+/* ws_new fails cleanly at every allocation, and frees everything. */
+TEST(ws_client_new_alloc_failures)
+{
+	struct loop *loop = loop_new();
+	int made = 0;
+	for (long n = 0; n < 20 && !made; n++) {
+		mem_fail_after(n);
+		struct ws *w = ws_new(loop, wc_event, NULL);
+		mem_fail_after(-1);
+		if (w) {
+			made = 1;
+			ws_free(w);
+		}
+	}
+	CHECK(made);
+	loop_free(loop);
+}
+
+/* A whole session (connect, handshake, echo, close) with allocation N
+ * failing, for every N until one succeeds: each run ends with exactly one
+ * WS_EV_CLOSED (or ws_open failing at once), never a hang, crash or leak. */
+TEST(ws_client_session_alloc_failures)
+{
+	CHECK_INT(wc_peer_start(&wc_plain, 0), 0);
+	char url[200];
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo?alloc", wc_plain.port);
+	static char big[70000];
+	memset(big, 'b', sizeof big);
+	int succeeded = 0, failures = 0;
+	for (long n = 0; n < 200 && !succeeded; n++) {
+		struct wc c;
+		wc_init(&c);
+		c.expect_op[0] = WS_OP_TEXT;
+		c.expect_data[0] = "hello";
+		c.expect_len[0] = 5;
+		c.expect_op[1] = WS_OP_BINARY;
+		c.expect_data[1] = "\x01\x02\x03";
+		c.expect_len[1] = 3;
+		c.expect_op[2] = WS_OP_TEXT;
+		c.expect_data[2] = big;
+		c.expect_len[2] = sizeof big;
+		c.expect_count = 3;
+		c.on_open = wc_echo_open;
+		c.on_message = wc_echo_message;
+		c.sweeping = 1;
+		loop_timer_start(c.loop, &c.guard, 10000);
+		mem_fail_after(n);
+		int rc = ws_open(c.ws, url, NULL, 5000);
+		if (rc == 0)
+			loop_run(c.loop);
+		mem_fail_after(-1);
+		loop_timer_stop(c.loop, &c.guard);
+		if (rc < 0) {
+			CHECK(ws_error(c.ws)[0] != '\0');
+		} else {
+			CHECK(!c.timed_out);
+			CHECK_INT(c.closed, 1);
+			if (c.messages == 3 && c.close_code == 1000 && c.close_remote)
+				succeeded = 1;
+			else
+				failures++;
+		}
+		wc_done(&c);
+	}
+	CHECK(succeeded);
+	CHECK(failures > 0);
+	printf("      %d sessions failed cleanly before one succeeded\n", failures);
 }
