@@ -23,11 +23,18 @@ Paths:
   /bad-utf8        write a raw text frame holding C0 80 (overlong NUL)
   /deaf            stop reading: our close is never answered
   /forbidden       refuse the handshake with 403
+  /zlib-stream     send three gateway payloads as Discord does with
+                   compress=zlib-stream: one zlib context, Z_SYNC_FLUSH after
+                   each payload, the second (MESSAGE_CREATE from
+                   tests/data/zstream/message_create.json) cut over three
+                   binary messages; then wait for our close
 """
 import asyncio
 import http
+import os
 import ssl
 import sys
+import zlib
 
 import websockets
 
@@ -56,6 +63,28 @@ async def fragments(ws):
     await ws.close(1000, "fragments done")
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+GATEWAY_PAYLOADS = [
+    b'{"op":10,"d":{"heartbeat_interval":41250}}',
+    open(os.path.join(HERE, "../data/zstream/message_create.json"), "rb").read().strip(),
+    b'{"op":11,"d":null}',
+]
+
+
+async def zlib_stream(ws):
+    compressor = zlib.compressobj()
+    for i, payload in enumerate(GATEWAY_PAYLOADS):
+        data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        if i == 1:
+            third = len(data) // 3
+            parts = [data[:third], data[third:2 * third], data[2 * third:]]
+        else:
+            parts = [data]
+        for part in parts:
+            await ws.send(part)
+    await ws.wait_closed()
+
+
 async def handler(ws, path=None):
     path = ws.path
     route = path.split("?")[0]
@@ -82,6 +111,8 @@ async def handler(ws, path=None):
         elif route == "/bad-utf8":
             ws.transport.write(b"\x81\x02\xc0\x80")
             await ws.wait_closed()
+        elif route == "/zlib-stream":
+            await zlib_stream(ws)
         elif route == "/deaf":
             ws.transport.pause_reading()
             await asyncio.sleep(30)

@@ -3,7 +3,8 @@
  * loopback port by the first test that needs it, stopped at exit. Each test
  * runs a real loop (loop.c) over a real stream (tls.c), plain ws:// and
  * wss:// with certificates made by tests/data/tls/mkcerts.sh. The peer's
- * RESULT lines say what the server saw of our closing handshake. */
+ * RESULT lines say what the server saw of our closing handshake. The last
+ * test runs zstream over it, as the gateway will. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "test.h"
 #include "tls.h"
 #include "ws.h"
+#include "zstream.h"
 
 /* ---- the peer process */
 
@@ -680,4 +682,70 @@ TEST(ws_client_session_alloc_failures)
 	CHECK(succeeded);
 	CHECK(failures > 0);
 	printf("      %d sessions failed cleanly before one succeeded\n", failures);
+}
+
+/* ---- with zstream: Discord's transport compression over a real server */
+
+struct wc_zlib {
+	struct zstream zs;
+	int binary_messages, payloads, bad;
+	char *want[3];
+	size_t want_len[3];
+};
+
+static struct wc_zlib wc_z;
+
+static void
+wc_zlib_message(struct wc *c, const struct ws_message *m)
+{
+	CHECK_INT(m->opcode, WS_OP_BINARY);
+	wc_z.binary_messages++;
+	enum zstream_result r = zstream_feed(&wc_z.zs, m->data, m->len);
+	if (r == ZSTREAM_ERR) {
+		printf("      zstream: %s\n", zstream_error(&wc_z.zs));
+		wc_z.bad++;
+		ws_close(c->ws, 1000, "zlib failed");
+		return;
+	}
+	if (r == ZSTREAM_MORE)
+		return;
+	size_t len;
+	const char *payload = zstream_data(&wc_z.zs, &len);
+	int i = wc_z.payloads++;
+	if (i >= 3 || len != wc_z.want_len[i] || memcmp(payload, wc_z.want[i], len) != 0)
+		wc_z.bad++;
+	if (wc_z.payloads == 3)
+		ws_close(c->ws, 1000, "zlib done");
+}
+
+TEST(ws_client_zlib_stream_payloads)
+{
+	wc_z.want[0] = strdup("{\"op\":10,\"d\":{\"heartbeat_interval\":41250}}");
+	wc_z.want[1] = test_read_file("tests/data/zstream/message_create.json", &wc_z.want_len[1]);
+	wc_z.want[2] = strdup("{\"op\":11,\"d\":null}");
+	CHECK(wc_z.want[1] != NULL);
+	if (!wc_z.want[1])
+		return;
+	while (wc_z.want_len[1] && wc_z.want[1][wc_z.want_len[1] - 1] == '\n')
+		wc_z.want_len[1]--;
+	wc_z.want_len[0] = strlen(wc_z.want[0]);
+	wc_z.want_len[2] = strlen(wc_z.want[2]);
+	zstream_init(&wc_z.zs, 1 << 20);
+	/* two connections: the second starts a new zlib stream (reset) */
+	for (int conn = 0; conn < 2; conn++) {
+		wc_z.binary_messages = wc_z.payloads = wc_z.bad = 0;
+		zstream_reset(&wc_z.zs);
+		struct wc c;
+		wc_init(&c);
+		c.on_message = wc_zlib_message;
+		CHECK_INT(wc_run(&c, 0, "/zlib-stream", 10), 0);
+		CHECK_INT(wc_z.binary_messages, 5);
+		CHECK_INT(wc_z.payloads, 3);
+		CHECK_INT(wc_z.bad, 0);
+		wc_check_result(0, "/zlib-stream", "1000 zlib done");
+		wc_done(&c);
+	}
+	zstream_free(&wc_z.zs);
+	for (int i = 0; i < 3; i++)
+		free(wc_z.want[i]);
 }
