@@ -1075,10 +1075,13 @@ ws_deferred(struct loop *loop, struct loop_defer *defer)
 		return;
 	/* idle before the callback, so it may ws_open again at once */
 	w->state = WS_IDLE;
+	/* a copy: ws_open from the callback resets w's own */
+	char reason[sizeof w->close_reason];
+	memcpy(reason, w->close_reason, sizeof reason);
 	struct ws_message m = {
 	        .opcode = WS_OP_CLOSE,
-	        .data = w->close_reason,
-	        .len = strlen(w->close_reason),
+	        .data = reason,
+	        .len = strlen(reason),
 	        .close_code = w->close_code,
 	        .close_remote = w->close_remote,
 	};

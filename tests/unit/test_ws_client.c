@@ -174,6 +174,8 @@ struct wc {
 	/* what to do */
 	void (*on_open)(struct wc *c);
 	void (*on_message)(struct wc *c, const struct ws_message *m);
+	int (*on_closed)(struct wc *c, const struct ws_message *m);
+	const char *reopen_url;
 	int sweeping; /* allocation failures expected: a failed send ends the run */
 	/* text messages received, joined by '|', for tests that just look */
 	char texts[512];
@@ -227,7 +229,9 @@ wc_event(struct ws *w, enum ws_event ev, const struct ws_message *m, void *data)
 		c->close_remote = m->close_remote;
 		snprintf(c->close_reason, sizeof c->close_reason, "%.*s", (int)m->len, m->data);
 		snprintf(c->error, sizeof c->error, "%s", ws_error(w));
-		loop_stop(c->loop);
+		/* on_closed may reconnect and keep the run going */
+		if (!c->on_closed || !c->on_closed(c, m))
+			loop_stop(c->loop);
 		break;
 	}
 }
@@ -557,6 +561,20 @@ wc_reopen_message(struct wc *c, const struct ws_message *m)
 	ws_close(c->ws, 1000, "again");
 }
 
+/* Reconnects from inside WS_EV_CLOSED until three connections were made;
+ * the reason is still readable after ws_open reset w's state. */
+static int
+wc_reopen_closed(struct wc *c, const struct ws_message *m)
+{
+	if (c->closed >= 3)
+		return 0;
+	CHECK_INT(ws_open(c->ws, c->reopen_url, NULL, 5000), 0);
+	CHECK_INT(m->close_code, 1000);
+	/* websockets echoes our reason too */
+	CHECK(m->len == 5 && memcmp(m->data, "again", 5) == 0);
+	return 1;
+}
+
 TEST(ws_client_reopen_and_free_in_callback)
 {
 	CHECK_INT(wc_peer_start(&wc_plain, 0), 0);
@@ -565,21 +583,23 @@ TEST(ws_client_reopen_and_free_in_callback)
 	struct wc c;
 	wc_init(&c);
 	c.on_message = wc_reopen_message;
-	/* three connections on one struct ws, each opened after the last closed */
+	c.on_closed = wc_reopen_closed;
+	c.reopen_url = url;
+	/* three connections on one struct ws, each opened inside the last
+	 * one's WS_EV_CLOSED */
+	CHECK_INT(ws_open(c.ws, url, NULL, 5000), 0);
+	loop_timer_start(c.loop, &c.guard, 15000);
+	loop_run(c.loop);
+	CHECK(!c.timed_out);
+	CHECK_INT(c.closed, 3);
+	CHECK_INT(c.messages, 3);
+	CHECK_INT(c.close_code, 1000);
 	for (int round = 0; round < 3; round++) {
-		c.closed = 0;
-		CHECK_INT(ws_open(c.ws, url, NULL, 5000), 0);
-		loop_timer_start(c.loop, &c.guard, 10000);
-		loop_run(c.loop);
-		CHECK_INT(c.closed, 1);
-		CHECK_INT(c.close_code, 1000);
-		char prefix[64];
-		snprintf(prefix, sizeof prefix, "RESULT /oversize?n=5 ");
 		char line[100];
-		CHECK_INT(wc_peer_line(&wc_plain, prefix, line, sizeof line, 5000), 0);
+		CHECK_INT(wc_peer_line(&wc_plain, "RESULT /oversize?n=5 ", line, sizeof line, 5000),
+		          0);
 		CHECK_STR(line, "1000 again");
 	}
-	CHECK_INT(c.messages, 3);
 	wc_done(&c);
 }
 
