@@ -5,13 +5,16 @@
  * wss:// with certificates made by tests/data/tls/mkcerts.sh. The peer's
  * RESULT lines say what the server saw of our closing handshake. The last
  * test runs zstream over it, as the gateway will. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -768,4 +771,107 @@ TEST(ws_client_zlib_stream_payloads)
 	zstream_free(&wc_z.zs);
 	for (int i = 0; i < 3; i++)
 		free(wc_z.want[i]);
+}
+
+/* ---- masking keys, seen on the wire */
+
+/* Reads exactly n bytes; 0 or -1. */
+static int
+wc_read_full(int fd, void *out, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, (char *)out + got, n - got);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* A bare server in a child process: answers the handshake, reads three
+ * one-byte text frames, and exits 0 only if each was masked, unmasked to
+ * "a", and every masking key differed (RFC 6455 5.3). */
+static void
+wc_mask_server(int lfd)
+{
+	int fd = accept(lfd, NULL, NULL);
+	if (fd < 0)
+		_exit(2);
+	char req[2048];
+	size_t len = 0;
+	while (len < sizeof req - 1 && !(len >= 4 && memcmp(req + len - 4, "\r\n\r\n", 4) == 0)) {
+		if (read(fd, req + len, 1) != 1)
+			_exit(3);
+		len++;
+	}
+	req[len] = '\0';
+	const char *k = strstr(req, "Sec-WebSocket-Key: ");
+	if (!k)
+		_exit(4);
+	char key[25];
+	memcpy(key, k + 19, 24);
+	key[24] = '\0';
+	char accept_value[29], resp[256];
+	ws_handshake_accept(accept_value, key);
+	int n = snprintf(resp, sizeof resp,
+	                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	                 accept_value);
+	if (write(fd, resp, (size_t)n) != n)
+		_exit(5);
+	uint8_t masks[3][4];
+	for (int i = 0; i < 3; i++) {
+		uint8_t f[7];
+		if (wc_read_full(fd, f, 7) < 0)
+			_exit(6);
+		if (f[0] != 0x81 || f[1] != 0x81 || (f[6] ^ f[2]) != 'a')
+			_exit(7);
+		memcpy(masks[i], f + 2, 4);
+	}
+	if (!memcmp(masks[0], masks[1], 4) || !memcmp(masks[1], masks[2], 4) ||
+	    !memcmp(masks[0], masks[2], 4))
+		_exit(8);
+	/* close 1000, then wait for the client's close */
+	if (write(fd, "\x88\x02\x03\xe8", 4) != 4)
+		_exit(9);
+	uint8_t f[8];
+	if (wc_read_full(fd, f, 8) < 0 || f[0] != 0x88)
+		_exit(10);
+	_exit(0);
+}
+
+static void
+wc_send_three(struct wc *c)
+{
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(ws_send_text(c->ws, "a", 1), 0);
+}
+
+TEST(ws_client_fresh_mask_per_frame)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof sa;
+	CHECK_INT(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	CHECK_INT(listen(lfd, 1), 0);
+	CHECK_INT(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	pid_t pid = fork();
+	if (pid == 0)
+		wc_mask_server(lfd);
+	close(lfd);
+	struct wc c;
+	wc_init(&c);
+	c.on_open = wc_send_three;
+	char url[100];
+	snprintf(url, sizeof url, "ws://127.0.0.1:%u/", (unsigned)ntohs(sa.sin_port));
+	CHECK_INT(ws_open(c.ws, url, NULL, 5000), 0);
+	loop_timer_start(c.loop, &c.guard, 10000);
+	loop_run(c.loop);
+	CHECK_INT(c.close_code, 1000);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	if (!CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		printf("      mask server exit status %d\n", WEXITSTATUS(status));
+	wc_done(&c);
 }
