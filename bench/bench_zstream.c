@@ -138,7 +138,7 @@ main(void)
 	size_t out_total = 0;
 	for (int round = 0; round < BENCH_ROUNDS; round++) {
 		struct zstream zs;
-		zstream_init(&zs, 8u << 20);
+		zstream_init(&zs, ZSTREAM_PAYLOAD_MAX_DEFAULT);
 		out_total = 0;
 		int64_t t0 = bench_now_ns();
 		for (int i = 0; i < BENCH_MESSAGES; i++) {

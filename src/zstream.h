@@ -26,6 +26,12 @@
 
 #include "buf.h"
 
+/* A cap for one inflated gateway payload. The largest Discord sends is
+ * GUILD_CREATE, which for a guild of tens of thousands of members and
+ * hundreds of channels runs to a few MiB; more than this is a broken or
+ * hostile stream (a compression bomb), not a payload. */
+#define ZSTREAM_PAYLOAD_MAX_DEFAULT (8u << 20)
+
 enum zstream_result {
 	ZSTREAM_MORE, /* chunk taken; the payload is not complete yet */
 	ZSTREAM_DONE, /* a payload is complete: zstream_data() */
