@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mem.h"
+#include "url.h"
 
 /* A config file is a few dozen short lines; anything far larger is not one
  * (a binary, a log) and is refused before it is parsed. */
@@ -294,79 +295,26 @@ valid_host(const char *s)
 	return s[len - 1] != '-';
 }
 
-/* http:// or https://, a valid host (or [IPv6]), an optional port 1-65535,
- * an optional path; no spaces, userinfo or fragment. Sets *reason. */
+/* An http:// or https:// URL that url_parse accepts (host, port, target),
+ * without a #fragment, which a request would silently drop. Sets *reason
+ * (into buf) when not. */
 static int
-valid_url(const char *s, const char **reason)
+valid_url(const char *s, char *reason, size_t reason_len)
 {
-	const char *rest;
-	if (strncmp(s, "https://", 8) == 0)
-		rest = s + 8;
-	else if (strncmp(s, "http://", 7) == 0)
-		rest = s + 7;
-	else {
-		*reason = "must start with http:// or https://";
+	struct url u;
+	if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) {
+		snprintf(reason, reason_len, "must start with http:// or https://");
 		return 0;
 	}
-	for (const char *p = s; *p; p++) {
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
-			*reason = "must not contain spaces or control characters";
-			return 0;
-		}
-	}
-	size_t authority = strcspn(rest, "/?#");
-	if (rest[authority] == '#' || strchr(rest, '#')) {
-		*reason = "must not contain a #fragment";
+	if (strchr(s, '#')) {
+		snprintf(reason, reason_len, "must not contain a #fragment");
 		return 0;
 	}
-	char host[256];
-	if (authority == 0 || authority >= sizeof host) {
-		*reason = "has no host name";
+	if (url_parse(s, &u, reason, reason_len) < 0)
 		return 0;
-	}
-	memcpy(host, rest, authority);
-	host[authority] = '\0';
-	if (strchr(host, '@')) {
-		*reason = "must not contain user:password@";
+	if (!u.ipv6 && !valid_host(u.host)) {
+		snprintf(reason, reason_len, "the host name is not valid (RFC 1123 labels)");
 		return 0;
-	}
-	char *port = NULL;
-	if (host[0] == '[') {
-		char *close = strchr(host, ']');
-		if (!close) {
-			*reason = "has an unclosed [IPv6] host";
-			return 0;
-		}
-		*close = '\0';
-		if (close[1] == ':')
-			port = close + 2;
-		else if (close[1]) {
-			*reason = "has text after the [IPv6] host";
-			return 0;
-		}
-		memmove(host, host + 1, strlen(host + 1) + 1);
-		if (!strchr(host, ':') || !valid_host(host)) {
-			*reason = "has an invalid IPv6 host";
-			return 0;
-		}
-	} else {
-		char *colon = strchr(host, ':');
-		if (colon) {
-			*colon = '\0';
-			port = colon + 1;
-		}
-		if (!valid_host(host)) {
-			*reason = "has an invalid host name";
-			return 0;
-		}
-	}
-	if (port) {
-		long n;
-		if (parse_long(port, &n) < 0 || n < 1 || n > 65535 || port[0] == '+' ||
-		    port[0] == '-') {
-			*reason = "has an invalid port (1-65535)";
-			return 0;
-		}
 	}
 	return 1;
 }
@@ -463,9 +411,9 @@ set_value(struct parser *p, const struct key_spec *k, const char *value, const s
 		}
 		break;
 	case KIND_URL: {
-		const char *reason = "";
-		if (!valid_url(value, &reason)) {
-			problem(p, o, "%s '%s' is not a valid URL: it %s", k->name,
+		char reason[160];
+		if (!valid_url(value, reason, sizeof reason)) {
+			problem(p, o, "%s '%s' is not a valid URL: %s", k->name,
 			        echo(value, shown, sizeof shown), reason);
 			return;
 		}
