@@ -358,7 +358,8 @@ class Gateway:
         await self.send_dispatch(s, "READY", ready)
         if s.intents & S.INTENT_GUILDS:
             for g in guilds:
-                await self.send_dispatch(s, "GUILD_CREATE", st.guild_create_payload(g))
+                await self.send_dispatch(s, "GUILD_CREATE", st.guild_create_payload(
+                    g, all_members=bool(s.intents & S.INTENT_GUILD_MEMBERS)))
         log.info("conn %d identified: session %s intents %d", conn.id, s.id, s.intents)
         return True
 

@@ -134,7 +134,9 @@ class Rest:
         if isinstance(body, str):
             headers["Content-Type"] = "text/html"
             return web.Response(status=status, text=body, headers=headers)
-        return web.Response(status=status, text=json.dumps(body), headers={**headers, **JSON_HEADERS})
+        # Discord sends exactly "application/json" (no charset); some clients
+        # (discord.py's json_or_text) compare the header literally
+        return web.Response(status=status, body=json.dumps(body).encode(), headers={**headers, **JSON_HEADERS})
 
     async def parse_multipart(self, request, raw):
         """payload_json plus files[n] parts (docs: Reference, "Uploading Files")."""

@@ -231,14 +231,16 @@ class State:
     def guild_channels(self, gid):
         return [c for c in self.channels.values() if c.get("guild_id") == gid]
 
-    def guild_create_payload(self, gid):
+    def guild_create_payload(self, gid, all_members=True):
         """GUILD_CREATE d: the guild plus channels, members, threads (docs:
-        Gateway Events, "Guild Create")."""
+        Gateway Events, "Guild Create"). Without the GUILD_MEMBERS intent
+        Discord lists only the bot's own member (all_members=False)."""
         g = copy.deepcopy(self.guilds[gid])
-        members = [public_member(m) for m in self.members[gid].values()]
+        members = [public_member(m) for m in self.members[gid].values()
+                   if all_members or m["user"]["id"] == self.bot_user["id"]]
         g.update({
             "joined_at": "2025-01-01T00:00:00.000000+00:00", "large": False,
-            "unavailable": False, "member_count": len(members),
+            "unavailable": False, "member_count": len(self.members[gid]),
             "voice_states": [], "members": copy.deepcopy(members),
             "channels": [public_channel({k: v for k, v in c.items() if k != "guild_id"})
                          for c in self.guild_channels(gid)],
