@@ -108,6 +108,7 @@ class Connection:
         self.session = None
         self.send_lock = asyncio.Lock()
         self.ack_heartbeats = True
+        self.closing = None       # set while the server closes this connection
         self.split = None         # {"parts": n, "mode": "messages"|"frames", "count": payloads}
         self.recv_times = []
         self.record = {
@@ -246,6 +247,11 @@ class Gateway:
             pass
         finally:
             self.detach(conn)
+            if conn.closing is not None:
+                try:
+                    await asyncio.wait_for(conn.closing.wait(), 5)
+                except asyncio.TimeoutError:
+                    pass
         return ws
 
     def detach(self, conn):
@@ -265,8 +271,14 @@ class Gateway:
         if conn.session is not None and code in NOT_RESUMABLE:
             conn.session.resumable = False
         log.info("conn %d server closes with %d %s", conn.id, code, reason)
-        async with conn.send_lock:
-            await conn.ws.close(code=code, message=reason.encode())
+        # handle() waits for this before it returns: aiohttp closes a
+        # WebSocketResponse with 1000 when its handler ends
+        conn.closing = asyncio.Event()
+        try:
+            async with conn.send_lock:
+                await conn.ws.close(code=code, message=reason.encode())
+        finally:
+            conn.closing.set()
 
     async def on_payload(self, conn, raw):
         """Handle one client payload; False ends the connection."""
