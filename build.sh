@@ -303,6 +303,10 @@ run_tests() {
 		record "command line" "$BUILD/logs/cli.log"
 	fi
 
+	# the Discord emulator's self-tests and the end-to-end tests against it
+	/usr/bin/python3 tests/e2e/run.py --logs "$BUILD/logs/e2e" >"$BUILD/logs/e2e.log" 2>&1 || true
+	record "emulator + end-to-end (tests/e2e/run.py)" "$BUILD/logs/e2e.log"
+
 	echo
 	if [ ${#FAILED_NAMES[@]} -gt 0 ]; then
 		say "failures:"

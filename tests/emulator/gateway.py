@@ -238,6 +238,8 @@ class Gateway:
                         break
                 elif msg.type == WSMsgType.CLOSE:
                     conn.record["close_code_from_client"] = msg.data
+                    if msg.data in (1000, 1001) and conn.session is not None:
+                        conn.session.resumable = False  # see detach()
                     log.info("conn %d client closed with %s %r", cid, msg.data, msg.extra)
                     await ws.close()
                     break

@@ -103,6 +103,7 @@ def test_heartbeats_ack_zombie_and_server_request(emu):
     async def go():
         async with Gateway(emu) as gw:
             await gw.ready()
+            await gw.wait_event("GUILD_CREATE")
             await gw.send(1, gw.last_seq())
             assert (await gw.wait_op(11))["d"] is None
             emu.gateway_fault("heartbeat_request")
