@@ -24,7 +24,9 @@ emulator's recordings:
   8. after the emulator drops the TCP connection the client RESUMEs (not a new
      IDENTIFY) at READY's resume_gateway_url, gets the event it missed
      replayed, and then answers a slash command again;
-  9. op 7 RECONNECT leads to another RESUME.
+  9. op 7 RECONNECT leads to another RESUME;
+ 10. the rate-limit headers are understood: a burst over a small bucket
+     waits instead of hitting 429, and a 429 body's retry_after is obeyed.
 If discord.py is unhappy with something, the emulator is wrong.
 """
 
@@ -281,6 +283,21 @@ def run_steps(emu, box):
     c = emu.counters()
     check(c["401"] == 0 and c["429"] == 0, "no 401 or 429 during the run: %r" % c)
     step("no 401/429 during the run")
+
+    # 10. rate limits as a real client reads them
+    emu.ratelimits(routes={"POST /channels/{channel_id}/messages": {"limit": 2, "window": 0.4}})
+    t0 = time.monotonic()
+    for i in range(5):
+        on_bot(box, general.send("burst %d" % i))
+    took = time.monotonic() - t0
+    check(emu.counters()["429"] == 0, "discord.py waited on X-RateLimit-Remaining 0, no 429")
+    check(took >= 0.6, "it waited for the bucket resets (%.2f s for 5 messages at 2 per 0.4 s)" % took)
+    since = emu.requests()[-1]["seq"]
+    emu.rest_fault(route="POST /channels/{channel_id}/messages", count=1, status=429, retry_after=0.3)
+    on_bot(box, general.send("after a 429"))
+    tries = [q["status"] for q in emu.requests(since=since) if q["method"] == "POST"]
+    check(tries == [429, 200], "a 429 body was understood and the request retried: %r" % tries)
+    step("X-RateLimit-* headers obeyed (no 429 in a burst); a 429 retried after retry_after")
 
 
 if __name__ == "__main__":

@@ -116,6 +116,7 @@ class Connection:
             "user_agent": request.headers.get("User-Agent"), "compress": self.compress,
             "identified": False, "resumed": False, "session_id": None,
             "heartbeats": 0, "heartbeat_acks": 0, "heartbeat_seqs": [],
+            "heartbeat_times": [],  # seconds since the connection opened
             "received_ops": [], "sent": 0, "split_payloads": 0,
             "closed": None, "close_code_from_client": None, "close_code_from_server": None,
             "dropped_by_server": False, "zombie": False,
@@ -306,6 +307,7 @@ class Gateway:
         if op == OP_HEARTBEAT:
             conn.record["heartbeats"] += 1
             conn.record["heartbeat_seqs"].append(d)
+            conn.record["heartbeat_times"].append(round(time.time() - conn.record["opened"], 3))
             if conn.ack_heartbeats:
                 conn.record["heartbeat_acks"] += 1
                 await conn.send({"op": OP_HEARTBEAT_ACK, "d": None, "s": None, "t": None})

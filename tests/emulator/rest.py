@@ -118,6 +118,13 @@ class Rest:
         st.requests.append(rec)
         st.counters["requests"] += 1
         status, resp_body, headers = await self.process(request, path, template, major, body, files, rec)
+        if isinstance(resp_body, str):
+            # Cloudflare's own pages: no Via, Cloudflare's server header
+            headers = {**headers, "Server": "cloudflare", "CF-RAY": "0000000000000000-EMU"}
+        else:
+            # Discord's API answers pass Google's load balancer and say so;
+            # clients (discord.py) tell a real 429 from a Cloudflare ban by it
+            headers = {**headers, "Via": "1.1 google"}
         rec["status"] = status
         rec["response"] = resp_body if not isinstance(resp_body, str) else {"html": True}
         key = str(status)

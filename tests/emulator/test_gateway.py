@@ -263,3 +263,44 @@ def test_bot_rest_actions_reach_the_gateway(emu):
             emu.dispatch("GUILD_ROLE_CREATE", {"guild_id": GUILD, "role": {"id": "5", "name": "x"}})
             assert (await gw.wait_event("GUILD_ROLE_CREATE"))["d"]["role"]["name"] == "x"
     run(go())
+
+
+def test_configured_world_via_control_and_config_file(emu, tmp_path):
+    from tests.emulator.client import Emulator
+    from tests.emulator.testlib import rest
+    guild = {"id": "1400000000000000001", "name": "Second",
+             "roles": [{"id": "1410000000000000001", "name": "Council", "permissions": "8"}],
+             "channels": [{"id": "1420000000000000001", "name": "Proposals", "type": 4},
+                          {"id": "1420000000000000002", "name": "p-1", "type": 0, "parent_id": "1420000000000000001"}],
+             "members": [{"user": {"id": "1430000000000000001", "username": "carol"}, "roles": ["1410000000000000001"]}]}
+
+    async def go(e, gid):
+        async with Gateway(e) as gw:
+            ready = await gw.ready(intents=513 | 2)
+            assert {"id": gid, "unavailable": True} in ready["d"]["guilds"]
+            gc = await gw.wait(lambda p: p.get("t") == "GUILD_CREATE" and p["d"]["id"] == gid)
+            chans = {c["id"]: c for c in gc["d"]["channels"]}
+            assert chans["1420000000000000002"]["parent_id"] == "1420000000000000001"
+            assert chans["1420000000000000001"]["type"] == 4
+            assert "1410000000000000001" in [r["id"] for r in gc["d"]["roles"]]
+            carol = [m for m in gc["d"]["members"] if m["user"]["username"] == "carol"][0]
+            assert carol["roles"] == ["1410000000000000001"]
+            # live additions reach the session
+            e.add_channel(gid, {"name": "late", "parent_id": "1420000000000000001"})
+            assert (await gw.wait_event("CHANNEL_CREATE"))["d"]["name"] == "late"
+            e.add_member(gid, {"user": {"id": "1430000000000000002", "username": "dave"}})
+            assert (await gw.wait_event("GUILD_MEMBER_ADD"))["d"]["user"]["username"] == "dave"
+            e.add_role(gid, {"name": "Scribe"})
+            assert (await gw.wait_event("GUILD_ROLE_CREATE"))["d"]["role"]["name"] == "Scribe"
+        assert rest(e, "GET", "/guilds/%s/members/1430000000000000002" % gid).status == 200
+
+    emu.config(privileged_intents=2)
+    emu.add_guild(guild)
+    run(go(emu, guild["id"]))
+    # the same world from a --config file at start-up, with a different token
+    with Emulator(str(tmp_path), config={"guilds": [guild], "privileged_intents": 2}, token="other-token",
+                  heartbeat_interval=200) as e2:
+        assert [g["id"] for g in e2.state()["guilds"]] == [guild["id"]]
+        run(go(e2, guild["id"]))
+        assert rest(e2, "GET", "/users/@me").status == 200 and rest(e2, "GET", "/users/@me", token="x").status == 401
+    assert e2.proc.returncode == 0

@@ -220,6 +220,8 @@ def test_rest_faults(emu):
     r = rest(emu, "GET", "/users/@me")
     assert r.status == 429 and r.headers["Content-Type"].startswith("text/html") and b"Error 1015" in r.raw
     assert r.json is None and r.headers["Retry-After"]
+    assert "Via" not in r.headers and r.headers["Server"] == "cloudflare"
+    assert rest(emu, "GET", "/users/@me").headers["Via"] == "1.1 google"
     assert emu.counters()["faults"] == 3
 
 
