@@ -273,12 +273,16 @@ class Rest:
         await self.gw.dispatch(event, self.public_message(msg))
 
     def apply_edit(self, msg, body):
-        for k in ("content", "embeds", "components", "flags", "allowed_mentions"):
+        """An edit replaces the fields it names; a message stays ephemeral,
+        and stops loading (a deferred response completed by its edit)."""
+        keep = (msg.get("flags") or 0) & S.FLAG_EPHEMERAL
+        for k in ("content", "embeds", "components", "allowed_mentions"):
             if k in body:
-                msg[k] = copy.deepcopy(body[k]) if body[k] is not None else ([] if k in ("embeds", "components") else None)
-        if "content" in body and msg["content"] is None:
-            msg["content"] = ""
-        msg["flags"] = (msg.get("flags") or 0) & ~S.FLAG_LOADING | (msg.get("flags") or 0) & S.FLAG_EPHEMERAL
+                v = body[k]
+                msg[k] = copy.deepcopy(v) if v is not None else ("" if k == "content" else
+                                                                  None if k == "allowed_mentions" else [])
+        flags = body.get("flags") if body.get("flags") is not None else msg.get("flags") or 0
+        msg["flags"] = (flags & ~S.FLAG_LOADING) | keep
         msg["edited_timestamp"] = S.iso_now()
 
 

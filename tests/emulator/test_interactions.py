@@ -147,3 +147,14 @@ def test_injected_payload_shapes_reach_the_gateway(emu):
             assert [(c["component"]["type"], c["component"]["custom_id"], c["component"]["value"])
                     for c in labels] == [(4, "title", "A"), (4, "body", "B")]
     run(go())
+
+
+def test_ephemeral_deferral_stays_ephemeral_and_hidden(emu):
+    inj = emu.inject_slash("vote")
+    assert callback(emu, inj, {"type": 5, "data": {"flags": 64}}).status == 204
+    base = "/webhooks/%s/%s/messages/@original" % (APP, inj["token"])
+    r = rest(emu, "PATCH", base, {"content": "only you", "flags": 4}, token=None)
+    assert r.status == 200 and r.json["flags"] == 64 | 4, r.json
+    history = rest(emu, "GET", "/channels/%s/messages" % GENERAL).json
+    assert all(m["id"] != r.json["id"] for m in history), "ephemeral messages are not in channel history"
+    assert [m for m in emu.messages(GENERAL) if m["id"] == r.json["id"]], "but the control API shows them"
