@@ -188,6 +188,9 @@ class Gateway:
             d = data
             if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE"):
                 d = self.message_view(s, data)
+            elif event == "GUILD_CREATE" and not s.intents & S.INTENT_GUILD_MEMBERS:
+                me = self.state.bot_user["id"]
+                d = {**data, "members": [m for m in data.get("members", []) if m["user"]["id"] == me]}
             await self.send_dispatch(s, event, d)
             n += 1
         return n
