@@ -1,0 +1,94 @@
+/* gateway — one Discord gateway session (Discord docs: Gateway, Gateway
+ * Events, Opcodes and Status Codes).
+ *
+ * What it does: connects to the gateway URL (from GET /gateway/bot) with
+ * `?v=10&encoding=json&compress=zlib-stream`, inflates every payload
+ * (zstream.h), answers HELLO by heartbeating at the given interval (the
+ * first beat jittered) and by IDENTIFYing or RESUMEing, hands every dispatch
+ * to the owner, and keeps the session alive:
+ *  - a heartbeat without an ACK since the previous one is a zombie
+ *    connection: close with 4000 (not 1000/1001, which end the session) and
+ *    RESUME through resume_gateway_url;
+ *  - op 7 RECONNECT: close with 4000 and RESUME;
+ *  - op 9 INVALID_SESSION: RESUME if d is true, else wait 1-5 s and
+ *    IDENTIFY anew;
+ *  - op 1 from the server: heartbeat at once;
+ *  - close codes 4004 and 4010-4014 are fatal (GATEWAY_FATAL, no retry);
+ *    4007 and 4009 start a new session; others RESUME;
+ *  - reconnects back off exponentially with jitter (1 s doubling to 60 s),
+ *    reset by READY/RESUMED.
+ * IDENTIFY is rationed: never more often than once per 5 s
+ * (max_concurrency 1), never when session_start_limit says none remain
+ * (waits for its reset), and with a doubling pause after each identify that
+ * did not reach READY, so no fault can make it loop: Discord allows 1,000 a
+ * day and resets the token of a bot that goes over.
+ *
+ * What it does not: sharding, ETF, presence updates, voice. Intents are
+ * the caller's (Agora: GUILDS | GUILD_MESSAGES, no privileged ones). */
+#ifndef AGORA_GATEWAY_H
+#define AGORA_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gateway;
+struct json_value;
+struct loop;
+struct tls_trust;
+
+#define GATEWAY_INTENT_GUILDS         (1u << 0)
+#define GATEWAY_INTENT_GUILD_MESSAGES (1u << 9)
+
+struct gateway_options {
+	const char *token;             /* the bot token (copied) */
+	uint32_t intents;              /* GATEWAY_INTENT_* */
+	const char *url;               /* wss://... from GET /gateway/bot (copied) */
+	const struct tls_trust *trust; /* borrowed; must outlive the gateway */
+	/* session_start_limit from GET /gateway/bot */
+	long identify_remaining;
+	int64_t identify_reset_after_ms;
+	/* tests shorten these; 0 means the default noted */
+	int64_t connect_timeout_ms; /* 15 s: connect + TLS + WebSocket handshake */
+	int64_t hello_timeout_ms;   /* 20 s: from open to HELLO */
+	int64_t identify_gap_ms;    /* 5 s between identifies */
+	int64_t backoff_max_ms;     /* 60 s */
+};
+
+enum gateway_event {
+	GATEWAY_READY,    /* a new session: name "READY", d the READY data */
+	GATEWAY_RESUMED,  /* the session resumed; missed events were replayed */
+	GATEWAY_DISPATCH, /* an event: name ("MESSAGE_CREATE", ...) and d */
+	GATEWAY_DOWN,     /* the connection is lost; the gateway reconnects by itself */
+	GATEWAY_CLOSED,   /* gateway_close finished; nothing more comes */
+	GATEWAY_FATAL,    /* Discord refused for good (bad token, intents, ...):
+	                     gateway_error says why; nothing more comes */
+};
+
+/* Receives every event; name and d are borrowed for the call (NULL when the
+ * event has none). The callback may call gateway_close, not gateway_free. */
+typedef void gateway_event_fn(struct gateway *g, enum gateway_event ev, const char *name,
+                              const struct json_value *d, void *data);
+
+/* Allocates a session (not connected); NULL when out of memory. */
+struct gateway *gateway_new(struct loop *loop, const struct gateway_options *opt,
+                            gateway_event_fn *fn, void *data);
+/* Closes without ceremony and frees; no event follows. */
+void gateway_free(struct gateway *g);
+/* Connects and identifies. Returns 0, or -1 (bad URL) with gateway_error. */
+int gateway_start(struct gateway *g);
+/* Ends the session for good: close code 1000, then GATEWAY_CLOSED (at once
+ * when not connected). Discord then shows the bot offline. */
+void gateway_close(struct gateway *g);
+/* 1 between READY/RESUMED and the loss of the connection. */
+int gateway_is_ready(const struct gateway *g);
+/* The last error or the reason for GATEWAY_FATAL; "" when none. */
+const char *gateway_error(const struct gateway *g);
+
+/* Counters for logs and tests. */
+struct gateway_stats {
+	long connects, identifies, resumes, heartbeats, acks, zombies, dispatches;
+	int64_t last_heartbeat_rtt_ms; /* -1 until the first ACK */
+};
+void gateway_get_stats(const struct gateway *g, struct gateway_stats *out);
+
+#endif

@@ -1,0 +1,462 @@
+/* test_gateway.c — the gateway session against the Discord emulator
+ * (tests/emulator/), over real TLS, real WebSocket framing and real
+ * zlib-stream compression. What the bot sent is read back from the
+ * emulator's control API, so each test checks both sides. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "emulator.h"
+#include "gateway.h"
+#include "json.h"
+#include "loop.h"
+#include "test.h"
+#include "tls.h"
+
+struct session {
+	struct loop *loop;
+	struct tls_trust *trust;
+	struct gateway *g;
+	int ready, resumed, down, closed, fatal;
+	int guild_creates, messages;
+	char last_message[256];
+	char session_id[128];
+};
+
+static void
+on_event(struct gateway *g, enum gateway_event ev, const char *name, const struct json_value *d,
+         void *data)
+{
+	(void)g;
+	struct session *s = data;
+	switch (ev) {
+	case GATEWAY_READY:
+		s->ready++;
+		snprintf(s->session_id, sizeof s->session_id, "%s",
+		         json_path_str(d, "session_id") ? json_path_str(d, "session_id") : "");
+		break;
+	case GATEWAY_RESUMED:
+		s->resumed++;
+		break;
+	case GATEWAY_DISPATCH:
+		if (strcmp(name, "GUILD_CREATE") == 0)
+			s->guild_creates++;
+		if (strcmp(name, "MESSAGE_CREATE") == 0) {
+			s->messages++;
+			const char *content = json_path_str(d, "content");
+			snprintf(s->last_message, sizeof s->last_message, "%s",
+			         content ? content : "");
+		}
+		break;
+	case GATEWAY_DOWN:
+		s->down++;
+		break;
+	case GATEWAY_CLOSED:
+		s->closed++;
+		break;
+	case GATEWAY_FATAL:
+		s->fatal++;
+		break;
+	}
+}
+
+static int
+is_ready(void *arg)
+{
+	struct session *s = arg;
+	return s->ready > 0 && s->guild_creates > 0;
+}
+
+static int
+resumed(void *arg)
+{
+	return ((struct session *)arg)->resumed > 0;
+}
+
+static int
+fatal(void *arg)
+{
+	return ((struct session *)arg)->fatal > 0;
+}
+
+static int
+closed(void *arg)
+{
+	return ((struct session *)arg)->closed > 0;
+}
+
+static int
+ready_twice(void *arg)
+{
+	return ((struct session *)arg)->ready >= 2;
+}
+
+/* A fresh emulator world and a gateway connected to it (READY seen).
+ * Returns 0, or -1 after recording a failure. */
+static int
+session_open(struct session *s, const struct gateway_options *extra)
+{
+	memset(s, 0, sizeof *s);
+	if (!CHECK(emu_start() == 0))
+		return -1;
+	CHECK_INT(emu_call("POST", "/reset", "{}", NULL), 200);
+	char err[200];
+	s->loop = loop_new();
+	s->trust = tls_trust_load(emu_ca_file(), err, sizeof err);
+	if (!CHECK(s->loop && s->trust))
+		return -1;
+	struct gateway_options opt = {0};
+	if (extra)
+		opt = *extra;
+	opt.token = emu_token();
+	opt.intents = GATEWAY_INTENT_GUILDS | GATEWAY_INTENT_GUILD_MESSAGES;
+	opt.url = emu_gateway_url();
+	opt.trust = s->trust;
+	if (!extra)
+		opt.identify_remaining = 1000;
+	opt.backoff_max_ms = opt.backoff_max_ms ? opt.backoff_max_ms : 1000;
+	opt.identify_gap_ms = opt.identify_gap_ms ? opt.identify_gap_ms : 200;
+	s->g = gateway_new(s->loop, &opt, on_event, s);
+	if (!CHECK(s->g) || !CHECK_INT(gateway_start(s->g), 0))
+		return -1;
+	return 0;
+}
+
+static void
+session_close(struct session *s)
+{
+	gateway_free(s->g);
+	tls_trust_free(s->trust);
+	loop_free(s->loop);
+}
+
+/* GET /gateway from the emulator, parsed into doc. */
+static const struct json_value *
+emu_gateway(struct json_doc *doc, struct buf *body)
+{
+	buf_reset(body);
+	emu_call("GET", "/gateway", NULL, body);
+	return json_parse(doc, body->data, body->len);
+}
+
+TEST(gateway_identifies_over_zlib_stream_with_two_intents)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	CHECK(gateway_is_ready(s.g));
+
+	struct json_doc doc;
+	struct buf body;
+	json_doc_init(&doc, 1 << 22);
+	buf_init(&body, 1 << 22);
+	const struct json_value *g = emu_gateway(&doc, &body);
+	/* GUILDS | GUILD_MESSAGES, no privileged intents */
+	int64_t intents = 0;
+	CHECK_INT(json_path_int64(g, "identifies[0].payload.intents", &intents), 0);
+	CHECK_INT(intents, 513);
+	CHECK_STR(json_path_str(g, "identifies[0].payload.token"), "<ok>");
+	CHECK_STR(json_path_str(g, "connections[0].query.compress"), "zlib-stream");
+	CHECK_STR(json_path_str(g, "connections[0].query.encoding"), "json");
+	CHECK_STR(json_path_str(g, "connections[0].query.v"), "10");
+	CHECK_INT(json_len(json_get(g, "identifies")), 1);
+	json_doc_free(&doc);
+	buf_free(&body);
+	session_close(&s);
+}
+
+static int
+two_acks(void *arg)
+{
+	struct session *s = arg;
+	struct gateway_stats st;
+	gateway_get_stats(s->g, &st);
+	return st.acks >= 2;
+}
+
+TEST(gateway_heartbeats_with_the_last_sequence)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	/* the emulator's interval is 1000 ms; the first beat is jittered */
+	CHECK(test_run_until(s.loop, two_acks, &s, 5000));
+	struct gateway_stats st;
+	gateway_get_stats(s.g, &st);
+	CHECK(st.heartbeats >= 2);
+	CHECK(st.last_heartbeat_rtt_ms >= 0 && st.last_heartbeat_rtt_ms < 1000);
+
+	struct json_doc doc;
+	struct buf body;
+	json_doc_init(&doc, 1 << 22);
+	buf_init(&body, 1 << 22);
+	const struct json_value *g = emu_gateway(&doc, &body);
+	/* after READY and GUILD_CREATE the sequence is at least 2 */
+	int64_t d = 0;
+	CHECK_INT(json_path_int64(g, "connections[0].heartbeat_seqs[1]", &d), 0);
+	CHECK(d >= 2);
+	json_doc_free(&doc);
+	buf_free(&body);
+	session_close(&s);
+}
+
+TEST(gateway_resumes_after_a_dropped_connection_and_gets_missed_events)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	CHECK_INT(emu_call("POST", "/faults/gateway", "{\"action\": \"drop\"}", NULL), 200);
+	/* an event while the bot is away is kept for its RESUME */
+	CHECK_INT(
+	        emu_call("POST", "/inject/message", "{\"content\": \"while you were away\"}", NULL),
+	        200);
+	CHECK(test_run_until(s.loop, resumed, &s, 10000));
+	CHECK_INT(s.ready, 1); /* resumed, not identified again */
+	CHECK(s.down >= 1);
+	/* (content is empty without the privileged MESSAGE_CONTENT intent) */
+	CHECK_INT(s.messages, 1);
+
+	struct json_doc doc;
+	struct buf body;
+	json_doc_init(&doc, 1 << 22);
+	buf_init(&body, 1 << 22);
+	const struct json_value *g = emu_gateway(&doc, &body);
+	CHECK_INT(json_len(json_get(g, "identifies")), 1);
+	CHECK_STR(json_path_str(g, "resumes[0].outcome"), "resumed");
+	/* through resume_gateway_url, as READY said */
+	CHECK_STR(json_path_str(g, "resumes[0].path"), "/resume");
+	json_doc_free(&doc);
+	buf_free(&body);
+	session_close(&s);
+}
+
+/* Fault, then: the bot closed with close_code and resumed (or identified). */
+static void
+fault_then_recover(const char *fault, int expect_resume, int64_t expect_client_close)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_INT(emu_call("POST", "/faults/gateway", fault, NULL), 200);
+	if (expect_resume)
+		CHECK(test_run_until(s.loop, resumed, &s, 10000));
+	else
+		CHECK(test_run_until(s.loop, ready_twice, &s, 15000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int64_t ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+
+	struct json_doc doc;
+	struct buf body;
+	json_doc_init(&doc, 1 << 22);
+	buf_init(&body, 1 << 22);
+	const struct json_value *g = emu_gateway(&doc, &body);
+	int64_t code = 0;
+	json_path_int64(g, "connections[0].close_code_from_client", &code);
+	if (expect_client_close)
+		CHECK_INT(code, expect_client_close);
+	CHECK_INT(json_len(json_get(g, "identifies")), expect_resume ? 1 : 2);
+	if (!expect_resume) {
+		/* op 9 d=false: a random 1-5 s wait before identifying again */
+		CHECK(ms >= 1000);
+		CHECK(ms < 8000);
+	}
+	json_doc_free(&doc);
+	buf_free(&body);
+	session_close(&s);
+}
+
+TEST(gateway_op7_reconnect_closes_4000_and_resumes)
+{
+	fault_then_recover("{\"action\": \"reconnect\"}", 1, 4000);
+}
+
+TEST(gateway_op9_resumable_resumes)
+{
+	fault_then_recover("{\"action\": \"invalid_session\", \"resumable\": true}", 1, 4000);
+}
+
+TEST(gateway_op9_not_resumable_waits_then_identifies)
+{
+	fault_then_recover("{\"action\": \"invalid_session\", \"resumable\": false}", 0, 0);
+}
+
+TEST(gateway_zombie_connection_is_closed_4000_and_resumed)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	CHECK_INT(emu_call("POST", "/faults/gateway", "{\"action\": \"zombie\"}", NULL), 200);
+	CHECK(test_run_until(s.loop, resumed, &s, 10000));
+	struct gateway_stats st;
+	gateway_get_stats(s.g, &st);
+	CHECK_INT(st.zombies, 1);
+
+	struct json_doc doc;
+	struct buf body;
+	json_doc_init(&doc, 1 << 22);
+	buf_init(&body, 1 << 22);
+	const struct json_value *g = emu_gateway(&doc, &body);
+	int64_t code = 0;
+	json_path_int64(g, "connections[0].close_code_from_client", &code);
+	CHECK_INT(code, 4000);
+	CHECK_INT(json_len(json_get(g, "identifies")), 1);
+	json_doc_free(&doc);
+	buf_free(&body);
+	session_close(&s);
+}
+
+TEST(gateway_server_heartbeat_request_is_answered)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	struct gateway_stats before, after;
+	gateway_get_stats(s.g, &before);
+	CHECK_INT(emu_call("POST", "/faults/gateway", "{\"action\": \"heartbeat_request\"}", NULL),
+	          200);
+	/* well before the next scheduled beat could explain it */
+	for (int i = 0; i < 40; i++) {
+		gateway_get_stats(s.g, &after);
+		if (after.heartbeats > before.heartbeats)
+			break;
+		test_run_until(s.loop, fatal, &s, 5);
+	}
+	CHECK(after.heartbeats > before.heartbeats);
+	session_close(&s);
+}
+
+TEST(gateway_fatal_close_codes_stop_for_good)
+{
+	static const char *const faults[] = {
+	        "{\"action\": \"close\", \"code\": 4004, \"reason\": \"Authentication failed.\"}",
+	        "{\"action\": \"close\", \"code\": 4014, \"reason\": \"Disallowed intent(s).\"}",
+	};
+	static const char *const expect[] = {"4004: authentication failed",
+	                                     "4014: disallowed intents"};
+	for (int i = 0; i < 2; i++) {
+		struct session s;
+		if (session_open(&s, NULL) < 0)
+			return;
+		CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+		CHECK_INT(emu_call("POST", "/faults/gateway", faults[i], NULL), 200);
+		CHECK(test_run_until(s.loop, fatal, &s, 5000));
+		CHECK(strstr(gateway_error(s.g), expect[i]));
+		/* and it does not come back: no second connection in 1.5 s */
+		test_run_until(s.loop, ready_twice, &s, 1500);
+		struct gateway_stats st;
+		gateway_get_stats(s.g, &st);
+		CHECK_INT(st.connects, 1);
+		CHECK_INT(st.identifies, 1);
+		session_close(&s);
+	}
+}
+
+TEST(gateway_session_timeout_4009_identifies_anew)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	char first[128];
+	snprintf(first, sizeof first, "%s", s.session_id);
+	CHECK_INT(emu_call("POST", "/faults/gateway",
+	                   "{\"action\": \"close\", \"code\": 4009, \"reason\": \"Session timed "
+	                   "out.\"}",
+	                   NULL),
+	          200);
+	CHECK(test_run_until(s.loop, ready_twice, &s, 10000));
+	CHECK(strcmp(first, s.session_id) != 0);
+	CHECK_INT(s.resumed, 0);
+	session_close(&s);
+}
+
+TEST(gateway_close_sends_1000_and_reports_closed)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	gateway_close(s.g);
+	CHECK(test_run_until(s.loop, closed, &s, 5000));
+	CHECK(!gateway_is_ready(s.g));
+
+	struct json_doc doc;
+	struct buf body;
+	json_doc_init(&doc, 1 << 22);
+	buf_init(&body, 1 << 22);
+	const struct json_value *g = emu_gateway(&doc, &body);
+	int64_t code = 0;
+	json_path_int64(g, "connections[0].close_code_from_client", &code);
+	CHECK_INT(code, 1000);
+	json_doc_free(&doc);
+	buf_free(&body);
+	session_close(&s);
+}
+
+TEST(gateway_split_compressed_payloads_are_reassembled)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	CHECK_INT(emu_call("POST", "/faults/gateway",
+	                   "{\"action\": \"split\", \"parts\": 3, \"mode\": \"messages\", "
+	                   "\"count\": 2}",
+	                   NULL),
+	          200);
+	CHECK_INT(emu_call("POST", "/inject/message", "{\"content\": \"split in three\"}", NULL),
+	          200);
+	for (int i = 0; i < 200 && s.messages == 0; i++)
+		test_run_until(s.loop, fatal, &s, 10);
+	CHECK_INT(s.messages, 1);
+	CHECK(gateway_is_ready(s.g));
+	session_close(&s);
+}
+
+/* With no session starts left, the identify waits for the reset; and
+ * identifies that get no READY are spaced further and further apart. */
+TEST(gateway_identify_is_rationed)
+{
+	struct gateway_options opt = {0};
+	opt.identify_remaining = 0;
+	opt.identify_reset_after_ms = 1200;
+	struct session s;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (session_open(&s, &opt) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int64_t ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	CHECK(ms >= 1100);
+	session_close(&s);
+}
+
+/* A token Discord refuses: one IDENTIFY, close 4004, fatal, no retry. */
+TEST(gateway_wrong_token_is_fatal_after_one_identify)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	/* the emulator now expects another token than the bot has */
+	CHECK_INT(emu_call("POST", "/config", "{\"token\": \"rotated-token\"}", NULL), 200);
+	CHECK(test_run_until(s.loop, fatal, &s, 10000));
+	CHECK(strstr(gateway_error(s.g), "4004: authentication failed: the bot token is wrong"));
+	test_run_until(s.loop, ready_twice, &s, 1500);
+	struct gateway_stats st;
+	gateway_get_stats(s.g, &st);
+	CHECK_INT(st.identifies, 1);
+	CHECK_INT(st.connects, 1);
+	CHECK_INT(s.ready, 0);
+	session_close(&s);
+	CHECK_INT(emu_call("POST", "/config", "{\"token\": \"emulator-bot-token\"}", NULL), 200);
+}
