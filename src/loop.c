@@ -64,12 +64,13 @@ struct loop {
 
 	int64_t now_ms;
 	int stopping;
+	int running; /* inside loop_run */
 };
 
 /* The write end of the self-pipe of the loop that owns signals: a signal
  * handler can reach no loop but through a global. One loop per process
  * routes signals (Agora has one loop). */
-static volatile int loop_signal_write_fd = -1;
+static volatile sig_atomic_t loop_signal_write_fd = -1;
 
 static int64_t
 loop_clock_ms(void)
@@ -331,8 +332,14 @@ loop_timer_start(struct loop *loop, struct loop_timer *t, int64_t delay_ms)
 		loop->firing = firing;
 		loop->timer_cap = cap;
 	}
+	/* outside loop_run the iteration's clock reading may be old (set-up
+	 * code, tests between runs): count from the real present */
+	if (!loop->running)
+		loop->now_ms = loop_clock_ms();
 	if (delay_ms < 0)
 		delay_ms = 0;
+	if (delay_ms > INT64_MAX / 4) /* "never", without overflowing due_ms */
+		delay_ms = INT64_MAX / 4;
 	t->due_ms = loop->now_ms + delay_ms;
 	loop->heap[loop->timer_count] = t;
 	t->heap_index = loop->timer_count++;
@@ -512,6 +519,7 @@ int
 loop_run(struct loop *loop)
 {
 	int rc = 0;
+	loop->running = 1;
 	loop->now_ms = loop_clock_ms();
 	while (!loop->stopping) {
 		loop_run_defers(loop);
@@ -532,5 +540,6 @@ loop_run(struct loop *loop)
 		loop_run_defers(loop);
 	}
 	loop->stopping = 0;
+	loop->running = 0;
 	return rc;
 }

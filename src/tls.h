@@ -36,6 +36,8 @@ typedef void tls_event_fn(struct tls *t, enum tls_event ev, void *data);
  * with the reason in err. The result is shared, read-only, by all streams. */
 struct tls_trust *tls_trust_load(const char *pem_path, char *err, size_t err_len);
 void tls_trust_free(struct tls_trust *trust);
+/* How many trust anchors were loaded (for the startup log line). */
+size_t tls_trust_count(const struct tls_trust *trust);
 
 /* Allocates a stream bound to loop; fn(data) receives its events. */
 struct tls *tls_new(struct loop *loop, tls_event_fn *fn, void *data);

@@ -69,9 +69,10 @@ TEST(loop_timers_fire_in_order)
 	CHECK_INT(log.order[2], 40);
 	CHECK_INT(log.order[3], 60);
 	for (int i = 0; i < 4; i++) {
-		/* never early; late by less than a generous scheduling slack */
-		CHECK(log.at[i] >= log.order[i]);
-		CHECK(log.at[i] < log.order[i] + 200);
+		/* never early (but for the rounding of a ms clock); late by
+		 * less than a generous slack for a busy machine */
+		CHECK(log.at[i] >= log.order[i] - 1);
+		CHECK(log.at[i] < log.order[i] + 500);
 		CHECK(!loop_timer_active(&t[i].timer));
 	}
 	loop_free(loop);
