@@ -480,3 +480,24 @@ TEST(db_backoff_doubles_with_jitter_up_to_the_cap)
 	CHECK(hi_seen > 28000);
 	CHECK_INT(db_backoff_delay(1, 500, 30000, &rng) <= 500, 1);
 }
+
+/* A host NAME goes through net.h's resolver (off the loop) and libpq gets
+ * every address as hostaddr, trying them in turn (localhost may be ::1
+ * first, where nothing listens). */
+TEST(db_connects_by_host_name)
+{
+	struct db_config cfg;
+	if (services_pg("db_connects_by_host_name", &cfg) < 0)
+		return;
+	cfg.host = "localhost";
+	struct loop *loop = loop_new();
+	struct db *db = services_db(loop, &cfg);
+	CHECK(db != NULL);
+	if (db) {
+		struct services_reply r;
+		services_query(loop, db, "SELECT host(inet_server_addr())", 0, NULL, &r);
+		CHECK_STR(r.value[0][0], "127.0.0.1");
+		db_free(db);
+	}
+	loop_free(loop);
+}
