@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "loop.h"
+#include "mem.h"
 #include "services.h"
 #include "test.h"
 
@@ -372,4 +373,29 @@ TEST(cache_silent_server_is_dropped)
 	cache_free(c);
 	loop_free(loop);
 	close(fd);
+}
+
+/* Allocation failure anywhere in cache_new / cache_ping / cache_free: no
+ * crash, no leak, the callback exactly once when the call was accepted. */
+TEST(cache_allocation_failure_sweep)
+{
+	struct loop *loop = loop_new();
+	struct cache_config cfg = {.host = "127.0.0.1", .port = 1, .buffer_max = 4};
+	for (long n = 0; n < 200; n++) {
+		mem_fail_after(n);
+		struct cache_test_done d;
+		memset(&d, 0, sizeof d);
+		int rc = -1;
+		struct cache *c = cache_new(loop, &cfg);
+		if (c) {
+			cache_record_message(c, 1, 2, 3);
+			rc = cache_ping(c, cache_test_done_fn, &d);
+			cache_free(c);
+		}
+		long used = mem_fail_after(-1);
+		CHECK_INT(d.done, rc == 0 ? 1 : 0);
+		if (used < n)
+			break;
+	}
+	loop_free(loop);
 }

@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "loop.h"
+#include "mem.h"
 #include "migrate.h"
 #include "services.h"
 #include "test.h"
@@ -498,6 +499,37 @@ TEST(db_connects_by_host_name)
 		services_query(loop, db, "SELECT host(inet_server_addr())", 0, NULL, &r);
 		CHECK_STR(r.value[0][0], "127.0.0.1");
 		db_free(db);
+	}
+	loop_free(loop);
+}
+
+static void
+db_test_count_fn(void *data, const struct db_reply *reply)
+{
+	(void)reply;
+	(*(int *)data)++;
+}
+
+/* Allocation failure anywhere in db_new / db_query / db_free: no crash, no
+ * leak (ASan), and a callback exactly once for each accepted query. */
+TEST(db_allocation_failure_sweep)
+{
+	struct loop *loop = loop_new();
+	struct db_config cfg = {
+	        .host = "127.0.0.1", .port = 1, .dbname = "x", .user = "x", .password = "pw"};
+	for (long n = 0; n < 200; n++) {
+		mem_fail_after(n);
+		int calls = 0, rc = -1;
+		struct db *db = db_new(loop, &cfg);
+		if (db) {
+			const char *p[] = {"a", "b"};
+			rc = db_query(db, "SELECT $1, $2", 2, p, 0, db_test_count_fn, &calls);
+			db_free(db);
+		}
+		long used = mem_fail_after(-1);
+		CHECK_INT(calls, rc == 0 ? 1 : 0);
+		if (used < n)
+			break; /* nothing failed this round: every allocation covered */
 	}
 	loop_free(loop);
 }
