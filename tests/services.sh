@@ -91,8 +91,10 @@ redis_stop() {
 	local pid i
 	pid=$(cat "$DIR/redis.pid")
 	kill "$pid" 2>/dev/null || true
+	# gone, or a zombie nobody reaped yet (its port is closed either way)
 	for i in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
+		[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && break
 		sleep 0.05
 	done
 	kill -9 "$pid" 2>/dev/null || true
