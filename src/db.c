@@ -45,6 +45,7 @@ struct db_query {
 struct db {
 	struct loop *loop;
 	enum db_state state;
+	int closing; /* db_free is running: no new queries */
 	/* config (strings owned) */
 	char *host, *dbname, *user, *password;
 	uint16_t port;
@@ -135,16 +136,18 @@ db_finish(struct db_query *q, const char *error, const char *sqlstate, PGresult 
 	mem_free(q);
 }
 
+/* Fails every query queued NOW; queries a callback queues meanwhile stay
+ * for the next connection (or fail fast by the kick if there is none). */
 static void
 db_fail_queued(struct db *db, const char *error)
 {
-	while (db->head) {
-		struct db_query *q = db->head;
-		db->head = q->next;
-		if (!db->head)
-			db->tail = NULL;
-		db->queued--;
+	struct db_query *q = db->head;
+	db->head = db->tail = NULL;
+	db->queued = 0;
+	while (q) {
+		struct db_query *next = q->next;
 		db_finish(q, error, NULL, NULL);
+		q = next;
 	}
 }
 
@@ -230,9 +233,17 @@ db_connection_lost(struct db *db, const char *why)
 	db->current = NULL;
 	db_close_conn(db);
 	db->state = DB_IDLE;
+	/* the FIFO order holds for the failures too: the one sent first */
+	struct db_query *waiting = db->head;
+	db->head = db->tail = NULL;
+	db->queued = 0;
 	if (current)
 		db_finish(current, msg, NULL, NULL);
-	db_fail_queued(db, msg);
+	while (waiting) {
+		struct db_query *next = waiting->next;
+		db_finish(waiting, msg, NULL, NULL);
+		waiting = next;
+	}
 	db_notify_state(db, 0);
 	db_start_connect(db);
 }
@@ -550,6 +561,10 @@ db_enqueue(struct db *db, int script, const char *sql, int nparams, const char *
 			snprintf(db->error, sizeof db->error, "invalid query arguments");
 		return -1;
 	}
+	if (db->closing) {
+		snprintf(db->error, sizeof db->error, "database closed");
+		return -1;
+	}
 	if (db->queued >= DB_MAX_QUEUE) {
 		snprintf(db->error, sizeof db->error, "database queue full (%d queries)",
 		         DB_MAX_QUEUE);
@@ -708,6 +723,7 @@ db_free(struct db *db)
 {
 	if (!db)
 		return;
+	db->closing = 1;
 	loop_timer_stop(db->loop, &db->retry_timer);
 	loop_timer_stop(db->loop, &db->kick);
 	/* no more state callbacks: the owner is tearing down */

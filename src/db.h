@@ -95,7 +95,7 @@ const char *db_error(const struct db *db);
  * NULL); copies sql and params. timeout_ms 0 = the configured default; it
  * counts from now, waiting in the queue included. fn(data) follows exactly
  * once. Returns 0, or -1 at once without a callback on bad arguments, a
- * full queue or no memory (db_error says which). */
+ * full queue, no memory, or from inside db_free (db_error says which). */
 int db_query(struct db *db, const char *sql, int nparams, const char *const *params, int timeout_ms,
              db_query_fn *fn, void *data);
 /* Like db_query, but sends sql with PQsendQuery (the simple protocol, so

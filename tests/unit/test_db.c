@@ -533,3 +533,22 @@ TEST(db_allocation_failure_sweep)
 	}
 	loop_free(loop);
 }
+
+/* The queue is bounded: past DB_MAX_QUEUE db_query refuses at once. */
+TEST(db_queue_is_bounded)
+{
+	struct loop *loop = loop_new();
+	struct db_config cfg = {.host = "127.0.0.1", .port = 1, .dbname = "x", .user = "x"};
+	struct db *db = db_new(loop, &cfg);
+	int calls = 0;
+	for (int i = 0; i < DB_MAX_QUEUE; i++)
+		CHECK_INT(db_query(db, "SELECT 1", 0, NULL, 0, db_test_count_fn, &calls), 0);
+	CHECK_INT(db_query(db, "SELECT 1", 0, NULL, 0, db_test_count_fn, &calls), -1);
+	CHECK(strstr(db_error(db), "queue full") != NULL);
+	int never = 0;
+	services_wait(loop, &never, 50);
+	CHECK_INT(calls, DB_MAX_QUEUE); /* all failed (no server), each once */
+	db_free(db);
+	CHECK_INT(calls, DB_MAX_QUEUE);
+	loop_free(loop);
+}
