@@ -75,6 +75,7 @@ struct cache {
 	int reading, writing; /* what hiredis asked for */
 	struct loop_timer connect_timer, retry_timer, kick, watchdog;
 	unsigned attempt;
+	unsigned addr_turn; /* which resolved address to try: advances per failure */
 	uint32_t rng;
 
 	/* the write FIFO */
@@ -181,6 +182,7 @@ cache_ev_cleanup(void *privdata)
 		         c->error, c->count);
 	} else {
 		c->attempt++;
+		c->addr_turn++; /* a name with several addresses: try the next */
 		delay = db_backoff_delay(c->attempt, (unsigned)c->backoff_initial_ms,
 		                         (unsigned)c->backoff_max_ms, &c->rng);
 		log_msg(c->attempt == 1 || delay >= (unsigned)c->backoff_max_ms / 2 ? LOG_WARNING
@@ -249,8 +251,9 @@ cache_resolved(struct net_resolve *r, const struct net_addr *addrs, size_t count
 		cache_attempt_failed(c, net_resolve_error(r));
 		return;
 	}
+	/* hiredis takes one address; failed attempts walk through the rest */
 	char ip[INET6_ADDRSTRLEN];
-	const struct sockaddr *sa = (const struct sockaddr *)&addrs[0].addr;
+	const struct sockaddr *sa = (const struct sockaddr *)&addrs[c->addr_turn % count].addr;
 	const void *bytes = sa->sa_family == AF_INET6
 	                            ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
 	                            : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;

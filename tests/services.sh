@@ -16,6 +16,8 @@
 #       owns the database and may create more (CREATEDB) for fresh-schema tests
 #   AGORA_TEST_REDIS_HOST/PORT
 #   AGORA_TEST_SERVICES, AGORA_TEST_SERVICES_DIR  this script, its state
+#   AGORA_TEST_REQUIRE_SERVICES=1  a test that finds a variable missing
+#       FAILS instead of skipping (so ./build.sh test never skips them)
 # Running as root, PostgreSQL runs as the `postgres` user (it refuses root).
 set -euo pipefail
 
@@ -121,6 +123,7 @@ export AGORA_TEST_PG_PASSWORD=$password
 export AGORA_TEST_PG_DB=agora
 export AGORA_TEST_REDIS_HOST=127.0.0.1
 export AGORA_TEST_REDIS_PORT=$(free_port)
+export AGORA_TEST_REQUIRE_SERVICES=1
 EOF
 	. "$DIR/env"
 	# trust on the private socket (setup only), scram-sha-256 over TCP

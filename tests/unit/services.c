@@ -6,9 +6,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "test.h"
+
 static int
 services_skip(const char *test, const char *var)
 {
+	if (getenv("AGORA_TEST_REQUIRE_SERVICES")) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s is not set but AGORA_TEST_REQUIRE_SERVICES is", var);
+		test_check(0, msg, __FILE__, __LINE__);
+		return -1;
+	}
 	printf("    SKIP %s: %s is not set (run under ./build.sh test, or export the lines "
 	       "`tests/services.sh start` prints)\n",
 	       test, var);

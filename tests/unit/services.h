@@ -3,7 +3,9 @@
  *
  * ./build.sh test starts both and exports AGORA_TEST_* (see
  * tests/services.sh); run by hand, the tests that need them print a SKIP
- * line and pass without checking anything. */
+ * line and pass without checking anything, unless
+ * AGORA_TEST_REQUIRE_SERVICES is set (services.sh sets it): then a missing
+ * variable is a failure, so a broken setup cannot pass by skipping. */
 #ifndef AGORA_TEST_SERVICES_H
 #define AGORA_TEST_SERVICES_H
 

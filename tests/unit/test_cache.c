@@ -399,3 +399,24 @@ TEST(cache_allocation_failure_sweep)
 	}
 	loop_free(loop);
 }
+
+/* A host NAME is resolved off the loop (net.h), hiredis gets the address. */
+TEST(cache_connects_by_host_name)
+{
+	struct cache_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	if (services_redis("cache_connects_by_host_name", &cfg.host, &cfg.port) < 0)
+		return;
+	cfg.host = "localhost";
+	struct loop *loop = loop_new();
+	struct cache *c = cache_new(loop, &cfg);
+	cache_test_wait_flag(loop, cache_connected, c, 1, 5000);
+	CHECK(cache_connected(c));
+	struct cache_test_done d;
+	memset(&d, 0, sizeof d);
+	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
+	services_wait(loop, &d.done, 5000);
+	CHECK_STR(d.error, "");
+	cache_free(c);
+	loop_free(loop);
+}
