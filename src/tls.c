@@ -32,10 +32,8 @@
 #include "mem.h"
 #include "net.h"
 
-/* The send queue's bound: the largest thing Agora writes at once is an
- * HTTP request carrying an image (Discord caps attachments at 10 MiB), so
- * 16 MiB leaves room for headers and a frame or two queued behind it. */
-#define TLS_SEND_MAX (16u << 20)
+/* Send queue memory kept between writes; more is freed once sent. */
+#define TLS_SENDQ_KEEP (64u << 10)
 
 /* A CA name (DER) is a few hundred bytes; 8 KiB bounds a hostile bundle. */
 #define TLS_DN_MAX 8192
@@ -528,7 +526,12 @@ tls_queue_consumed(struct tls *t, size_t n)
 {
 	t->sendq_off += n;
 	if (t->sendq_off == t->sendq.len) {
-		buf_reset(&t->sendq);
+		/* all sent: give back the memory of a big upload, keep a
+		 * small buffer for the usual requests and frames */
+		if (t->sendq.cap > TLS_SENDQ_KEEP)
+			buf_free(&t->sendq);
+		else
+			buf_reset(&t->sendq);
 		t->sendq_off = 0;
 	} else if (t->sendq_off > t->sendq.len / 2) {
 		/* compact now and then, not on every send (no quadratic copy) */

@@ -19,6 +19,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The send queue's bound (tls_write fails past it): the largest thing
+ * Agora writes at once is an HTTP request carrying an image (Discord caps
+ * attachments at 10 MiB), so 16 MiB leaves room for headers and a frame or
+ * two queued behind it. */
+#define TLS_SEND_MAX (16u << 20)
+
 struct loop;
 struct tls;
 struct tls_trust;

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "loop.h"
 #include "mem.h"
+#include "net.h"
 #include "tls.h"
 #include "test.h"
 
@@ -72,13 +74,14 @@ tls_test_path(const char *name)
 struct tls_test_server {
 	pid_t pid;
 	uint16_t port;
+	int stdin_fd; /* kept open: s_server quits at end of its stdin */
 };
 
 /* Starts `openssl s_server -rev` with cert on a free loopback port and
  * waits until it prints ACCEPT. The child dies with us (PDEATHSIG) even if
  * the runner crashes; tls_test_server_stop() kills it otherwise. */
 static int
-tls_test_server_start(struct tls_test_server *s, const char *cert)
+tls_test_server_spawn(struct tls_test_server *s, const char *cert, int rev)
 {
 	int probe = tls_test_listen(&s->port);
 	if (probe < 0)
@@ -91,9 +94,16 @@ tls_test_server_start(struct tls_test_server *s, const char *cert)
 	const char *cert_path = tls_test_path(cert);
 	const char *key_path = tls_test_path("server.key");
 	pid_t parent = getpid();
-	s->pid = fork();
-	if (s->pid < 0)
+	int in[2];
+	if (pipe(in) < 0)
 		return -1;
+	s->stdin_fd = in[1];
+	s->pid = fork();
+	if (s->pid < 0) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
 	if (s->pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
@@ -102,13 +112,17 @@ tls_test_server_start(struct tls_test_server *s, const char *cert)
 		int devnull = open("/dev/null", O_RDWR);
 		if (out < 0 || devnull < 0)
 			_exit(1);
-		dup2(devnull, 0);
+		dup2(in[0], 0);
+		close(in[1]);
 		dup2(out, 1);
 		dup2(out, 2);
+		/* -rev: answer each line reversed; otherwise print what
+		 * arrives (and DONE on close_notify) */
 		execlp("openssl", "openssl", "s_server", "-accept", accept_arg, "-cert", cert_path,
-		       "-key", key_path, "-rev", (char *)NULL);
+		       "-key", key_path, rev ? "-rev" : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
+	close(in[0]);
 	/* wait for "ACCEPT" (at most 5 s) */
 	for (int i = 0; i < 500; i++) {
 		char *text = test_read_file(out_path, NULL);
@@ -118,6 +132,7 @@ tls_test_server_start(struct tls_test_server *s, const char *cert)
 			return 0;
 		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
 			s->pid = 0;
+			close(s->stdin_fd);
 			return -1;
 		}
 		struct timespec ms = {0, 10 * 1000000};
@@ -136,6 +151,12 @@ tls_test_server_output(const struct tls_test_server *s)
 	return test_read_file(out_path, NULL);
 }
 
+static int
+tls_test_server_start(struct tls_test_server *s, const char *cert)
+{
+	return tls_test_server_spawn(s, cert, 1);
+}
+
 static void
 tls_test_server_stop(struct tls_test_server *s)
 {
@@ -143,6 +164,7 @@ tls_test_server_stop(struct tls_test_server *s)
 		kill(s->pid, SIGKILL);
 		waitpid(s->pid, NULL, 0);
 		s->pid = 0;
+		close(s->stdin_fd);
 	}
 }
 
@@ -154,10 +176,11 @@ struct tls_test {
 	struct loop_timer guard;
 	const char *send;
 	const char *want;
-	char got[4096];
+	char got[80000];
 	size_t got_len;
 	int connected, readable, drained, closed, free_on_close;
-	int manual_read; /* the test body reads, not the callback */
+	int manual_read;      /* the test body reads, not the callback */
+	int close_after_send; /* tls_close right after the write */
 	char error[400];
 };
 
@@ -172,6 +195,8 @@ tls_test_event(struct tls *t, enum tls_event ev, void *data)
 			printf("    CONNECTED but not open\n");
 		if (s->send && tls_write(t, s->send, strlen(s->send)) < 0)
 			printf("    tls_write failed: %s\n", tls_error(t));
+		if (s->close_after_send)
+			tls_close(t);
 		break;
 	case TLS_EV_READABLE: {
 		s->readable++;
@@ -353,7 +378,7 @@ TEST(tls_sserver_valid_roundtrip)
 	CHECK(s.readable >= 1);
 	CHECK_INT(s.drained, 1);
 	CHECK_INT(s.closed, 1);
-	CHECK(strstr(s.got, "aroga olleh") != NULL);
+	CHECK_STR(s.got, "aroga olleh\n");
 	CHECK_STR(s.error, ""); /* our own graceful close */
 	CHECK(!tls_is_open(s.tls));
 	CHECK_INT(tls_read(s.tls, s.got, sizeof s.got), -1);
@@ -378,6 +403,32 @@ TEST(tls_sserver_valid_roundtrip)
 	CHECK_INT(s.connected, 1);
 	CHECK_INT(s.closed, 1);
 	CHECK(strstr(s.got, "dnoces") != NULL);
+
+	/* 64 KB in 64 lines: several records each way, the send queue
+	 * feeding the engine in pieces */
+	static char lines[64 * 1000 + 1], want[64 * 1000 + 1];
+	for (int i = 0; i < 64; i++) {
+		char *l = lines + i * 1000, *w = want + i * 1000;
+		for (int k = 0; k < 999; k++)
+			l[k] = (char)('A' + (i + k * 7) % 26);
+		l[999] = '\n';
+		for (int k = 0; k < 999; k++)
+			w[k] = l[998 - k];
+		w[999] = '\n';
+	}
+	s.connected = s.closed = s.drained = 0;
+	s.got_len = 0;
+	s.got[0] = 0;
+	s.send = lines;
+	s.want = want;
+	CHECK_INT(tls_connect(s.tls, "localhost", srv.port, trust, 5000), 0);
+	CHECK_INT(loop_run(s.loop), 0);
+	CHECK_INT(s.connected, 1);
+	CHECK_INT(s.drained, 1);
+	CHECK_INT(s.closed, 1);
+	CHECK_INT(s.got_len, 64000);
+	CHECK(strcmp(s.got, want) == 0);
+	CHECK_STR(s.error, "");
 	tls_test_done(&s);
 	tls_test_server_stop(&srv);
 	tls_trust_free(trust);
@@ -680,6 +731,11 @@ TEST(tls_plain_mode_roundtrip)
 	for (int i = 0; i < 200 && !tls_is_open(s.tls) && !s.closed; i++)
 		tls_test_spin(&s, 5);
 	CHECK(tls_is_open(s.tls));
+	/* past the queue's bound: refused whole, with a reason */
+	char *huge = calloc(1, (size_t)TLS_SEND_MAX + 1);
+	CHECK_INT(tls_write(s.tls, huge, (size_t)TLS_SEND_MAX + 1), -1);
+	CHECK_STR(tls_error(s.tls), "send queue full (0 bytes queued)");
+	free(huge);
 	CHECK_INT(tls_write(s.tls, big, sizeof big), 0);
 	size_t got = 0;
 	for (int i = 0; i < 400 && got < sizeof back; i++) {
@@ -699,5 +755,135 @@ TEST(tls_plain_mode_roundtrip)
 	if (e.fd >= 0)
 		close(e.fd);
 	close(e.lfd);
+	tls_test_done(&s);
+}
+
+/* tls_close right after tls_write: the queued bytes still go out first. */
+struct tls_test_sink {
+	int lfd, fd;
+	char got[64];
+	size_t len;
+	int eof;
+};
+
+static void
+tls_test_sink_io(struct loop *loop, struct loop_watch *w, short revents)
+{
+	(void)revents;
+	struct tls_test_sink *k = w->data;
+	if (k->fd < 0) {
+		k->fd = accept(k->lfd, NULL, NULL);
+		if (k->fd >= 0)
+			loop_watch_start(loop, w, k->fd, POLLIN);
+		return;
+	}
+	ssize_t n = read(k->fd, k->got + k->len, sizeof k->got - 1 - k->len);
+	if (n > 0) {
+		k->len += (size_t)n;
+		return;
+	}
+	k->eof = 1;
+	loop_watch_stop(loop, w);
+	close(k->fd);
+	k->fd = -1;
+}
+
+TEST(tls_plain_close_flushes_queue)
+{
+	struct tls_test_sink k;
+	memset(&k, 0, sizeof k);
+	uint16_t port;
+	k.lfd = tls_test_listen(&port);
+	k.fd = -1;
+	struct tls_test s;
+	tls_test_init(&s, 5000);
+	struct loop_watch w;
+	loop_watch_init(&w, tls_test_sink_io, &k);
+	loop_watch_start(s.loop, &w, k.lfd, POLLIN);
+	s.send = "last words";
+	s.close_after_send = 1;
+	CHECK_INT(tls_connect(s.tls, "127.0.0.1", port, NULL, 2000), 0);
+	CHECK_INT(loop_run(s.loop), 0);
+	CHECK_INT(s.closed, 1);
+	CHECK_STR(s.error, "");
+	/* let the sink see the bytes and the end */
+	for (int i = 0; i < 100 && !k.eof; i++)
+		tls_test_spin(&s, 5);
+	CHECK(k.eof);
+	CHECK_STR(k.got, "last words");
+	loop_watch_stop(s.loop, &w);
+	close(k.lfd);
+	tls_test_done(&s);
+}
+
+TEST(tls_sserver_close_sends_queue_then_close_notify)
+{
+	struct tls_test_server srv;
+	int started = tls_test_server_spawn(&srv, "good.crt", 0) == 0;
+	CHECK(started);
+	struct tls_trust *trust = tls_test_trust();
+	struct tls_test s;
+	tls_test_init(&s, 10000);
+	s.send = "last words over tls\n";
+	s.close_after_send = 1;
+	CHECK_INT(tls_connect(s.tls, "localhost", srv.port, trust, 5000), 0);
+	CHECK_INT(loop_run(s.loop), 0);
+	CHECK_INT(s.connected, 1);
+	CHECK_INT(s.closed, 1);
+	CHECK_STR(s.error, "");
+	/* s_server prints what it received, then DONE when it reads our
+	 * close_notify (SSL_ERROR_ZERO_RETURN) */
+	char *out = NULL;
+	for (int i = 0; i < 200; i++) {
+		free(out);
+		out = tls_test_server_output(&srv);
+		if (out && strstr(out, "DONE"))
+			break;
+		struct timespec ms = {0, 10 * 1000000};
+		nanosleep(&ms, NULL);
+	}
+	CHECK(out && strstr(out, "last words over tls\n"));
+	CHECK(out && strstr(out, "DONE"));
+	if (out && strstr(out, "last words") && strstr(out, "DONE"))
+		CHECK(strstr(out, "last words") < strstr(out, "DONE"));
+	free(out);
+	tls_test_done(&s);
+	tls_test_server_stop(&srv);
+	tls_trust_free(trust);
+}
+
+/* A lookup that hangs: the deadline covers resolving too. */
+static atomic_int tls_test_release_lookup;
+
+static int
+tls_test_stuck_resolver(const char *host, const char *service, const struct addrinfo *hints,
+                        struct addrinfo **res)
+{
+	(void)host;
+	while (!atomic_load(&tls_test_release_lookup)) {
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+	}
+	struct addrinfo h = *hints;
+	h.ai_flags |= AI_NUMERICHOST;
+	return getaddrinfo("127.0.0.1", service, &h, res);
+}
+
+TEST(tls_timeout_while_resolving)
+{
+	struct tls_test s;
+	tls_test_init(&s, 5000);
+	atomic_store(&tls_test_release_lookup, 0);
+	net_set_resolver(tls_test_stuck_resolver);
+	CHECK_INT(tls_connect(s.tls, "stuck.example", 443, NULL, 100), 0);
+	net_set_resolver(NULL);
+	CHECK_INT(loop_run(s.loop), 0);
+	CHECK_INT(s.closed, 1);
+	CHECK_STR(s.error, "resolving stuck.example timed out after 100 ms");
+	atomic_store(&tls_test_release_lookup, 1);
+	/* the abandoned lookup thread cleans up after itself */
+	for (int i = 0; i < 500 && net_jobs_alive() > 0; i++)
+		tls_test_spin(&s, 2);
+	CHECK_INT(net_jobs_alive(), 0);
 	tls_test_done(&s);
 }
