@@ -13,7 +13,9 @@
  * the server), pipelined with the others. While Redis is down the FIFO
  * fills, and on reconnect it is flushed in order, so a short outage loses
  * no counts. Past buffer_max records the OLDEST unsent record is dropped
- * and counted (cache_lost), logged once per outage. Delivery is
+ * and counted (cache_lost), logged once per outage (only if every record
+ * is already on the wire, which needs buffer_max <= CACHE_MAX_IN_FLIGHT,
+ * is the new one dropped instead). Delivery is
  * at-least-once: a transaction whose EXEC reply was lost with the
  * connection is sent again, which double-counts only if the server had
  * executed it in the instant before the connection broke.
@@ -101,8 +103,9 @@ int cache_channel_stats(struct cache *c, uint64_t channel_id, int64_t since, cac
 /* value: the command's integer result (removed members, deleted keys, 0
  * for PING). */
 typedef void cache_done_fn(void *data, long long value, const char *error);
-/* ZREMRANGEBYSCORE channel_activity:{id} -inf (before: drops entries
- * older than before (ZCOUNT since=before still counts the boundary). */
+/* ZREMRANGEBYSCORE channel_activity:{id} -inf (before — drops entries
+ * strictly older than `before`, so a trim and a ZCOUNT from the same
+ * instant agree on the boundary. value = entries removed. */
 int cache_trim_activity(struct cache *c, uint64_t channel_id, int64_t before, cache_done_fn *fn,
                         void *data);
 /* DEL both keys of a channel (/recalculate_stats wipes before rebuilding). */
