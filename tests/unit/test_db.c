@@ -280,11 +280,30 @@ TEST(db_free_fails_every_pending_query_once)
 /* PostgreSQL goes away and comes back: the query in flight fails with
  * "connection lost" (not re-run), queries while it is down fail fast, and
  * the connection comes back by itself after the restart. */
+struct db_test_states {
+	int up, down;
+	char error[512];
+};
+
+static void
+db_test_state_fn(void *data, int connected, const char *error)
+{
+	struct db_test_states *s = data;
+	if (connected)
+		s->up++;
+	else
+		s->down++;
+	snprintf(s->error, sizeof s->error, "%s", error ? error : "");
+}
+
 TEST(db_server_restart_fails_fast_then_recovers)
 {
 	struct db_config cfg;
 	if (services_pg("db_server_restart_fails_fast_then_recovers", &cfg) < 0)
 		return;
+	struct db_test_states states = {0, 0, ""};
+	cfg.on_state = db_test_state_fn;
+	cfg.state_data = &states;
 	struct loop *loop = loop_new();
 	struct db *db = services_db(loop, &cfg);
 	if (!CHECK(db != NULL)) {
@@ -300,6 +319,8 @@ TEST(db_server_restart_fails_fast_then_recovers)
 	services_wait(loop, &inflight.done, 2000);
 	CHECK_INT(inflight.done, 1);
 	CHECK(strstr(inflight.error, "database connection lost") != NULL);
+	CHECK_INT(states.up, 1);
+	CHECK(states.down >= 1);
 
 	/* the automatic reconnect is refused while the server is down */
 	services_wait(loop, &never, 300);
@@ -317,6 +338,7 @@ TEST(db_server_restart_fails_fast_then_recovers)
 	while (!db_connected(db) && services_now_ms() < end)
 		services_wait(loop, &never, 10);
 	CHECK(db_connected(db));
+	CHECK_INT(states.up, 2); /* told once per connection */
 	services_query(loop, db, "SELECT 'back'", 0, NULL, &r);
 	CHECK_STR(r.error, "");
 	CHECK_STR(r.value[0][0], "back");
