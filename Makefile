@@ -23,7 +23,9 @@ CFLAGS   += -fsanitize=fuzzer-no-link
 endif
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
-LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o)
+# sql/NNN_name.sql embedded into the binary (sql/embed.sh; see migrate.h)
+SQL_FILES := $(sort $(wildcard sql/[0-9][0-9][0-9]_*.sql))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o) $(OUT)/obj/sql_embedded.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(OUT)/unitobj/%.o)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -45,6 +47,14 @@ $(OUT)/agora: $(LIB_OBJ) $(OUT)/obj/main.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -s -o $@ $^ $(LIBS)
 
 $(OUT)/obj/%.o: src/%.c $(OUT)/versions.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(OUT)/sql_embedded.c: $(SQL_FILES) sql/embed.sh
+	@mkdir -p $(@D)
+	@sh sql/embed.sh $(SQL_FILES) > $@.tmp && mv $@.tmp $@
+
+$(OUT)/obj/sql_embedded.o: $(OUT)/sql_embedded.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 

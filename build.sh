@@ -282,6 +282,15 @@ run_tests() {
 	mkdir -p "$BUILD/logs"
 	local fuzz_secs=${FUZZ_SECONDS:-20}
 
+	# a throwaway PostgreSQL + Redis on loopback for the db/cache tests
+	# (tests/services.sh); stopped and removed on every exit, failures too
+	local services
+	services=$(tests/services.sh start) || die "cannot start the test PostgreSQL and Redis"
+	eval "$services"
+	trap 'tests/services.sh stop >/dev/null 2>&1 || true' EXIT
+	trap 'exit 130' INT TERM
+	say "test services: PostgreSQL on 127.0.0.1:$AGORA_TEST_PG_PORT, Redis on 127.0.0.1:$AGORA_TEST_REDIS_PORT"
+
 	check "format (clang-format --dry-run)" check_format
 	check "no banned calls (atoi sprintf strcpy strcat strtok gets)" check_banned_calls
 

@@ -1,0 +1,793 @@
+/* cache.c — see cache.h.
+ *
+ * hiredis owns the socket and the protocol; we own when it runs. The
+ * adapter (cache_ev_*) maps hiredis's addRead/delRead/addWrite/delWrite to
+ * one loop watcher, and its cleanup hook is where we learn that a context
+ * is gone (hiredis frees a context by itself on any connection error, after
+ * running every pending callback with a NULL reply), so cleanup is the one
+ * place that schedules the reconnect.
+ *
+ * The write FIFO is a ring of records: [head, head+sent) are in flight (a
+ * MULTI..EXEC each, acknowledged in order, since Redis replies in order),
+ * [head+sent, head+count) wait. An EXEC reply pops the head; a lost
+ * connection only resets `sent` to 0, so the same records go out again. */
+#include "cache.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h" /* db_backoff_delay: one backoff rule for both stores */
+#include "log.h"
+#include "mem.h"
+#include "net.h"
+
+#define CACHE_ERROR_MAX 256
+/* "channel_activity:" + 20 digits */
+#define CACHE_KEY_MAX 48
+
+enum cache_state { CACHE_IDLE, CACHE_RESOLVING, CACHE_CONNECTING, CACHE_READY };
+
+struct cache_record {
+	uint64_t channel_id, message_id;
+	int64_t unix_time;
+};
+
+enum cache_req_kind { CACHE_REQ_STATS, CACHE_REQ_DONE, CACHE_REQ_REPLY };
+
+/* One read/ping/command request; privdata of its hiredis callbacks. */
+struct cache_req {
+	struct cache_req *next; /* in the fail list */
+	struct cache *c;
+	enum cache_req_kind kind;
+	int pending; /* replies still expected */
+	int replies; /* replies seen */
+	cache_stats_fn *stats_fn;
+	cache_done_fn *done_fn;
+	cache_reply_fn *reply_fn;
+	void *data;
+	struct cache_channel_stats stats;
+	long long value;
+	char error[CACHE_ERROR_MAX + 64]; /* a prefix + the cache's error */
+};
+
+struct cache {
+	struct loop *loop;
+	char *host;
+	uint16_t port;
+	int connect_timeout_ms, command_timeout_ms, backoff_initial_ms, backoff_max_ms;
+	cache_state_fn *on_state;
+	void *state_data;
+
+	enum cache_state state;
+	int closing;
+	struct net_resolve resolve;
+	redisAsyncContext *ac;
+	struct loop_watch watch;
+	int reading, writing; /* what hiredis asked for */
+	struct loop_timer connect_timer, retry_timer, kick, watchdog;
+	unsigned attempt;
+	unsigned addr_turn; /* which resolved address to try: advances per failure */
+	uint32_t rng;
+
+	/* the write FIFO */
+	struct cache_record *ring;
+	size_t cap, head, count, sent;
+	uint64_t lost, lost_at_outage_start;
+	int loss_logged;
+
+	/* replies owed by the server, and when it last made progress */
+	size_t outstanding;
+	int64_t progress_ms;
+
+	struct cache_req *fail_head, *fail_tail; /* failed before being sent */
+	char error[CACHE_ERROR_MAX];
+	char drop_reason[CACHE_ERROR_MAX]; /* why WE dropped the connection */
+};
+
+static void cache_start_connect(struct cache *c);
+static void cache_pump(struct cache *c);
+static int cache_watchdog_period(const struct cache *c);
+
+/* ------------------------------------------------------------ adapter */
+
+static void
+cache_ev_update(struct cache *c)
+{
+	short events = (short)((c->reading ? POLLIN : 0) | (c->writing ? POLLOUT : 0));
+	if (!c->ac || !events || c->ac->c.fd < 0) {
+		loop_watch_stop(c->loop, &c->watch);
+		return;
+	}
+	if (loop_watch_start(c->loop, &c->watch, c->ac->c.fd, events) < 0)
+		log_error("cache", "cannot watch the Redis socket: out of memory");
+}
+
+static void
+cache_ev_add_read(void *privdata)
+{
+	struct cache *c = privdata;
+	c->reading = 1;
+	cache_ev_update(c);
+}
+
+static void
+cache_ev_del_read(void *privdata)
+{
+	struct cache *c = privdata;
+	c->reading = 0;
+	cache_ev_update(c);
+}
+
+static void
+cache_ev_add_write(void *privdata)
+{
+	struct cache *c = privdata;
+	c->writing = 1;
+	cache_ev_update(c);
+}
+
+static void
+cache_ev_del_write(void *privdata)
+{
+	struct cache *c = privdata;
+	c->writing = 0;
+	cache_ev_update(c);
+}
+
+static void
+cache_notify(struct cache *c, int connected)
+{
+	if (c->on_state && !c->closing)
+		c->on_state(c->state_data, connected, connected ? NULL : c->error);
+}
+
+/* hiredis is freeing the context: every pending callback has run. */
+static void
+cache_ev_cleanup(void *privdata)
+{
+	struct cache *c = privdata;
+	redisAsyncContext *ac = c->ac;
+	c->reading = c->writing = 0;
+	loop_watch_stop(c->loop, &c->watch);
+	loop_timer_stop(c->loop, &c->connect_timer);
+	loop_timer_stop(c->loop, &c->watchdog);
+	c->ac = NULL;
+	c->sent = 0; /* unacknowledged records go out again on reconnect */
+	c->outstanding = 0;
+	if (c->closing)
+		return;
+	int was_ready = c->state == CACHE_READY;
+	if (c->drop_reason[0])
+		snprintf(c->error, sizeof c->error, "%s", c->drop_reason);
+	else if (ac && ac->err && ac->errstr)
+		snprintf(c->error, sizeof c->error, "%s", ac->errstr);
+	else
+		snprintf(c->error, sizeof c->error, "connection closed");
+	c->drop_reason[0] = '\0';
+	c->state = CACHE_IDLE;
+	unsigned delay = 0;
+	if (was_ready) {
+		c->attempt = 0;
+		c->lost_at_outage_start = c->lost;
+		log_warn("cache", "Redis connection lost: %s (%zu records kept for replay)",
+		         c->error, c->count);
+	} else {
+		c->attempt++;
+		c->addr_turn++; /* a name with several addresses: try the next */
+		delay = db_backoff_delay(c->attempt, (unsigned)c->backoff_initial_ms,
+		                         (unsigned)c->backoff_max_ms, &c->rng);
+		log_msg(c->attempt == 1 || delay >= (unsigned)c->backoff_max_ms / 2 ? LOG_WARNING
+		                                                                    : LOG_DEBUG,
+		        "cache", "cannot connect to Redis at %s:%u: %s (retry in %u ms)", c->host,
+		        c->port, c->error, delay);
+	}
+	loop_timer_start(c->loop, &c->retry_timer, delay);
+	cache_notify(c, 0);
+}
+
+static void
+cache_io(struct loop *loop, struct loop_watch *w, short revents)
+{
+	(void)loop;
+	struct cache *c = w->data;
+	/* either call may free the context (cleanup clears c->ac) */
+	if (c->ac && c->reading && (revents & (POLLIN | POLLERR | POLLHUP)))
+		redisAsyncHandleRead(c->ac);
+	if (c->ac && c->writing && (revents & (POLLOUT | POLLERR | POLLHUP)))
+		redisAsyncHandleWrite(c->ac);
+}
+
+/* ------------------------------------------------------------ connect */
+
+static void
+cache_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct cache *c = ac->data;
+	if (status != REDIS_OK)
+		return; /* hiredis frees the context next; cleanup retries */
+	loop_timer_stop(c->loop, &c->connect_timer);
+	c->state = CACHE_READY;
+	c->attempt = 0;
+	c->error[0] = '\0';
+	log_info("cache", "connected to Redis at %s:%u", c->host, c->port);
+	if (c->count)
+		log_info("cache", "replaying %zu buffered message records", c->count);
+	if (c->lost > c->lost_at_outage_start)
+		log_warn("cache",
+		         "%llu message records were dropped while Redis was unavailable "
+		         "(buffer full)",
+		         (unsigned long long)(c->lost - c->lost_at_outage_start));
+	c->lost_at_outage_start = c->lost;
+	c->loss_logged = 0;
+	c->progress_ms = loop_now(c->loop);
+	loop_timer_start(c->loop, &c->watchdog, cache_watchdog_period(c));
+	cache_notify(c, 1);
+	cache_pump(c);
+}
+
+/* An attempt failed before hiredis had a context with our hooks. */
+static void
+cache_attempt_failed(struct cache *c, const char *why)
+{
+	snprintf(c->drop_reason, sizeof c->drop_reason, "%s", why);
+	c->state = CACHE_CONNECTING; /* so cleanup counts it as a failed attempt */
+	cache_ev_cleanup(c);
+}
+
+static void
+cache_resolved(struct net_resolve *r, const struct net_addr *addrs, size_t count, void *data)
+{
+	struct cache *c = data;
+	if (count == 0) {
+		cache_attempt_failed(c, net_resolve_error(r));
+		return;
+	}
+	/* hiredis takes one address; failed attempts walk through the rest */
+	char ip[INET6_ADDRSTRLEN];
+	const struct sockaddr *sa = (const struct sockaddr *)&addrs[c->addr_turn % count].addr;
+	const void *bytes = sa->sa_family == AF_INET6
+	                            ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+	                            : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	if (!inet_ntop(sa->sa_family, bytes, ip, sizeof ip)) {
+		cache_attempt_failed(c, "cannot format the address");
+		return;
+	}
+	/* numeric address: hiredis's getaddrinfo does no lookup */
+	redisAsyncContext *ac = redisAsyncConnect(ip, c->port);
+	if (!ac) {
+		cache_attempt_failed(c, "out of memory");
+		return;
+	}
+	if (ac->err) {
+		char why[CACHE_ERROR_MAX];
+		snprintf(why, sizeof why, "%s", ac->errstr ? ac->errstr : "connect failed");
+		redisAsyncFree(ac); /* no hooks attached yet: no cleanup call */
+		cache_attempt_failed(c, why);
+		return;
+	}
+	ac->data = c;
+	ac->ev.data = c;
+	ac->ev.addRead = cache_ev_add_read;
+	ac->ev.delRead = cache_ev_del_read;
+	ac->ev.addWrite = cache_ev_add_write;
+	ac->ev.delWrite = cache_ev_del_write;
+	ac->ev.cleanup = cache_ev_cleanup;
+	c->ac = ac;
+	c->state = CACHE_CONNECTING;
+	/* the connect callback fires on the first writable event; setting it
+	 * asks for that event (hiredis calls addWrite) */
+	redisAsyncSetConnectCallback(ac, cache_on_connect);
+}
+
+static void
+cache_start_connect(struct cache *c)
+{
+	c->state = CACHE_RESOLVING;
+	loop_timer_start(c->loop, &c->connect_timer, c->connect_timeout_ms);
+	if (net_resolve_start(c->loop, &c->resolve, c->host, c->port, cache_resolved, c) < 0)
+		cache_attempt_failed(c, net_resolve_error(&c->resolve));
+}
+
+static void
+cache_retry(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	struct cache *c = t->data;
+	if (c->state == CACHE_IDLE)
+		cache_start_connect(c);
+}
+
+/* Drops the connection from a timer (never from a hiredis callback). */
+static void
+cache_drop(struct cache *c, const char *why)
+{
+	if (c->ac) {
+		snprintf(c->drop_reason, sizeof c->drop_reason, "%s", why);
+		redisAsyncFree(c->ac); /* runs the callbacks, then cleanup */
+	} else if (c->state == CACHE_RESOLVING) {
+		net_resolve_cancel(&c->resolve);
+		cache_attempt_failed(c, why);
+	}
+}
+
+static void
+cache_connect_timeout(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	struct cache *c = t->data;
+	if (c->state == CACHE_RESOLVING || c->state == CACHE_CONNECTING)
+		cache_drop(c, "connection attempt timed out");
+}
+
+/* a third of the timeout, so a silent server is noticed within 4/3 of it,
+ * but at most once a second (and at least every 50 ms) */
+static int
+cache_watchdog_period(const struct cache *c)
+{
+	int period = c->command_timeout_ms / 3;
+	return period < 50 ? 50 : period > 1000 ? 1000 : period;
+}
+
+static void
+cache_watchdog(struct loop *loop, struct loop_timer *t)
+{
+	struct cache *c = t->data;
+	if (c->state != CACHE_READY)
+		return;
+	if (c->outstanding > 0 && loop_now(loop) - c->progress_ms > c->command_timeout_ms) {
+		char why[96];
+		snprintf(why, sizeof why, "no reply from Redis for %d ms", c->command_timeout_ms);
+		cache_drop(c, why);
+		return;
+	}
+	loop_timer_start(loop, t, cache_watchdog_period(c));
+}
+
+/* ------------------------------------------------------------ writes */
+
+static void
+cache_owe_reply(struct cache *c)
+{
+	if (c->outstanding++ == 0)
+		c->progress_ms = loop_now(c->loop);
+}
+
+static void
+cache_record_acked(redisAsyncContext *ac, void *r, void *privdata)
+{
+	(void)ac;
+	struct cache *c = privdata;
+	redisReply *reply = r;
+	if (c->outstanding)
+		c->outstanding--;
+	if (!reply || c->closing || c->sent == 0)
+		return; /* connection gone: cleanup resets `sent`, we resend */
+	c->progress_ms = loop_now(c->loop);
+	if (reply->type != REDIS_REPLY_ARRAY) {
+		/* EXECABORT or a WRONGTYPE key: sending it again would fail
+		 * again, so it is dropped and counted */
+		log_warn("cache", "message record refused by Redis: %s",
+		         reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
+		                                                        : "no EXEC result");
+		c->lost++;
+	}
+	c->head = (c->head + 1) % c->cap;
+	c->count--;
+	c->sent--;
+	cache_pump(c);
+}
+
+static int
+cache_send_record(struct cache *c, const struct cache_record *rec)
+{
+	char stats_key[CACHE_KEY_MAX], activity_key[CACHE_KEY_MAX], ts[24], mid[24];
+	snprintf(stats_key, sizeof stats_key, "channel_stats:%llu",
+	         (unsigned long long)rec->channel_id);
+	snprintf(activity_key, sizeof activity_key, "channel_activity:%llu",
+	         (unsigned long long)rec->channel_id);
+	snprintf(ts, sizeof ts, "%lld", (long long)rec->unix_time);
+	snprintf(mid, sizeof mid, "%llu", (unsigned long long)rec->message_id);
+	const char *multi[] = {"MULTI"};
+	const char *incr[] = {"HINCRBY", stats_key, "total_messages", "1"};
+	const char *hset[] = {"HSET", stats_key, "last_message_timestamp", ts};
+	const char *zadd[] = {"ZADD", activity_key, ts, mid};
+	const char *exec[] = {"EXEC"};
+	/* MULTI ... EXEC: the three updates apply together or not at all */
+	if (redisAsyncCommandArgv(c->ac, NULL, NULL, 1, multi, NULL) != REDIS_OK ||
+	    redisAsyncCommandArgv(c->ac, NULL, NULL, 4, incr, NULL) != REDIS_OK ||
+	    redisAsyncCommandArgv(c->ac, NULL, NULL, 4, hset, NULL) != REDIS_OK ||
+	    redisAsyncCommandArgv(c->ac, NULL, NULL, 4, zadd, NULL) != REDIS_OK ||
+	    redisAsyncCommandArgv(c->ac, cache_record_acked, c, 1, exec, NULL) != REDIS_OK)
+		return -1;
+	cache_owe_reply(c);
+	return 0;
+}
+
+/* Sends waiting records while connected, at most CACHE_MAX_IN_FLIGHT. */
+static void
+cache_pump(struct cache *c)
+{
+	while (c->state == CACHE_READY && c->ac && c->sent < c->count &&
+	       c->sent < CACHE_MAX_IN_FLIGHT) {
+		if (cache_send_record(c, &c->ring[(c->head + c->sent) % c->cap]) < 0)
+			return; /* disconnecting: cleanup follows */
+		c->sent++;
+	}
+}
+
+void
+cache_record_message(struct cache *c, uint64_t channel_id, uint64_t message_id, int64_t unix_time)
+{
+	if (!c || c->closing)
+		return;
+	struct cache_record rec = {channel_id, message_id, unix_time};
+	if (c->count == c->cap) {
+		c->lost++;
+		if (!c->loss_logged) {
+			log_warn("cache",
+			         "message buffer full (%zu records): dropping the %s; "
+			         "activity counts will be low",
+			         c->cap,
+			         c->sent < c->count ? "oldest unsent records" : "newest records");
+			c->loss_logged = 1;
+		}
+		if (c->sent == c->count)
+			return; /* everything is in flight: the new record goes */
+		/* drop the oldest UNSENT record (the in-flight ones ahead of it
+		 * are acknowledged by position): shift the in-flight run up */
+		size_t victim = c->sent;
+		for (size_t i = victim; i > 0; i--)
+			c->ring[(c->head + i) % c->cap] = c->ring[(c->head + i - 1) % c->cap];
+		c->head = (c->head + 1) % c->cap;
+		c->count--;
+	}
+	c->ring[(c->head + c->count) % c->cap] = rec;
+	c->count++;
+	if (c->state == CACHE_READY)
+		loop_timer_start(c->loop, &c->kick, 0);
+}
+
+size_t
+cache_buffered(const struct cache *c)
+{
+	return c ? c->count : 0;
+}
+
+uint64_t
+cache_lost(const struct cache *c)
+{
+	return c ? c->lost : 0;
+}
+
+/* ------------------------------------------------------------ reads */
+
+static void
+cache_req_finish(struct cache_req *q, const redisReply *reply)
+{
+	const char *error = q->error[0] ? q->error : NULL;
+	switch (q->kind) {
+	case CACHE_REQ_STATS:
+		q->stats_fn(q->data, error ? NULL : &q->stats, error);
+		break;
+	case CACHE_REQ_DONE:
+		q->done_fn(q->data, error ? 0 : q->value, error);
+		break;
+	case CACHE_REQ_REPLY:
+		q->reply_fn(q->data, error ? NULL : reply, error);
+		break;
+	}
+	mem_free(q);
+}
+
+static int64_t
+cache_reply_int(const redisReply *r)
+{
+	if (!r)
+		return 0;
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r->type == REDIS_REPLY_STRING && r->str)
+		return strtoll(r->str, NULL, 10);
+	return 0;
+}
+
+static void
+cache_req_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct cache_req *q = privdata;
+	struct cache *c = q->c;
+	redisReply *reply = r;
+	if (c->outstanding)
+		c->outstanding--;
+	int index = q->replies++;
+	if (!reply) {
+		if (!q->error[0]) {
+			const char *why = c->drop_reason[0]             ? c->drop_reason
+			                  : ac && ac->err && ac->errstr ? ac->errstr
+			                                                : "connection closed";
+			if (c->closing)
+				snprintf(q->error, sizeof q->error, "cache closed");
+			else if (c->state == CACHE_READY)
+				snprintf(q->error, sizeof q->error, "redis connection lost: %s",
+				         why);
+			else
+				snprintf(q->error, sizeof q->error, "redis unavailable: %s", why);
+		}
+	} else {
+		c->progress_ms = loop_now(c->loop);
+		if (reply->type == REDIS_REPLY_ERROR && !q->error[0]) {
+			snprintf(q->error, sizeof q->error, "%s",
+			         reply->str ? reply->str : "error");
+		} else if (q->kind == CACHE_REQ_STATS && index == 0 &&
+		           reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+			q->stats.total_messages = cache_reply_int(reply->element[0]);
+			q->stats.last_message_timestamp = cache_reply_int(reply->element[1]);
+		} else if (q->kind == CACHE_REQ_STATS && index == 1) {
+			q->stats.recent_count = cache_reply_int(reply);
+		} else if (q->kind == CACHE_REQ_DONE) {
+			q->value = cache_reply_int(reply);
+		}
+	}
+	if (--q->pending > 0)
+		return;
+	cache_req_finish(q, reply);
+}
+
+static void
+cache_kick(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	struct cache *c = t->data;
+	while (c->fail_head) {
+		struct cache_req *q = c->fail_head;
+		c->fail_head = q->next;
+		if (!c->fail_head)
+			c->fail_tail = NULL;
+		cache_req_finish(q, NULL);
+	}
+	cache_pump(c);
+}
+
+static void
+cache_fail_later(struct cache *c, struct cache_req *q, const char *error)
+{
+	snprintf(q->error, sizeof q->error, "%s", error);
+	q->next = NULL;
+	if (c->fail_tail)
+		c->fail_tail->next = q;
+	else
+		c->fail_head = q;
+	c->fail_tail = q;
+	loop_timer_start(c->loop, &c->kick, 0);
+}
+
+static struct cache_req *
+cache_req_new(struct cache *c, enum cache_req_kind kind, void *data)
+{
+	if (!c || c->closing)
+		return NULL;
+	struct cache_req *q = mem_calloc(1, sizeof *q);
+	if (!q)
+		return NULL;
+	q->c = c;
+	q->kind = kind;
+	q->data = data;
+	return q;
+}
+
+/* Sends the commands of q (each argv NULL-terminated in cmds), or queues
+ * its failure for the next iteration. */
+static int
+cache_req_send(struct cache *c, struct cache_req *q, int ncmds, const int *argcs,
+               const char **const *argvs)
+{
+	/* while connecting hiredis keeps commands until the socket is up
+	 * (and fails them if it never is); otherwise fail fast */
+	if (!c->ac || (c->state != CACHE_READY && c->state != CACHE_CONNECTING)) {
+		char msg[CACHE_ERROR_MAX + 32];
+		snprintf(msg, sizeof msg, "redis unavailable: %.*s", CACHE_ERROR_MAX,
+		         c->error[0] ? c->error : "not connected");
+		cache_fail_later(c, q, msg);
+		return 0;
+	}
+	q->pending = ncmds;
+	for (int i = 0; i < ncmds; i++) {
+		if (redisAsyncCommandArgv(c->ac, cache_req_reply, q, argcs[i], argvs[i], NULL) !=
+		    REDIS_OK) {
+			if (i == 0) {
+				cache_fail_later(c, q, "redis unavailable: disconnecting");
+				return 0;
+			}
+			/* the sent ones will still call back (with NULL) */
+			q->pending = i;
+			snprintf(q->error, sizeof q->error, "redis unavailable: disconnecting");
+			return 0;
+		}
+		cache_owe_reply(c);
+	}
+	return 0;
+}
+
+int
+cache_channel_stats(struct cache *c, uint64_t channel_id, int64_t since, cache_stats_fn *fn,
+                    void *data)
+{
+	if (!fn)
+		return -1;
+	struct cache_req *q = cache_req_new(c, CACHE_REQ_STATS, data);
+	if (!q)
+		return -1;
+	q->stats_fn = fn;
+	char stats_key[CACHE_KEY_MAX], activity_key[CACHE_KEY_MAX], min[24];
+	snprintf(stats_key, sizeof stats_key, "channel_stats:%llu", (unsigned long long)channel_id);
+	snprintf(activity_key, sizeof activity_key, "channel_activity:%llu",
+	         (unsigned long long)channel_id);
+	snprintf(min, sizeof min, "%lld", (long long)since);
+	const char *hmget[] = {"HMGET", stats_key, "total_messages", "last_message_timestamp"};
+	const char *zcount[] = {"ZCOUNT", activity_key, min, "+inf"};
+	const int argcs[] = {4, 4};
+	const char **const argvs[] = {hmget, zcount};
+	return cache_req_send(c, q, 2, argcs, argvs);
+}
+
+int
+cache_trim_activity(struct cache *c, uint64_t channel_id, int64_t before, cache_done_fn *fn,
+                    void *data)
+{
+	if (!fn)
+		return -1;
+	struct cache_req *q = cache_req_new(c, CACHE_REQ_DONE, data);
+	if (!q)
+		return -1;
+	q->done_fn = fn;
+	char key[CACHE_KEY_MAX], max[32];
+	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)channel_id);
+	/* "(" = exclusive: an entry AT `before` is still counted by ZCOUNT */
+	snprintf(max, sizeof max, "(%lld", (long long)before);
+	const char *argv[] = {"ZREMRANGEBYSCORE", key, "-inf", max};
+	const int argcs[] = {4};
+	const char **const argvs[] = {argv};
+	return cache_req_send(c, q, 1, argcs, argvs);
+}
+
+int
+cache_wipe_channel(struct cache *c, uint64_t channel_id, cache_done_fn *fn, void *data)
+{
+	if (!fn)
+		return -1;
+	struct cache_req *q = cache_req_new(c, CACHE_REQ_DONE, data);
+	if (!q)
+		return -1;
+	q->done_fn = fn;
+	char stats_key[CACHE_KEY_MAX], activity_key[CACHE_KEY_MAX];
+	snprintf(stats_key, sizeof stats_key, "channel_stats:%llu", (unsigned long long)channel_id);
+	snprintf(activity_key, sizeof activity_key, "channel_activity:%llu",
+	         (unsigned long long)channel_id);
+	const char *argv[] = {"DEL", stats_key, activity_key};
+	const int argcs[] = {3};
+	const char **const argvs[] = {argv};
+	return cache_req_send(c, q, 1, argcs, argvs);
+}
+
+int
+cache_ping(struct cache *c, cache_done_fn *fn, void *data)
+{
+	if (!fn)
+		return -1;
+	struct cache_req *q = cache_req_new(c, CACHE_REQ_DONE, data);
+	if (!q)
+		return -1;
+	q->done_fn = fn;
+	const char *argv[] = {"PING"};
+	const int argcs[] = {1};
+	const char **const argvs[] = {argv};
+	return cache_req_send(c, q, 1, argcs, argvs);
+}
+
+int
+cache_command(struct cache *c, int argc, const char **argv, cache_reply_fn *fn, void *data)
+{
+	if (!fn || argc < 1 || !argv)
+		return -1;
+	struct cache_req *q = cache_req_new(c, CACHE_REQ_REPLY, data);
+	if (!q)
+		return -1;
+	q->reply_fn = fn;
+	const int argcs[] = {argc};
+	const char **const argvs[] = {argv};
+	return cache_req_send(c, q, 1, argcs, argvs);
+}
+
+/* ------------------------------------------------------------ life */
+
+struct cache *
+cache_new(struct loop *loop, const struct cache_config *config)
+{
+	if (!loop || !config || !config->host)
+		return NULL;
+	struct cache *c = mem_calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->cap = config->buffer_max ? config->buffer_max : CACHE_BUFFER_DEFAULT;
+	c->host = mem_strdup(config->host);
+	c->ring = mem_calloc(c->cap, sizeof *c->ring);
+	if (!c->host || !c->ring) {
+		mem_free(c->host);
+		mem_free(c->ring);
+		mem_free(c);
+		return NULL;
+	}
+	c->loop = loop;
+	c->port = config->port ? config->port : 6379;
+	c->connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms : 5000;
+	c->command_timeout_ms = config->command_timeout_ms > 0 ? config->command_timeout_ms : 10000;
+	c->backoff_initial_ms = config->backoff_initial_ms > 0 ? config->backoff_initial_ms : 500;
+	c->backoff_max_ms = config->backoff_max_ms > 0 ? config->backoff_max_ms : 30000;
+	if (c->backoff_max_ms < c->backoff_initial_ms)
+		c->backoff_max_ms = c->backoff_initial_ms;
+	c->on_state = config->on_state;
+	c->state_data = config->state_data;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->rng = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 16) ^ 0x85ebca6bu;
+	if (!c->rng)
+		c->rng = 1;
+	net_resolve_init(&c->resolve);
+	loop_watch_init(&c->watch, cache_io, c);
+	loop_timer_init(&c->connect_timer, cache_connect_timeout, c);
+	loop_timer_init(&c->retry_timer, cache_retry, c);
+	loop_timer_init(&c->kick, cache_kick, c);
+	loop_timer_init(&c->watchdog, cache_watchdog, c);
+	c->state = CACHE_IDLE;
+	cache_start_connect(c);
+	return c;
+}
+
+void
+cache_free(struct cache *c)
+{
+	if (!c)
+		return;
+	c->closing = 1;
+	loop_timer_stop(c->loop, &c->connect_timer);
+	loop_timer_stop(c->loop, &c->retry_timer);
+	loop_timer_stop(c->loop, &c->kick);
+	loop_timer_stop(c->loop, &c->watchdog);
+	net_resolve_cancel(&c->resolve);
+	if (c->ac)
+		redisAsyncFree(c->ac); /* pending callbacks: "cache closed" */
+	loop_watch_stop(c->loop, &c->watch);
+	while (c->fail_head) {
+		struct cache_req *q = c->fail_head;
+		c->fail_head = q->next;
+		snprintf(q->error, sizeof q->error, "cache closed");
+		cache_req_finish(q, NULL);
+	}
+	if (c->count)
+		log_warn("cache", "closing with %zu message records not written to Redis",
+		         c->count);
+	mem_free(c->ring);
+	mem_free(c->host);
+	mem_free(c);
+}
+
+int
+cache_connected(const struct cache *c)
+{
+	return c && c->state == CACHE_READY;
+}
+
+const char *
+cache_error(const struct cache *c)
+{
+	return c ? c->error : "no cache";
+}

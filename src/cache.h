@@ -1,0 +1,121 @@
+/* cache — Redis through hiredis's async API on OUR loop (our own adapter,
+ * as hiredis's adapters/ae.h does for redis's ae), for the activity stats
+ * of agora-spec.txt 5.2 and 6.5.
+ *
+ * Keys: `channel_stats:{id}`, a hash with total_messages (HINCRBY) and
+ * last_message_timestamp (HSET); `channel_activity:{id}`, a sorted set
+ * scored by the message's Unix time with the message id as member (ZADD).
+ *
+ * Writes: cache_record_message never fails and never waits. Each message
+ * is kept in a bounded FIFO until Redis acknowledges it; it goes out as ONE
+ * MULTI/HINCRBY/HSET/ZADD/EXEC transaction (so the hash and the set never
+ * disagree: a transaction the server did not receive whole is discarded by
+ * the server), pipelined with the others. While Redis is down the FIFO
+ * fills, and on reconnect it is flushed in order, so a short outage loses
+ * no counts. Past buffer_max records the OLDEST unsent record is dropped
+ * and counted (cache_lost), logged once per outage (only if every record
+ * is already on the wire, which needs buffer_max <= CACHE_MAX_IN_FLIGHT,
+ * is the new one dropped instead). Delivery is
+ * at-least-once: a transaction whose EXEC reply was lost with the
+ * connection is sent again, which double-counts only if the server had
+ * executed it in the instant before the connection broke.
+ *
+ * Reads and pings: callbacks run exactly once, always from the loop (never
+ * from inside the call): with the result, or with an error:
+ *   "redis unavailable: WHY"     issued while not connected (fails at once)
+ *   "redis connection lost: WHY" the connection broke first
+ *   "cache closed"               cache_free ran first
+ *   the server's error text      the command failed
+ * A Redis that stops answering (commands outstanding with no reply for
+ * command_timeout_ms) is dropped and reconnected, so nothing hangs.
+ *
+ * Reconnecting: a broken connection is retried at once, then with
+ * exponential backoff and jitter (db_backoff_delay) up to backoff_max_ms.
+ * The host name is resolved off the loop (net.h) and hiredis is given the
+ * numeric address, so it never calls getaddrinfo on a name. */
+#ifndef AGORA_CACHE_H
+#define AGORA_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+
+struct cache;
+struct redisReply; /* hiredis's reply, for cache_command */
+
+/* Default bound of the write FIFO: a busy guild sends a few messages a
+ * second to tracked channels, so 10000 records (240 KiB) rides out
+ * outages of tens of minutes. */
+#define CACHE_BUFFER_DEFAULT 10000
+/* Records in flight at once: keeps hiredis's output buffer small while a
+ * backlog is flushed. */
+#define CACHE_MAX_IN_FLIGHT 512
+
+typedef void cache_state_fn(void *data, int connected, const char *error);
+
+struct cache_config {
+	const char *host;         /* name or numeric address */
+	uint16_t port;            /* 0 = 6379 */
+	int connect_timeout_ms;   /* 0 = 5000 */
+	int command_timeout_ms;   /* no reply for this long: reconnect; 0 = 10000 */
+	int backoff_initial_ms;   /* 0 = 500 */
+	int backoff_max_ms;       /* 0 = 30000 */
+	size_t buffer_max;        /* write FIFO bound; 0 = CACHE_BUFFER_DEFAULT */
+	cache_state_fn *on_state; /* optional: connected / disconnected */
+	void *state_data;
+};
+
+/* Copies config and starts connecting. NULL when out of memory or no host. */
+struct cache *cache_new(struct loop *loop, const struct cache_config *config);
+/* Closes the connection; every pending callback runs once, now, with
+ * "cache closed"; unsent records are dropped (logged). Never from inside
+ * a cache callback. */
+void cache_free(struct cache *c);
+
+int cache_connected(const struct cache *c);
+/* Why the last attempt failed or the connection broke ("" if none did). */
+const char *cache_error(const struct cache *c);
+/* Records waiting in the write FIFO (unsent or unacknowledged). */
+size_t cache_buffered(const struct cache *c);
+/* Records dropped because the FIFO was full, since cache_new. */
+uint64_t cache_lost(const struct cache *c);
+
+/* One message in a tracked channel (spec 6.5 on_message): total_messages
+ * + 1, last_message_timestamp = unix_time, ZADD unix_time message_id.
+ * Never blocks and never fails (see the FIFO above). */
+void cache_record_message(struct cache *c, uint64_t channel_id, uint64_t message_id,
+                          int64_t unix_time);
+
+/* What the scoring task reads per channel. */
+struct cache_channel_stats {
+	int64_t total_messages;         /* 0 when the channel has no stats */
+	int64_t last_message_timestamp; /* 0 when unknown */
+	int64_t recent_count;           /* ZCOUNT [since, +inf] */
+};
+typedef void cache_stats_fn(void *data, const struct cache_channel_stats *stats, const char *error);
+/* HMGET channel_stats:{id} + ZCOUNT channel_activity:{id} since +inf,
+ * pipelined; stats is NULL on error. Returns 0, or -1 at once without a
+ * callback on bad arguments or no memory. */
+int cache_channel_stats(struct cache *c, uint64_t channel_id, int64_t since, cache_stats_fn *fn,
+                        void *data);
+
+/* value: the command's integer result (removed members, deleted keys, 0
+ * for PING). */
+typedef void cache_done_fn(void *data, long long value, const char *error);
+/* ZREMRANGEBYSCORE channel_activity:{id} -inf (before — drops entries
+ * strictly older than `before`, so a trim and a ZCOUNT from the same
+ * instant agree on the boundary. value = entries removed. */
+int cache_trim_activity(struct cache *c, uint64_t channel_id, int64_t before, cache_done_fn *fn,
+                        void *data);
+/* DEL both keys of a channel (/recalculate_stats wipes before rebuilding). */
+int cache_wipe_channel(struct cache *c, uint64_t channel_id, cache_done_fn *fn, void *data);
+/* PING round trip for /status. */
+int cache_ping(struct cache *c, cache_done_fn *fn, void *data);
+
+/* Any command, as argv strings (binary-safe lengths from strlen). The
+ * reply is hiredis's, borrowed; NULL on error. For tests and tools. */
+typedef void cache_reply_fn(void *data, const struct redisReply *reply, const char *error);
+int cache_command(struct cache *c, int argc, const char **argv, cache_reply_fn *fn, void *data);
+
+#endif

@@ -1,0 +1,126 @@
+/* store — the spec's queries (agora-spec.txt 5.1, 6.x) as named functions
+ * over db.h.
+ *
+ * Each function queues one parameterized query (values are always bound,
+ * never pasted into SQL) and returns db_query's result: 0 and fn(data)
+ * follows exactly once with a db_reply, or -1 at once without a callback.
+ * The reply's columns are the STORE_*_COLUMNS of the comment on each
+ * function; the *_row() helpers read one row into a struct whose strings
+ * are BORROWED from the reply (valid during the callback only).
+ *
+ * Status changes are guarded in SQL (`... AND status = 'pending'`), so two
+ * admins acting on one proposal cannot both win: the loser's reply has 0
+ * rows. The unique index proposals_one_pending_per_user_type makes a second
+ * concurrent pending proposal fail with SQLSTATE 23505 (STORE_UNIQUE). */
+#ifndef AGORA_STORE_H
+#define AGORA_STORE_H
+
+#include <stdint.h>
+
+#include "db.h"
+
+#define STORE_UNIQUE_VIOLATION "23505"
+
+/* ---- proposals: rows are (proposal_id, user_id, proposal_type, status,
+ * original_text, llm_suggestion, final_name, file_url, created_at as Unix
+ * seconds) */
+struct store_proposal {
+	int64_t id;
+	uint64_t user_id;
+	const char *type;   /* "channel" | "emoji" */
+	const char *status; /* "pending" | "approved" | "rejected" */
+	const char *original_text;
+	const char *llm_suggestion; /* NULL until set */
+	const char *final_name;     /* NULL until approved */
+	const char *file_url;       /* NULL for channels */
+	int64_t created_at;         /* Unix seconds */
+};
+/* One row of a proposal reply; 0, or -1 if the row is missing/malformed. */
+int store_proposal_row(const struct db_reply *reply, int row, struct store_proposal *out);
+
+/* Inserts a pending proposal; reply: one row (proposal_id). file_url may
+ * be NULL. */
+int store_proposal_insert(struct db *db, uint64_t user_id, const char *type,
+                          const char *original_text, const char *file_url, db_query_fn *fn,
+                          void *data);
+/* Reply: one row, one column, "t" or "f": does user have a pending
+ * proposal of this type (spec 6.1 limit check). */
+int store_proposal_pending_exists(struct db *db, uint64_t user_id, const char *type,
+                                  db_query_fn *fn, void *data);
+/* Reply: 0 or 1 proposal row. */
+int store_proposal_get(struct db *db, int64_t id, db_query_fn *fn, void *data);
+/* Reply: every pending proposal row, oldest first. */
+int store_proposal_list_pending(struct db *db, db_query_fn *fn, void *data);
+/* pending -> approved with final_name; reply: the proposal row, or 0 rows
+ * when it does not exist or is no longer pending. */
+int store_proposal_approve(struct db *db, int64_t id, const char *final_name, db_query_fn *fn,
+                           void *data);
+/* pending -> rejected; reply as store_proposal_approve. */
+int store_proposal_reject(struct db *db, int64_t id, db_query_fn *fn, void *data);
+/* Records the LLM's suggestion (or the error text); reply: 0 or 1 row
+ * (proposal_id). */
+int store_proposal_set_suggestion(struct db *db, int64_t id, const char *suggestion,
+                                  db_query_fn *fn, void *data);
+
+/* ---- reports: rows are (report_id, user_id, status, description,
+ * file_url, notification_message_id, created_at as Unix seconds) */
+struct store_report {
+	int64_t id;
+	uint64_t user_id;
+	const char *status; /* "pending" | "investigating" | "resolved" */
+	const char *description;
+	const char *file_url;             /* NULL when none */
+	uint64_t notification_message_id; /* 0 until set */
+	int64_t created_at;
+};
+int store_report_row(const struct db_reply *reply, int row, struct store_report *out);
+
+/* Inserts a pending report; reply: one row (report_id). */
+int store_report_insert(struct db *db, uint64_t user_id, const char *description,
+                        const char *file_url, db_query_fn *fn, void *data);
+/* Reply: 0 or 1 row (report_id). */
+int store_report_set_notification(struct db *db, int64_t id, uint64_t message_id, db_query_fn *fn,
+                                  void *data);
+/* Reply: 0 or 1 report row. */
+int store_report_get(struct db *db, int64_t id, db_query_fn *fn, void *data);
+/* status is "investigating" or "resolved" (anything else: -1 at once);
+ * reply: the report row, or 0 rows if it does not exist or is already
+ * resolved (a resolved report is never reopened). */
+int store_report_set_status(struct db *db, int64_t id, const char *status, db_query_fn *fn,
+                            void *data);
+/* Reply: every report not resolved, oldest first. */
+int store_report_list_open(struct db *db, db_query_fn *fn, void *data);
+
+/* ---- tracked_channels: rows are (channel_id, category) */
+struct store_channel {
+	uint64_t channel_id;
+	const char *category; /* "proposed" | "permanent" */
+};
+int store_channel_row(const struct db_reply *reply, int row, struct store_channel *out);
+
+/* Inserts or updates; reply: 0 rows (command only). */
+int store_channel_upsert(struct db *db, uint64_t channel_id, const char *category, db_query_fn *fn,
+                         void *data);
+/* Reply: every tracked channel, by id. */
+int store_channel_list(struct db *db, db_query_fn *fn, void *data);
+/* Reply: db_affected() is 1 if it was tracked. */
+int store_channel_delete(struct db *db, uint64_t channel_id, db_query_fn *fn, void *data);
+/* Reply: db_affected() is 1 if it was tracked (promotion, spec 6.5). */
+int store_channel_set_category(struct db *db, uint64_t channel_id, const char *category,
+                               db_query_fn *fn, void *data);
+
+/* ---- persistent_embeds: rows are (embed_name, channel_id, message_id) */
+struct store_embed {
+	const char *name;
+	uint64_t channel_id, message_id;
+};
+int store_embed_row(const struct db_reply *reply, int row, struct store_embed *out);
+
+int store_embed_upsert(struct db *db, const char *name, uint64_t channel_id, uint64_t message_id,
+                       db_query_fn *fn, void *data);
+/* Reply: 0 or 1 row. */
+int store_embed_get(struct db *db, const char *name, db_query_fn *fn, void *data);
+/* Reply: every embed, by name. */
+int store_embed_list(struct db *db, db_query_fn *fn, void *data);
+
+#endif

@@ -1,0 +1,422 @@
+/* test_cache — src/cache.c against a real Redis started by
+ * tests/services.sh, restarted mid-test to show that buffered counts
+ * survive an outage. */
+#include <arpa/inet.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "loop.h"
+#include "mem.h"
+#include "services.h"
+#include "test.h"
+
+struct cache_test_done {
+	int done;
+	long long value;
+	char error[512];
+	int64_t at_ms;
+};
+
+static void
+cache_test_done_fn(void *data, long long value, const char *error)
+{
+	struct cache_test_done *d = data;
+	d->done++;
+	d->value = value;
+	d->at_ms = services_now_ms();
+	snprintf(d->error, sizeof d->error, "%s", error ? error : "");
+}
+
+struct cache_test_stats {
+	int done, ok;
+	struct cache_channel_stats stats;
+	char error[512];
+};
+
+static void
+cache_test_stats_fn(void *data, const struct cache_channel_stats *stats, const char *error)
+{
+	struct cache_test_stats *s = data;
+	s->done++;
+	s->ok = stats != NULL;
+	if (stats)
+		s->stats = *stats;
+	snprintf(s->error, sizeof s->error, "%s", error ? error : "");
+}
+
+/* An integer (or nil as -1) reply of any command, copied out. */
+struct cache_test_int {
+	int done;
+	long long value;
+	char error[512];
+};
+
+static void
+cache_test_int_fn(void *data, const struct redisReply *reply, const char *error)
+{
+	struct cache_test_int *r = data;
+	r->done++;
+	snprintf(r->error, sizeof r->error, "%s", error ? error : "");
+	if (!reply)
+		return;
+	if (reply->type == REDIS_REPLY_INTEGER)
+		r->value = reply->integer;
+	else if (reply->type == REDIS_REPLY_STRING)
+		r->value = strtoll(reply->str, NULL, 10);
+	else if (reply->type == REDIS_REPLY_NIL)
+		r->value = -1;
+	else if (reply->type == REDIS_REPLY_ARRAY)
+		r->value = (long long)reply->elements;
+}
+
+static long long
+cache_test_int(struct loop *loop, struct cache *c, int argc, const char **argv)
+{
+	struct cache_test_int r;
+	memset(&r, 0, sizeof r);
+	CHECK_INT(cache_command(c, argc, argv, cache_test_int_fn, &r), 0);
+	services_wait(loop, &r.done, 5000);
+	CHECK_INT(r.done, 1);
+	CHECK_STR(r.error, "");
+	return r.value;
+}
+
+static void
+cache_test_wait_flag(struct loop *loop, int (*cond)(const struct cache *), const struct cache *c,
+                     int want, int timeout_ms)
+{
+	int64_t end = services_now_ms() + timeout_ms;
+	while ((cond(c) != 0) != want && services_now_ms() < end) {
+		int never = 0;
+		services_wait(loop, &never, 5);
+	}
+}
+
+static int
+cache_test_idle(const struct cache *c)
+{
+	return cache_buffered(c) == 0;
+}
+
+static struct cache *
+cache_test_open(struct loop *loop, const char *test, size_t buffer_max)
+{
+	struct cache_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	if (services_redis(test, &cfg.host, &cfg.port) < 0)
+		return NULL;
+	cfg.backoff_initial_ms = 50;
+	cfg.backoff_max_ms = 200;
+	cfg.buffer_max = buffer_max;
+	struct cache *c = cache_new(loop, &cfg);
+	CHECK(c != NULL);
+	cache_test_wait_flag(loop, cache_connected, c, 1, 5000);
+	CHECK(cache_connected(c));
+	return c;
+}
+
+static void
+cache_test_wipe(struct loop *loop, struct cache *c, uint64_t channel)
+{
+	struct cache_test_done d;
+	memset(&d, 0, sizeof d);
+	CHECK_INT(cache_wipe_channel(c, channel, cache_test_done_fn, &d), 0);
+	services_wait(loop, &d.done, 5000);
+	CHECK_STR(d.error, "");
+}
+
+TEST(cache_unreachable_fails_fast)
+{
+	struct loop *loop = loop_new();
+	struct cache_config cfg = {
+	        .host = "127.0.0.1", .port = 1, .backoff_initial_ms = 50, .backoff_max_ms = 100};
+	struct cache *c = cache_new(loop, &cfg);
+	CHECK(c != NULL);
+	int never = 0;
+	services_wait(loop, &never, 100);
+	CHECK(!cache_connected(c));
+	CHECK(strstr(cache_error(c), "refused") != NULL);
+	struct cache_test_done d;
+	memset(&d, 0, sizeof d);
+	int64_t t0 = services_now_ms();
+	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
+	CHECK_INT(d.done, 0); /* never from inside the call */
+	services_wait(loop, &d.done, 2000);
+	CHECK_INT(d.done, 1);
+	CHECK(strstr(d.error, "redis unavailable") != NULL);
+	CHECK(d.at_ms - t0 < 1000);
+	/* messages are kept, not lost, while it is down */
+	cache_record_message(c, 1, 2, 3);
+	CHECK_INT(cache_buffered(c), 1);
+	CHECK_INT(cache_lost(c), 0);
+	cache_free(c);
+	loop_free(loop);
+}
+
+TEST(cache_record_and_read_stats)
+{
+	struct loop *loop = loop_new();
+	struct cache *c = cache_test_open(loop, "cache_record_and_read_stats", 0);
+	if (!c) {
+		loop_free(loop);
+		return;
+	}
+	struct cache_test_done d;
+	memset(&d, 0, sizeof d);
+	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
+	services_wait(loop, &d.done, 5000);
+	CHECK_INT(d.done, 1);
+	CHECK_STR(d.error, "");
+
+	const uint64_t ch = 900000000000000000ull + (uint64_t)getpid();
+	cache_test_wipe(loop, c, ch);
+	cache_record_message(c, ch, 11, 1000);
+	cache_record_message(c, ch, 12, 2000);
+	cache_record_message(c, ch, 13, 3000);
+	cache_record_message(c, ch, 13, 3000); /* a replayed message: one member */
+	cache_test_wait_flag(loop, cache_test_idle, c, 1, 5000);
+	CHECK_INT(cache_buffered(c), 0);
+
+	struct cache_test_stats s;
+	memset(&s, 0, sizeof s);
+	CHECK_INT(cache_channel_stats(c, ch, 2000, cache_test_stats_fn, &s), 0);
+	services_wait(loop, &s.done, 5000);
+	CHECK_INT(s.done, 1);
+	CHECK(s.ok);
+	CHECK_INT(s.stats.total_messages, 4);
+	CHECK_INT(s.stats.last_message_timestamp, 3000);
+	CHECK_INT(s.stats.recent_count, 2); /* 2000 and 3000 */
+
+	char key[64];
+	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)ch);
+	const char *hgetall[] = {"HGETALL", key};
+	CHECK_INT(cache_test_int(loop, c, 2, hgetall), 4); /* two fields */
+
+	memset(&d, 0, sizeof d);
+	CHECK_INT(cache_trim_activity(c, ch, 2000, cache_test_done_fn, &d), 0);
+	services_wait(loop, &d.done, 5000);
+	CHECK_STR(d.error, "");
+	CHECK_INT(d.value, 1); /* 1000 only: the boundary stays */
+	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)ch);
+	const char *zcard[] = {"ZCARD", key};
+	CHECK_INT(cache_test_int(loop, c, 2, zcard), 2);
+
+	/* an unknown channel reads as zeros, not an error */
+	memset(&s, 0, sizeof s);
+	CHECK_INT(cache_channel_stats(c, ch + 1, 0, cache_test_stats_fn, &s), 0);
+	services_wait(loop, &s.done, 5000);
+	CHECK(s.ok);
+	CHECK_INT(s.stats.total_messages, 0);
+	CHECK_INT(s.stats.recent_count, 0);
+
+	/* a server error reaches the callback as text */
+	const char *bad[] = {"HINCRBY", key, "f", "1"}; /* key is a zset */
+	struct cache_test_int r;
+	memset(&r, 0, sizeof r);
+	CHECK_INT(cache_command(c, 4, bad, cache_test_int_fn, &r), 0);
+	services_wait(loop, &r.done, 5000);
+	CHECK(strstr(r.error, "WRONGTYPE") != NULL);
+	cache_test_wipe(loop, c, ch);
+	cache_free(c);
+	loop_free(loop);
+}
+
+/* Redis restarts: counts recorded while it is down (and those on the wire
+ * when it went) all land after the reconnect. */
+TEST(cache_counts_survive_a_redis_restart)
+{
+	struct loop *loop = loop_new();
+	struct cache *c = cache_test_open(loop, "cache_counts_survive_a_redis_restart", 0);
+	if (!c) {
+		loop_free(loop);
+		return;
+	}
+	const uint64_t ch = 910000000000000000ull + (uint64_t)getpid();
+	/* queued right before the stop, without the loop running: they go
+	 * out on a dying connection and must be replayed, not lost */
+	for (int i = 0; i < 5; i++)
+		cache_record_message(c, ch, 1000 + (uint64_t)i, 1700000000 + i);
+	CHECK_INT(services_control("stop redis"), 0);
+	cache_test_wait_flag(loop, cache_connected, c, 0, 3000);
+	CHECK(!cache_connected(c));
+
+	const int n = 50;
+	for (int i = 0; i < n; i++)
+		cache_record_message(c, ch, 2000 + (uint64_t)i, 1700000100 + i);
+	CHECK_INT(cache_buffered(c), n + 5);
+	struct cache_test_done d;
+	memset(&d, 0, sizeof d);
+	int64_t t0 = services_now_ms();
+	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
+	services_wait(loop, &d.done, 2000);
+	CHECK_INT(d.done, 1);
+	CHECK(strstr(d.error, "redis unavailable") != NULL);
+	CHECK(d.at_ms - t0 < 1000);
+
+	CHECK_INT(services_control("start redis"), 0);
+	cache_test_wait_flag(loop, cache_connected, c, 1, 5000);
+	CHECK(cache_connected(c));
+	cache_test_wait_flag(loop, cache_test_idle, c, 1, 5000);
+	CHECK_INT(cache_buffered(c), 0);
+	CHECK_INT(cache_lost(c), 0);
+
+	char key[64];
+	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)ch);
+	const char *total[] = {"HGET", key, "total_messages"};
+	CHECK_INT(cache_test_int(loop, c, 3, total), n + 5);
+	const char *last[] = {"HGET", key, "last_message_timestamp"};
+	CHECK_INT(cache_test_int(loop, c, 3, last), 1700000100 + n - 1);
+	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)ch);
+	const char *zcard[] = {"ZCARD", key};
+	CHECK_INT(cache_test_int(loop, c, 2, zcard), n + 5);
+	cache_test_wipe(loop, c, ch);
+	cache_free(c);
+	loop_free(loop);
+}
+
+/* Past the bound the oldest records go, and are counted. */
+TEST(cache_buffer_bound_drops_oldest)
+{
+	struct loop *loop = loop_new();
+	struct cache *c = cache_test_open(loop, "cache_buffer_bound_drops_oldest", 10);
+	if (!c) {
+		loop_free(loop);
+		return;
+	}
+	const uint64_t ch = 920000000000000000ull + (uint64_t)getpid();
+	CHECK_INT(services_control("stop redis"), 0);
+	cache_test_wait_flag(loop, cache_connected, c, 0, 3000);
+	for (int i = 1; i <= 15; i++)
+		cache_record_message(c, ch, (uint64_t)i, 1700000000 + i);
+	CHECK_INT(cache_buffered(c), 10);
+	CHECK_INT(cache_lost(c), 5);
+	CHECK_INT(services_control("start redis"), 0);
+	cache_test_wait_flag(loop, cache_connected, c, 1, 5000);
+	cache_test_wait_flag(loop, cache_test_idle, c, 1, 5000);
+	char key[64];
+	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)ch);
+	const char *total[] = {"HGET", key, "total_messages"};
+	CHECK_INT(cache_test_int(loop, c, 3, total), 10);
+	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)ch);
+	const char *oldest[] = {"ZSCORE", key, "5"};
+	CHECK_INT(cache_test_int(loop, c, 3, oldest), -1); /* dropped */
+	const char *kept[] = {"ZSCORE", key, "6"};
+	CHECK_INT(cache_test_int(loop, c, 3, kept), 1700000006);
+	cache_test_wipe(loop, c, ch);
+	cache_free(c);
+	loop_free(loop);
+}
+
+TEST(cache_free_fails_pending_callbacks_once)
+{
+	struct loop *loop = loop_new();
+	struct cache *c = cache_test_open(loop, "cache_free_fails_pending_callbacks_once", 0);
+	if (!c) {
+		loop_free(loop);
+		return;
+	}
+	struct cache_test_done d[3];
+	struct cache_test_stats s;
+	memset(d, 0, sizeof d);
+	memset(&s, 0, sizeof s);
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(cache_ping(c, cache_test_done_fn, &d[i]), 0);
+	CHECK_INT(cache_channel_stats(c, 1, 0, cache_test_stats_fn, &s), 0);
+	cache_free(c);
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(d[i].done, 1);
+		CHECK_STR(d[i].error, "cache closed");
+	}
+	CHECK_INT(s.done, 1);
+	CHECK_STR(s.error, "cache closed");
+	int never = 0;
+	services_wait(loop, &never, 30);
+	CHECK_INT(d[0].done, 1);
+	loop_free(loop);
+}
+
+/* A server that accepts but never answers: the watchdog drops it. */
+TEST(cache_silent_server_is_dropped)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof a;
+	CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	CHECK(listen(fd, 8) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	struct loop *loop = loop_new();
+	struct cache_config cfg = {.host = "127.0.0.1",
+	                           .port = ntohs(a.sin_port),
+	                           .command_timeout_ms = 300,
+	                           .backoff_initial_ms = 1000};
+	struct cache *c = cache_new(loop, &cfg);
+	cache_test_wait_flag(loop, cache_connected, c, 1, 2000);
+	CHECK(cache_connected(c)); /* the kernel completed the handshake */
+	struct cache_test_done d;
+	memset(&d, 0, sizeof d);
+	int64_t t0 = services_now_ms();
+	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
+	services_wait(loop, &d.done, 3000);
+	CHECK_INT(d.done, 1);
+	CHECK(strstr(d.error, "redis connection lost: no reply from Redis for 300 ms") != NULL);
+	CHECK(d.at_ms - t0 >= 290);
+	CHECK(d.at_ms - t0 < 1000);
+	cache_free(c);
+	loop_free(loop);
+	close(fd);
+}
+
+/* Allocation failure anywhere in cache_new / cache_ping / cache_free: no
+ * crash, no leak, the callback exactly once when the call was accepted. */
+TEST(cache_allocation_failure_sweep)
+{
+	struct loop *loop = loop_new();
+	struct cache_config cfg = {.host = "127.0.0.1", .port = 1, .buffer_max = 4};
+	for (long n = 0; n < 200; n++) {
+		mem_fail_after(n);
+		struct cache_test_done d;
+		memset(&d, 0, sizeof d);
+		int rc = -1;
+		struct cache *c = cache_new(loop, &cfg);
+		if (c) {
+			cache_record_message(c, 1, 2, 3);
+			rc = cache_ping(c, cache_test_done_fn, &d);
+			cache_free(c);
+		}
+		long used = mem_fail_after(-1);
+		CHECK_INT(d.done, rc == 0 ? 1 : 0);
+		if (used < n)
+			break;
+	}
+	loop_free(loop);
+}
+
+/* A host NAME is resolved off the loop (net.h), hiredis gets the address. */
+TEST(cache_connects_by_host_name)
+{
+	struct cache_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	if (services_redis("cache_connects_by_host_name", &cfg.host, &cfg.port) < 0)
+		return;
+	cfg.host = "localhost";
+	struct loop *loop = loop_new();
+	struct cache *c = cache_new(loop, &cfg);
+	cache_test_wait_flag(loop, cache_connected, c, 1, 5000);
+	CHECK(cache_connected(c));
+	struct cache_test_done d;
+	memset(&d, 0, sizeof d);
+	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
+	services_wait(loop, &d.done, 5000);
+	CHECK_STR(d.error, "");
+	cache_free(c);
+	loop_free(loop);
+}

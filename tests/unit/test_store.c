@@ -1,0 +1,403 @@
+/* test_store — every query of src/store.c against the real PostgreSQL
+ * (tests/services.sh), on a schema made by the embedded migrations. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "loop.h"
+#include "migrate.h"
+#include "services.h"
+#include "store.h"
+#include "test.h"
+
+struct store_test {
+	struct loop *loop;
+	struct db *db;
+};
+
+static void
+store_test_migrated(void *data, int applied, const char *error)
+{
+	(void)applied;
+	int *done = data;
+	*done = error ? -1 : 1;
+}
+
+/* A connected, migrated, emptied database; 0, or -1 (skip or failure). */
+static int
+store_test_open(struct store_test *t, const char *name)
+{
+	struct db_config cfg;
+	memset(t, 0, sizeof *t);
+	if (services_pg(name, &cfg) < 0)
+		return -1;
+	t->loop = loop_new();
+	t->db = services_db(t->loop, &cfg);
+	if (!CHECK(t->db != NULL)) {
+		loop_free(t->loop);
+		return -1;
+	}
+	int done = 0;
+	CHECK_INT(migrate_run(t->db, migrate_embedded, migrate_embedded_count, store_test_migrated,
+	                      &done),
+	          0);
+	services_wait(t->loop, &done, 10000);
+	CHECK_INT(done, 1);
+	struct services_reply r;
+	services_query(t->loop, t->db,
+	               "TRUNCATE proposals, reports, tracked_channels, persistent_embeds "
+	               "RESTART IDENTITY",
+	               0, NULL, &r);
+	CHECK_STR(r.error, "");
+	return 0;
+}
+
+static void
+store_test_close(struct store_test *t)
+{
+	db_free(t->db);
+	loop_free(t->loop);
+}
+
+/* Waits for the reply of a store_* call that returned rc. */
+static void
+store_test_wait(struct store_test *t, int rc, struct services_reply *r)
+{
+	CHECK_INT(rc, 0);
+	if (rc == 0)
+		services_wait(t->loop, &r->done, 10000);
+	CHECK_INT(r->done, 1);
+}
+
+#define STORE_CALL(t, r, call)                                                                     \
+	do {                                                                                       \
+		memset(&(r), 0, sizeof(r));                                                        \
+		store_test_wait((t), (call), &(r));                                                \
+	} while (0)
+
+/* Parses row 0 of a proposal reply inside the callback (strings are
+ * borrowed there) and keeps copies. */
+struct store_test_proposal {
+	int done, parsed, rows;
+	struct store_proposal p;
+	char type[16], status[16], text[128], suggestion[128], final_name[128], url[128];
+	int suggestion_null, final_null, url_null;
+};
+
+static void
+store_test_proposal_fn(void *data, const struct db_reply *reply)
+{
+	struct store_test_proposal *o = data;
+	o->done++;
+	o->rows = reply->error ? -1 : db_rows(reply);
+	if (reply->error || db_rows(reply) < 1)
+		return;
+	o->parsed = store_proposal_row(reply, 0, &o->p) == 0;
+	if (!o->parsed)
+		return;
+	snprintf(o->type, sizeof o->type, "%s", o->p.type);
+	snprintf(o->status, sizeof o->status, "%s", o->p.status);
+	snprintf(o->text, sizeof o->text, "%s", o->p.original_text);
+	o->suggestion_null = !o->p.llm_suggestion;
+	o->final_null = !o->p.final_name;
+	o->url_null = !o->p.file_url;
+	snprintf(o->suggestion, sizeof o->suggestion, "%s",
+	         o->p.llm_suggestion ? o->p.llm_suggestion : "");
+	snprintf(o->final_name, sizeof o->final_name, "%s", o->p.final_name ? o->p.final_name : "");
+	snprintf(o->url, sizeof o->url, "%s", o->p.file_url ? o->p.file_url : "");
+}
+
+static void
+store_test_proposal_call(struct store_test *t, int rc, struct store_test_proposal *o)
+{
+	CHECK_INT(rc, 0);
+	if (rc == 0)
+		services_wait(t->loop, &o->done, 10000);
+	CHECK_INT(o->done, 1);
+}
+
+TEST(store_proposals)
+{
+	struct store_test t;
+	if (store_test_open(&t, "store_proposals") < 0)
+		return;
+	struct services_reply r;
+	const uint64_t user = 1234567890123456789ull; /* snowflake-sized */
+
+	STORE_CALL(&t, r,
+	           store_proposal_pending_exists(t.db, user, "channel", services_reply_fn, &r));
+	CHECK_STR(r.value[0][0], "f");
+	STORE_CALL(&t, r,
+	           store_proposal_insert(t.db, user, "channel", "a place for 'bread' & \"jam\"",
+	                                 NULL, services_reply_fn, &r));
+	CHECK_STR(r.error, "");
+	CHECK_STR(r.value[0][0], "1");
+	STORE_CALL(&t, r,
+	           store_proposal_pending_exists(t.db, user, "channel", services_reply_fn, &r));
+	CHECK_STR(r.value[0][0], "t");
+	STORE_CALL(&t, r,
+	           store_proposal_pending_exists(t.db, user, "emoji", services_reply_fn, &r));
+	CHECK_STR(r.value[0][0], "f");
+	/* a second pending proposal of one type: the unique index refuses */
+	STORE_CALL(
+	        &t, r,
+	        store_proposal_insert(t.db, user, "channel", "again", NULL, services_reply_fn, &r));
+	CHECK_STR(r.sqlstate, STORE_UNIQUE_VIOLATION);
+	STORE_CALL(&t, r,
+	           store_proposal_insert(t.db, user, "emoji", "party_parrot",
+	                                 "https://cdn.example/a.png", services_reply_fn, &r));
+	CHECK_STR(r.value[0][0], "3"); /* the refused insert used up id 2 */
+	CHECK_INT(store_proposal_insert(t.db, user, "sticker", "x", NULL, services_reply_fn, &r),
+	          -1);
+
+	struct store_test_proposal o;
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(&t, store_proposal_get(t.db, 1, store_test_proposal_fn, &o), &o);
+	CHECK(o.parsed);
+	CHECK_INT(o.p.id, 1);
+	CHECK(o.p.user_id == user);
+	CHECK_STR(o.type, "channel");
+	CHECK_STR(o.status, "pending");
+	CHECK_STR(o.text, "a place for 'bread' & \"jam\"");
+	CHECK(o.suggestion_null && o.final_null && o.url_null);
+	CHECK(o.p.created_at > 1700000000);
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(&t, store_proposal_get(t.db, 99, store_test_proposal_fn, &o), &o);
+	CHECK_INT(o.rows, 0);
+
+	STORE_CALL(&t, r,
+	           store_proposal_set_suggestion(t.db, 1, "bread-and-jam", services_reply_fn, &r));
+	CHECK_INT(r.rows, 1);
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(&t, store_proposal_get(t.db, 1, store_test_proposal_fn, &o), &o);
+	CHECK_STR(o.suggestion, "bread-and-jam");
+
+	STORE_CALL(&t, r, store_proposal_list_pending(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 2);
+	CHECK_STR(r.value[0][0], "1");
+	CHECK_STR(r.value[1][0], "3");
+	CHECK_STR(r.value[1][7], "https://cdn.example/a.png");
+
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(
+	        &t, store_proposal_approve(t.db, 1, "bread-jam", store_test_proposal_fn, &o), &o);
+	CHECK_STR(o.status, "approved");
+	CHECK_STR(o.final_name, "bread-jam");
+	/* the second admin loses: no longer pending */
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(&t, store_proposal_reject(t.db, 1, store_test_proposal_fn, &o),
+	                         &o);
+	CHECK_INT(o.rows, 0);
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(&t, store_proposal_reject(t.db, 3, store_test_proposal_fn, &o),
+	                         &o);
+	CHECK_STR(o.status, "rejected");
+	CHECK(o.final_null);
+
+	STORE_CALL(&t, r, store_proposal_list_pending(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 0);
+	/* approved/rejected no longer block a new proposal */
+	STORE_CALL(&t, r,
+	           store_proposal_pending_exists(t.db, user, "channel", services_reply_fn, &r));
+	CHECK_STR(r.value[0][0], "f");
+	store_test_close(&t);
+}
+
+struct store_test_report {
+	int done, parsed, rows;
+	struct store_report rep;
+	char status[16], description[128], url[128];
+	int url_null;
+};
+
+static void
+store_test_report_fn(void *data, const struct db_reply *reply)
+{
+	struct store_test_report *o = data;
+	o->done++;
+	o->rows = reply->error ? -1 : db_rows(reply);
+	if (reply->error || db_rows(reply) < 1)
+		return;
+	o->parsed = store_report_row(reply, 0, &o->rep) == 0;
+	if (!o->parsed)
+		return;
+	snprintf(o->status, sizeof o->status, "%s", o->rep.status);
+	snprintf(o->description, sizeof o->description, "%s", o->rep.description);
+	o->url_null = !o->rep.file_url;
+	snprintf(o->url, sizeof o->url, "%s", o->rep.file_url ? o->rep.file_url : "");
+}
+
+TEST(store_reports)
+{
+	struct store_test t;
+	if (store_test_open(&t, "store_reports") < 0)
+		return;
+	struct services_reply r;
+	STORE_CALL(&t, r,
+	           store_report_insert(t.db, 42, "spam in #general", NULL, services_reply_fn, &r));
+	CHECK_STR(r.value[0][0], "1");
+	STORE_CALL(&t, r,
+	           store_report_insert(t.db, 43, "rude", "https://cdn.example/s.png",
+	                               services_reply_fn, &r));
+	CHECK_STR(r.value[0][0], "2");
+	STORE_CALL(&t, r,
+	           store_report_set_notification(t.db, 1, 1100000000000000001ull, services_reply_fn,
+	                                         &r));
+	CHECK_INT(r.rows, 1);
+	STORE_CALL(&t, r, store_report_set_notification(t.db, 77, 1, services_reply_fn, &r));
+	CHECK_INT(r.rows, 0);
+
+	struct store_test_report o;
+	memset(&o, 0, sizeof o);
+	CHECK_INT(store_report_get(t.db, 1, store_test_report_fn, &o), 0);
+	services_wait(t.loop, &o.done, 5000);
+	CHECK(o.parsed);
+	CHECK_INT(o.rep.id, 1);
+	CHECK(o.rep.user_id == 42);
+	CHECK_STR(o.status, "pending");
+	CHECK_STR(o.description, "spam in #general");
+	CHECK(o.url_null);
+	CHECK(o.rep.notification_message_id == 1100000000000000001ull);
+
+	memset(&o, 0, sizeof o);
+	CHECK_INT(store_report_set_status(t.db, 1, "investigating", store_test_report_fn, &o), 0);
+	services_wait(t.loop, &o.done, 5000);
+	CHECK_STR(o.status, "investigating");
+	CHECK_INT(store_report_set_status(t.db, 1, "pending", store_test_report_fn, &o), -1);
+	CHECK_INT(store_report_set_status(t.db, 1, "bogus", store_test_report_fn, &o), -1);
+
+	STORE_CALL(&t, r, store_report_list_open(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 2);
+	CHECK_STR(r.value[0][2], "investigating");
+	CHECK_STR(r.value[1][2], "pending");
+	CHECK_STR(r.value[1][4], "https://cdn.example/s.png");
+
+	memset(&o, 0, sizeof o);
+	CHECK_INT(store_report_set_status(t.db, 2, "resolved", store_test_report_fn, &o), 0);
+	services_wait(t.loop, &o.done, 5000);
+	CHECK_STR(o.status, "resolved");
+	/* a resolved report is never reopened */
+	memset(&o, 0, sizeof o);
+	CHECK_INT(store_report_set_status(t.db, 2, "investigating", store_test_report_fn, &o), 0);
+	services_wait(t.loop, &o.done, 5000);
+	CHECK_INT(o.rows, 0);
+
+	STORE_CALL(&t, r, store_report_list_open(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 1);
+	CHECK_STR(r.value[0][0], "1");
+	store_test_close(&t);
+}
+
+TEST(store_tracked_channels)
+{
+	struct store_test t;
+	if (store_test_open(&t, "store_tracked_channels") < 0)
+		return;
+	struct services_reply r;
+	STORE_CALL(&t, r, store_channel_upsert(t.db, 300, "proposed", services_reply_fn, &r));
+	CHECK_STR(r.error, "");
+	STORE_CALL(&t, r, store_channel_upsert(t.db, 100, "permanent", services_reply_fn, &r));
+	STORE_CALL(&t, r, store_channel_upsert(t.db, 200, "proposed", services_reply_fn, &r));
+	/* upsert of a known channel changes its category, not the count */
+	STORE_CALL(&t, r, store_channel_upsert(t.db, 200, "permanent", services_reply_fn, &r));
+	CHECK_STR(r.error, "");
+	CHECK_INT(store_channel_upsert(t.db, 1, "archived", services_reply_fn, &r), -1);
+
+	STORE_CALL(&t, r, store_channel_list(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 3);
+	CHECK_STR(r.value[0][0], "100");
+	CHECK_STR(r.value[1][0], "200");
+	CHECK_STR(r.value[1][1], "permanent");
+	CHECK_STR(r.value[2][1], "proposed");
+
+	STORE_CALL(&t, r,
+	           store_channel_set_category(t.db, 300, "permanent", services_reply_fn, &r));
+	CHECK_INT(r.affected, 1);
+	STORE_CALL(&t, r,
+	           store_channel_set_category(t.db, 999, "permanent", services_reply_fn, &r));
+	CHECK_INT(r.affected, 0);
+	STORE_CALL(&t, r, store_channel_delete(t.db, 100, services_reply_fn, &r));
+	CHECK_INT(r.affected, 1);
+	STORE_CALL(&t, r, store_channel_delete(t.db, 100, services_reply_fn, &r));
+	CHECK_INT(r.affected, 0);
+
+	STORE_CALL(&t, r, store_channel_list(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 2);
+	CHECK_STR(r.value[0][0], "200");
+	CHECK_STR(r.value[1][0], "300");
+	CHECK_STR(r.value[1][1], "permanent");
+	store_test_close(&t);
+}
+
+struct store_test_rows {
+	int done, ok;
+	struct store_channel channel;
+	uint64_t embed_channel, embed_message;
+	char embed_name[64];
+};
+
+static void
+store_test_rows_fn(void *data, const struct db_reply *reply)
+{
+	struct store_test_rows *o = data;
+	o->done++;
+	struct store_embed e;
+	o->ok = !reply->error && store_embed_row(reply, 0, &e) == 0;
+	if (o->ok) {
+		o->embed_channel = e.channel_id;
+		o->embed_message = e.message_id;
+		snprintf(o->embed_name, sizeof o->embed_name, "%s", e.name);
+	}
+}
+
+TEST(store_persistent_embeds)
+{
+	struct store_test t;
+	if (store_test_open(&t, "store_persistent_embeds") < 0)
+		return;
+	struct services_reply r;
+	STORE_CALL(&t, r,
+	           store_embed_upsert(t.db, "proposal_queue", 10, 11, services_reply_fn, &r));
+	CHECK_STR(r.error, "");
+	STORE_CALL(&t, r, store_embed_upsert(t.db, "report_queue", 20, 21, services_reply_fn, &r));
+	STORE_CALL(&t, r,
+	           store_embed_upsert(t.db, "proposal_queue", 12, 1300000000000000000ull,
+	                              services_reply_fn, &r));
+	CHECK_STR(r.error, "");
+
+	struct store_test_rows o;
+	memset(&o, 0, sizeof o);
+	CHECK_INT(store_embed_get(t.db, "proposal_queue", store_test_rows_fn, &o), 0);
+	services_wait(t.loop, &o.done, 5000);
+	CHECK(o.ok);
+	CHECK_STR(o.embed_name, "proposal_queue");
+	CHECK(o.embed_channel == 12);
+	CHECK(o.embed_message == 1300000000000000000ull);
+	memset(&o, 0, sizeof o);
+	CHECK_INT(store_embed_get(t.db, "nope", store_test_rows_fn, &o), 0);
+	services_wait(t.loop, &o.done, 5000);
+	CHECK_INT(o.done, 1);
+	CHECK(!o.ok);
+
+	STORE_CALL(&t, r, store_embed_list(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 2);
+	CHECK_STR(r.value[0][0], "proposal_queue");
+	CHECK_STR(r.value[1][0], "report_queue");
+	CHECK_STR(r.value[1][2], "21");
+	store_test_close(&t);
+}
+
+/* Row parsers refuse replies that are not theirs instead of misreading. */
+TEST(store_row_parsers_check_shape)
+{
+	struct db_reply empty = {NULL, "", NULL};
+	struct store_proposal p;
+	struct store_report rep;
+	struct store_channel c;
+	struct store_embed e;
+	CHECK_INT(store_proposal_row(&empty, 0, &p), -1);
+	CHECK_INT(store_report_row(&empty, 0, &rep), -1);
+	CHECK_INT(store_channel_row(&empty, 0, &c), -1);
+	CHECK_INT(store_embed_row(&empty, 0, &e), -1);
+}
