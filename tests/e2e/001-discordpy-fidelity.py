@@ -25,7 +25,11 @@ emulator's recordings:
      IDENTIFY) at READY's resume_gateway_url, gets the event it missed
      replayed, and then answers a slash command again;
   9. op 7 RECONNECT leads to another RESUME;
- 10. the rate-limit headers are understood: a burst over a small bucket
+ 10. a message with discord.py buttons; a click (component interaction)
+     answered with discord.py's modal, which passes the emulator's modal
+     validation; the modal submit (action-row shape) read by discord.py;
+     another click answered with a type 7 message update;
+ 11. the rate-limit headers are understood: a burst over a small bucket
      waits instead of hitting 429, and a 429 body's retry_after is obeyed.
 If discord.py is unhappy with something, the emulator is wrong.
 """
@@ -104,6 +108,30 @@ class Bot(discord.Client):
 
     async def on_message(self, message):
         self.seen_messages.append(message.id)
+
+
+class ProposalModal(discord.ui.Modal, title="New proposal"):
+    text = discord.ui.TextInput(label="Your proposal", custom_id="text", style=discord.TextStyle.paragraph,
+                                max_length=1000)
+
+    def __init__(self):
+        super().__init__(custom_id="propose_modal")
+
+    async def on_submit(self, interaction: discord.Interaction):
+        await interaction.response.send_message("received: " + self.text.value, ephemeral=True)
+
+
+class ProposalView(discord.ui.View):
+    def __init__(self):
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Propose", custom_id="propose", style=discord.ButtonStyle.primary)
+    async def propose(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await interaction.response.send_modal(ProposalModal())
+
+    @discord.ui.button(label="Close", custom_id="close", style=discord.ButtonStyle.danger)
+    async def close(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await interaction.response.edit_message(content="closed", view=None)
 
 
 def run_in_thread(emu, log_path):
@@ -284,7 +312,33 @@ def run_steps(emu, box):
     check(c["401"] == 0 and c["429"] == 0, "no 401 or 429 during the run: %r" % c)
     step("no 401/429 during the run")
 
-    # 10. rate limits as a real client reads them
+    # 10. components and modals built by discord.py
+    async def send_view():
+        return await general.send("A proposal board", view=ProposalView())
+    board = on_bot(box, send_view())
+    stored = [x for x in emu.messages(GENERAL) if x["id"] == str(board.id)][0]
+    check([c["custom_id"] for c in stored["components"][0]["components"]] == ["propose", "close"],
+          "buttons stored")
+    inj = emu.inject_component("propose")
+    it = emu.wait_for(lambda: (lambda x: x if x["responses"] else None)(emu.interaction(inj["id"])), 5,
+                      what="modal opened")
+    modal = it["responses"][0]
+    check(modal["type"] == 9 and modal["data"]["custom_id"] == "propose_modal", "type 9 modal: %r" % modal)
+    row = modal["data"]["components"][0]
+    check(row["type"] == 1 and row["components"][0]["type"] == 4 and row["components"][0]["label"],
+          "discord.py's modal (action row + labelled text input) passed validation")
+    inj = emu.inject_modal("propose_modal", {"text": "plant more trees"}, shape="action_row")
+    it = emu.wait_for(lambda: (lambda x: x if x["responses"] else None)(emu.interaction(inj["id"])), 5,
+                      what="modal submit answered")
+    check(it["responses"][0]["data"]["content"] == "received: plant more trees", "modal value read by discord.py")
+    inj = emu.inject_component("close", message_id=str(board.id))
+    emu.wait_for(lambda: emu.interaction(inj["id"])["responses"], 5, what="close clicked")
+    check(emu.interaction(inj["id"])["responses"][0]["type"] == 7, "type 7 update")
+    stored = [x for x in emu.messages(GENERAL) if x["id"] == str(board.id)][0]
+    check(stored["content"] == "closed" and stored["components"] == [], "message updated in place")
+    step("button click -> discord.py modal (validated) -> modal submit read -> type 7 message update")
+
+    # 11. rate limits as a real client reads them
     emu.ratelimits(routes={"POST /channels/{channel_id}/messages": {"limit": 2, "window": 0.4}})
     t0 = time.monotonic()
     for i in range(5):
