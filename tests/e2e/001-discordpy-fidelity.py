@@ -8,7 +8,7 @@ emulator's recordings:
   1. login: REST with "Authorization: Bot TOKEN", GET /gateway/bot gives the
      gateway URL, the gateway is spoken with compress=zlib-stream; IDENTIFY
      carries intents GUILDS|GUILD_MESSAGES (513); READY + GUILD_CREATE give
-     discord.py its guild, categories, text channels, roles and members;
+     discord.py its guild, categories, text channels, roles and its member;
   2. tree.sync(guild=...) bulk-overwrites guild commands that pass the
      emulator's validation (names, descriptions, option types, required
      options first) and come back with ids;
@@ -24,7 +24,8 @@ emulator's recordings:
   8. after the emulator drops the TCP connection the client RESUMEs (not a new
      IDENTIFY) at READY's resume_gateway_url, gets the event it missed
      replayed, and then answers a slash command again;
-  9. op 7 RECONNECT leads to another RESUME;
+  9. op 7 RECONNECT leads to another RESUME (and later a server close with
+     4000 to a third); op 9 d=false leads to a fresh IDENTIFY;
  10. a message with discord.py buttons; a click (component interaction)
      answered with discord.py's modal, which passes the emulator's modal
      validation; the modal submit (action-row shape) read by discord.py;
@@ -103,6 +104,11 @@ class Bot(discord.Client):
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url).with_query(None)
         self.synced = await self.tree.sync(guild=discord.Object(int(DEFAULT_GUILD_ID)))
 
+    async def before_identify_hook(self, shard_id, *, initial=False):
+        # discord.py's documented hook; its default waits 5 s before every
+        # re-IDENTIFY (Discord's identify rate); the emulator needs no wait
+        pass
+
     async def on_ready(self):
         self.ready_event.set()
 
@@ -165,6 +171,12 @@ def run_in_thread(emu, log_path):
         try:
             loop.run_until_complete(main())
         finally:
+            # discord.py leaves helper tasks behind; end them before closing
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     t = threading.Thread(target=target, daemon=True)
@@ -307,6 +319,19 @@ def run_steps(emu, box):
     inj = emu.inject_slash("slow")
     emu.wait_for(lambda: emu.interaction(inj["id"])["edits"], 5, what="slow after op 7")
     step("op 7 RECONNECT -> RESUME, session still works")
+
+    # 12. close code 4000 -> RESUME; op 9 d=false -> a new IDENTIFY
+    n = len(emu.gateway()["resumes"])
+    emu.gateway_fault("close", code=4000, reason="Unknown error")
+    emu.wait_for(lambda: len(emu.gateway()["resumes"]) > n, 10, what="RESUME after close 4000")
+    check(emu.gateway()["resumes"][-1]["outcome"] == "resumed", "resumed after 4000")
+    emu.gateway_fault("invalid_session", resumable=False)
+    emu.wait_for(lambda: len(emu.gateway()["identifies"]) == 2, 10, what="IDENTIFY after op 9 false")
+    inj = emu.inject_slash("ping", {"text": "fresh"})
+    emu.wait_for(lambda: emu.interaction(inj["id"])["responses"], 5, what="ping on the new session")
+    sessions = emu.gateway()["sessions"]
+    check(len(sessions) == 2 and not sessions[0]["resumable"] and sessions[1]["connected"], "a new session")
+    step("close 4000 -> RESUME; op 9 d=false -> new IDENTIFY, new session works")
 
     c = emu.counters()
     check(c["401"] == 0 and c["429"] == 0, "no 401 or 429 during the run: %r" % c)
