@@ -203,6 +203,11 @@ class Rest:
                 status, out = await fn(self, rec, body or {}, files, **m.groupdict())
             except ApiError as e:
                 return e.status, e.body, headers
+            except Exception:  # noqa: BLE001 - an emulator bug must not look like Discord's answer
+                log.exception("handler %s failed", fn.__name__)
+                rec["emulator_error"] = True
+                return 500, {"message": "500: Internal Server Error (emulator bug, see emulator.log)",
+                             "code": 0}, headers
             return status, out, headers
         if any(rx.match(path) for _, rx, _, _ in ROUTES):
             return 405, {"message": "405: Method Not Allowed", "code": 0}, {}
@@ -395,6 +400,9 @@ async def list_messages(self, rec, body, files, channel_id):
         raise form_error({"limit": V.err("NUMBER_TYPE_COERCE", "Value is not int.")})
     if not 1 <= limit <= 100:
         raise form_error({"limit": V.err("NUMBER_TYPE_MAX", "int value should be <= 100 and >= 1.")})
+    for k in ("before", "after", "around"):
+        if k in q and not re.match(r"^\d{1,20}$", q[k]):
+            raise form_error({k: V.err("NUMBER_TYPE_COERCE", "Value \"%s\" is not snowflake." % q[k])})
     msgs = visible(self.state.messages.get(channel_id, []))
     if "before" in q:
         msgs = [m for m in msgs if int(m["id"]) < int(q["before"])]

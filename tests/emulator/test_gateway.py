@@ -304,3 +304,14 @@ def test_configured_world_via_control_and_config_file(emu, tmp_path):
         run(go(e2, guild["id"]))
         assert rest(e2, "GET", "/users/@me").status == 200 and rest(e2, "GET", "/users/@me", token="x").status == 401
     assert e2.proc.returncode == 0
+
+
+def test_ws_frame_lengths():
+    """Server frames for split payloads (RFC 6455 5.2): FIN bit, opcode,
+    7-bit / 16-bit / 64-bit lengths, no mask."""
+    from tests.emulator.gateway import ws_frame
+    assert ws_frame(0x2, b"a" * 125, True)[:2] == bytes([0x82, 125])
+    f = ws_frame(0x0, b"a" * 126, False)
+    assert f[:4] == bytes([0x00, 126, 0, 126]) and len(f) == 4 + 126
+    f = ws_frame(0x0, b"a" * 65536, True)
+    assert f[:2] == bytes([0x80, 127]) and int.from_bytes(f[2:10], "big") == 65536 and len(f) == 10 + 65536

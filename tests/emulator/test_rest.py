@@ -102,6 +102,7 @@ def test_message_get_edit_delete_and_history(emu):
     r = rest(emu, "GET", "/channels/%s/messages?after=%s&limit=2" % (GENERAL, ids[1]))
     assert sorted(m["content"] for m in r.json) == ["m2", "m3"]
     assert rest(emu, "GET", "/channels/%s/messages?limit=101" % GENERAL).status == 400
+    assert form_errors(rest(emu, "GET", "/channels/%s/messages?before=abc" % GENERAL))["before"]
     r = rest(emu, "PATCH", "/channels/%s/messages/%s" % (GENERAL, ids[0]), {"content": "edited"})
     assert r.status == 200 and r.json["content"] == "edited" and r.json["edited_timestamp"]
     assert rest(emu, "GET", "/channels/%s/messages/%s" % (GENERAL, ids[0])).json["content"] == "edited"
