@@ -99,11 +99,14 @@ class Rest:
         ctype = request.headers.get("Content-Type", "")
         if ctype.startswith("multipart/form-data"):
             body, files = await self.parse_multipart(request, raw)
-        elif raw:
+        bad_json = ignored = False
+        if raw and ctype.split(";")[0].strip().lower() == "application/json":
             try:
                 body = json.loads(raw)
             except ValueError:
-                body = None
+                bad_json = True
+        elif raw and not ctype.startswith("multipart/form-data"):
+            ignored = True  # Discord reads a body only by its Content-Type
         template, major = route_of(request.method, path)
         rec = {
             "seq": next(st.request_seq), "time": time.time(), "method": request.method,
@@ -115,9 +118,19 @@ class Rest:
             "files": [{"name": f["name"], "filename": f["filename"], "size": f["size"]} for f in files],
             "route": template, "status": None, "response": None,
         }
+        if ignored:
+            rec["body_ignored"] = raw[:1000].decode("utf-8", "replace")
+        ua = rec["user_agent"] or ""
+        if not re.match(r"^DiscordBot \([^)]+\)", ua):
+            # docs: Reference, "User Agent": DiscordBot ($url, $versionNumber)
+            # (discord.py separates them with a space; both pass here)
+            st.counters["bad_user_agent"] += 1
         st.requests.append(rec)
         st.counters["requests"] += 1
-        status, resp_body, headers = await self.process(request, path, template, major, body, files, rec)
+        if bad_json:
+            status, resp_body, headers = 400, {"message": "The request body contains invalid JSON.", "code": 50109}, {}
+        else:
+            status, resp_body, headers = await self.process(request, path, template, major, body, files, rec)
         if isinstance(resp_body, str):
             # Cloudflare's own pages: no Via, Cloudflare's server header
             headers = {**headers, "Server": "cloudflare", "CF-RAY": "0000000000000000-EMU"}

@@ -231,3 +231,31 @@ def test_unknown_route_404(emu):
     assert r.status == 404 and r.json == {"message": "404: Not Found", "code": 0}
     r = rest(emu, "DELETE", "/gateway/bot")
     assert r.status == 405
+
+
+def test_body_needs_json_content_type_and_valid_json(emu):
+    import ssl
+    import urllib.request
+
+    def raw(data, ctype, ua="DiscordBot (https://example.invalid, 1.0)"):
+        h = {"Authorization": "Bot " + emu.token, "User-Agent": ua}
+        if ctype:
+            h["Content-Type"] = ctype
+        req = urllib.request.Request(emu.api_base + "/channels/%s/messages" % GENERAL, data=data,
+                                     method="POST", headers=h)
+        try:
+            with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=emu.ca_file)) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    import urllib.error
+    # no Content-Type: Discord does not read the body -> an empty message
+    status, body = raw(b'{"content": "hi"}', None)
+    assert status == 400 and b"50006" in body
+    assert emu.requests()[-1]["body_ignored"] == '{"content": "hi"}'
+    status, body = raw(b'{"content": ', "application/json")
+    assert status == 400 and b"50109" in body
+    assert raw(b'{"content": "hi"}', "application/json; charset=utf-8")[0] == 200
+    assert emu.counters()["bad_user_agent"] == 0
+    raw(b'{"content": "hi"}', "application/json", ua="curl/8")
+    assert emu.counters()["bad_user_agent"] == 1
