@@ -38,6 +38,7 @@ If discord.py is unhappy with something, the emulator is wrong.
 import asyncio
 import logging
 import os
+import shutil
 import ssl
 import sys
 import tempfile
@@ -208,6 +209,7 @@ def main():
         code = emu.close()
         check(code == 0, "emulator exits 0 on SIGTERM (got %s)" % code)
         step("emulator stopped cleanly on SIGTERM")
+    shutil.rmtree(tmp, ignore_errors=True)  # kept, with both logs, on failure
 
 
 def run_steps(emu, box):
