@@ -2,6 +2,7 @@
 from a reset world (POST /reset)."""
 
 import os
+import shutil
 import sys
 import tempfile
 
@@ -13,11 +14,14 @@ from tests.emulator.client import Emulator  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def emulator_process():
-    emu = Emulator(tempfile.mkdtemp(prefix="emulator-selftest-"), heartbeat_interval=300)
+def emulator_process(request):
+    workdir = tempfile.mkdtemp(prefix="emulator-selftest-")
+    emu = Emulator(workdir, heartbeat_interval=300)
     yield emu
     code = emu.close()
     assert code == 0, "emulator did not exit 0 on SIGTERM (%s)" % code
+    if request.session.testsfailed == 0:
+        shutil.rmtree(workdir, ignore_errors=True)  # kept (with emulator.log) on failure
 
 
 @pytest.fixture

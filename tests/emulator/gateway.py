@@ -62,6 +62,52 @@ def ws_frame(opcode, payload, fin):
     return head + payload
 
 
+class MaskCheck:
+    """RFC 6455 5.1: a client MUST mask every frame it sends and a server
+    MUST close the connection when one is not. aiohttp's reader accepts
+    both, so this wrapper around it follows frame boundaries in the raw
+    byte stream and reports the first unmasked frame."""
+
+    def __init__(self, inner, on_unmasked):
+        self.inner, self.on_unmasked = inner, on_unmasked
+        self.head = bytearray()
+        self.skip = 0
+        self.tripped = False
+
+    def feed_eof(self):
+        return self.inner.feed_eof()
+
+    def feed_data(self, data):
+        if not self.tripped:
+            self.scan(data)
+        return self.inner.feed_data(data)
+
+    def scan(self, data):
+        i, n = 0, len(data)
+        while i < n:
+            if self.skip:
+                k = min(self.skip, n - i)
+                self.skip -= k
+                i += k
+                continue
+            self.head.append(data[i])
+            i += 1
+            h = self.head
+            if len(h) < 2:
+                continue
+            masked = h[1] & 0x80
+            code = h[1] & 0x7F
+            ext = 2 if code == 126 else 8 if code == 127 else 0
+            if len(h) < 2 + ext + (4 if masked else 0):
+                continue
+            self.skip = int.from_bytes(h[2:2 + ext], "big") if ext else code
+            self.head = bytearray()
+            if not masked:
+                self.tripped = True
+                self.on_unmasked()
+                return
+
+
 class Session:
     """A gateway session: identify payload, sequence, replay buffer."""
 
@@ -119,7 +165,7 @@ class Connection:
             "heartbeat_times": [],  # seconds since the connection opened
             "received_ops": [], "sent": 0, "split_payloads": 0,
             "closed": None, "close_code_from_client": None, "close_code_from_server": None,
-            "dropped_by_server": False, "zombie": False,
+            "dropped_by_server": False, "zombie": False, "unmasked_frame": False,
         }
 
     async def send(self, payload):
@@ -218,11 +264,15 @@ class Gateway:
 
     # ----------------------------------------------------------- the socket
     async def handle(self, request):
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        # compress=False: Discord offers no permessage-deflate (RFC 7692)
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
         cid = self.next_conn
         self.next_conn += 1
         conn = Connection(self, ws, request, cid)
+        proto = request.protocol
+        if getattr(proto, "_payload_parser", None) is not None:
+            proto._payload_parser = MaskCheck(proto._payload_parser, lambda: self.unmasked(conn))
         self.connections[cid] = conn
         self.records.append(conn.record)
         log.info("conn %d open path=%s query=%s", cid, request.path, dict(request.query))
@@ -259,6 +309,11 @@ class Gateway:
                 except asyncio.TimeoutError:
                     pass
         return ws
+
+    def unmasked(self, conn):
+        conn.record["unmasked_frame"] = True
+        log.info("conn %d sent an unmasked frame", conn.id)
+        asyncio.ensure_future(self.close(conn, 1002, "client frames must be masked"))
 
     def detach(self, conn):
         conn.record["closed"] = time.time()

@@ -304,3 +304,55 @@ def test_configured_world_via_control_and_config_file(emu, tmp_path):
         run(go(e2, guild["id"]))
         assert rest(e2, "GET", "/users/@me").status == 200 and rest(e2, "GET", "/users/@me", token="x").status == 401
     assert e2.proc.returncode == 0
+
+
+def test_ws_frame_lengths():
+    """Server frames for split payloads (RFC 6455 5.2): FIN bit, opcode,
+    7-bit / 16-bit / 64-bit lengths, no mask."""
+    from tests.emulator.gateway import ws_frame
+    assert ws_frame(0x2, b"a" * 125, True)[:2] == bytes([0x82, 125])
+    f = ws_frame(0x0, b"a" * 126, False)
+    assert f[:4] == bytes([0x00, 126, 0, 126]) and len(f) == 4 + 126
+    f = ws_frame(0x0, b"a" * 65536, True)
+    assert f[:2] == bytes([0x80, 127]) and int.from_bytes(f[2:10], "big") == 65536 and len(f) == 10 + 65536
+
+
+def test_unmasked_client_frame_is_a_protocol_error(emu):
+    """RFC 6455 5.1: the server closes with 1002 on an unmasked client frame
+    (aiohttp alone would accept it). A raw socket, since real clients mask."""
+    import base64
+    import os
+    import ssl
+    import struct
+
+    async def go():
+        tls = ssl.create_default_context(cafile=emu.ca_file)
+        reader, writer = await asyncio.open_connection("127.0.0.1", emu.port, ssl=tls)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(("GET /?v=10&encoding=json HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                      % key).encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101")
+        assert b"permessage-deflate" not in head.lower()
+
+        async def frame():
+            b0, b1 = await reader.readexactly(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", await reader.readexactly(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", await reader.readexactly(8))[0]
+            return b0 & 0x0F, await reader.readexactly(n)
+        op, data = await frame()
+        assert op == 1 and b'"op":10' in data  # HELLO as a text frame
+        payload = b'{"op":1,"d":null}'
+        writer.write(bytes([0x81, len(payload)]) + payload)  # no mask bit
+        while True:
+            op, data = await asyncio.wait_for(frame(), 3)
+            if op == 8:
+                break
+        assert struct.unpack("!H", data[:2])[0] == 1002
+        writer.close()
+    run(go())
+    assert emu.gateway()["connections"][-1]["unmasked_frame"]

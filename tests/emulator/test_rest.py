@@ -102,6 +102,7 @@ def test_message_get_edit_delete_and_history(emu):
     r = rest(emu, "GET", "/channels/%s/messages?after=%s&limit=2" % (GENERAL, ids[1]))
     assert sorted(m["content"] for m in r.json) == ["m2", "m3"]
     assert rest(emu, "GET", "/channels/%s/messages?limit=101" % GENERAL).status == 400
+    assert form_errors(rest(emu, "GET", "/channels/%s/messages?before=abc" % GENERAL))["before"]
     r = rest(emu, "PATCH", "/channels/%s/messages/%s" % (GENERAL, ids[0]), {"content": "edited"})
     assert r.status == 200 and r.json["content"] == "edited" and r.json["edited_timestamp"]
     assert rest(emu, "GET", "/channels/%s/messages/%s" % (GENERAL, ids[0])).json["content"] == "edited"
@@ -230,3 +231,31 @@ def test_unknown_route_404(emu):
     assert r.status == 404 and r.json == {"message": "404: Not Found", "code": 0}
     r = rest(emu, "DELETE", "/gateway/bot")
     assert r.status == 405
+
+
+def test_body_needs_json_content_type_and_valid_json(emu):
+    import ssl
+    import urllib.request
+
+    def raw(data, ctype, ua="DiscordBot (https://example.invalid, 1.0)"):
+        h = {"Authorization": "Bot " + emu.token, "User-Agent": ua}
+        if ctype:
+            h["Content-Type"] = ctype
+        req = urllib.request.Request(emu.api_base + "/channels/%s/messages" % GENERAL, data=data,
+                                     method="POST", headers=h)
+        try:
+            with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=emu.ca_file)) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    import urllib.error
+    # no Content-Type: Discord does not read the body -> an empty message
+    status, body = raw(b'{"content": "hi"}', None)
+    assert status == 400 and b"50006" in body
+    assert emu.requests()[-1]["body_ignored"] == '{"content": "hi"}'
+    status, body = raw(b'{"content": ', "application/json")
+    assert status == 400 and b"50109" in body
+    assert raw(b'{"content": "hi"}', "application/json; charset=utf-8")[0] == 200
+    assert emu.counters()["bad_user_agent"] == 0
+    raw(b'{"content": "hi"}', "application/json", ua="curl/8")
+    assert emu.counters()["bad_user_agent"] == 1
