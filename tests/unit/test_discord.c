@@ -1,0 +1,198 @@
+/* test_discord.c — reading interactions (options, attachments, modal
+ * values in both shapes, admin checks) and writing message bodies within
+ * Discord's limits, with allowed_mentions always empty. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "discord.h"
+#include "json.h"
+#include "test.h"
+
+static const char slash[] =
+        "{\"id\":\"1400000000000000001\",\"application_id\":\"1100000000000000001\",\"type\":2,"
+        "\"token\":\"tok-abc\",\"guild_id\":\"1200000000000000001\",\"channel_id\":\"12\","
+        "\"member\":{\"user\":{\"id\":\"1300000000000000001\"},\"roles\":[\"77\",\"88\"],"
+        "\"permissions\":\"2147483647\"},"
+        "\"data\":{\"id\":\"9\",\"name\":\"propose_emoji\",\"type\":1,\"options\":["
+        "{\"name\":\"name\",\"type\":3,\"value\":\"party_cat\"},"
+        "{\"name\":\"count\",\"type\":4,\"value\":42},"
+        "{\"name\":\"file\",\"type\":11,\"value\":\"555\"}],"
+        "\"resolved\":{\"attachments\":{\"555\":{\"id\":\"555\",\"filename\":\"cat.png\","
+        "\"size\":1234,\"url\":\"https://cdn.example/cat.png\",\"content_type\":\"image/png\"}}}}}";
+
+TEST(discord_parses_a_slash_command)
+{
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 16);
+	const struct json_value *d = json_parse(&doc, slash, sizeof slash - 1);
+	struct interaction it;
+	char err[100];
+	CHECK_INT(interaction_parse(d, &it, err, sizeof err), 0);
+	CHECK_INT(it.id, 1400000000000000001ULL);
+	CHECK_INT(it.application_id, 1100000000000000001ULL);
+	CHECK_INT(it.user_id, 1300000000000000001ULL);
+	CHECK_INT(it.channel_id, 12);
+	CHECK_INT(it.type, INTERACTION_COMMAND);
+	CHECK_STR(it.token, "tok-abc");
+	CHECK_STR(it.name, "propose_emoji");
+	CHECK_INT(it.role_count, 2);
+	CHECK_STR(interaction_option_str(&it, "name"), "party_cat");
+	int64_t n = 0;
+	CHECK_INT(interaction_option_int(&it, "count", &n), 0);
+	CHECK_INT(n, 42);
+	CHECK(interaction_option(&it, "missing") == NULL);
+	CHECK_STR(json_path_str(interaction_attachment(&it, "file"), "filename"), "cat.png");
+	CHECK(interaction_attachment(&it, "name") == NULL);
+	json_doc_free(&doc);
+}
+
+TEST(discord_admin_is_permission_or_role)
+{
+	struct interaction it;
+	memset(&it, 0, sizeof it);
+	CHECK_INT(interaction_is_admin(&it, 0), 0);
+	it.permissions = DISCORD_PERM_MANAGE_GUILD;
+	CHECK_INT(interaction_is_admin(&it, 0), 1);
+	it.permissions = DISCORD_PERM_ADMINISTRATOR;
+	CHECK_INT(interaction_is_admin(&it, 0), 1);
+	it.permissions = 1 << 11; /* SEND_MESSAGES only */
+	CHECK_INT(interaction_is_admin(&it, 0), 0);
+	it.roles[0] = 99;
+	it.role_count = 1;
+	CHECK_INT(interaction_is_admin(&it, 98), 0);
+	CHECK_INT(interaction_is_admin(&it, 99), 1);
+}
+
+TEST(discord_modal_values_in_both_shapes)
+{
+	static const char rows[] =
+	        "{\"id\":\"1\",\"type\":5,\"token\":\"t\",\"data\":{\"custom_id\":\"override:5\","
+	        "\"components\":[{\"type\":1,\"components\":[{\"type\":4,\"custom_id\":\"new_"
+	        "name\","
+	        "\"value\":\"cool-chat\"}]}]}}";
+	static const char labels[] =
+	        "{\"id\":\"1\",\"type\":5,\"token\":\"t\",\"data\":{\"custom_id\":\"override:5\","
+	        "\"components\":[{\"type\":10,\"id\":1,\"content\":\"hi\"},{\"type\":18,\"id\":2,"
+	        "\"component\":{\"type\":4,\"id\":3,\"custom_id\":\"new_name\","
+	        "\"value\":\"label-chat\"}}]}}";
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 16);
+	struct interaction it;
+	char err[100];
+	CHECK_INT(interaction_parse(json_parse(&doc, rows, sizeof rows - 1), &it, err, sizeof err),
+	          0);
+	CHECK_STR(it.name, "override:5");
+	CHECK_STR(interaction_modal_value(&it, "new_name"), "cool-chat");
+	CHECK(interaction_modal_value(&it, "other") == NULL);
+	CHECK_INT(interaction_parse(json_parse(&doc, labels, sizeof labels - 1), &it, err,
+	                            sizeof err),
+	          0);
+	CHECK_STR(interaction_modal_value(&it, "new_name"), "label-chat");
+	json_doc_free(&doc);
+}
+
+TEST(discord_bad_interactions_are_refused)
+{
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 16);
+	struct interaction it;
+	char err[100];
+	static const char no_token[] = "{\"id\":\"1\",\"type\":2}";
+	CHECK_INT(interaction_parse(json_parse(&doc, no_token, sizeof no_token - 1), &it, err,
+	                            sizeof err),
+	          -1);
+	CHECK(strstr(err, "token"));
+	char big[1200];
+	snprintf(big, sizeof big,
+	         "{\"id\":\"1\",\"type\":3,\"token\":\"t\",\"data\":{\"custom_id\":\"%0*d\"}}", 150,
+	         0);
+	CHECK_INT(interaction_parse(json_parse(&doc, big, strlen(big)), &it, err, sizeof err), -1);
+	CHECK_INT(interaction_parse(NULL, &it, err, sizeof err), -1);
+	json_doc_free(&doc);
+}
+
+TEST(discord_lengths_count_utf16_units)
+{
+	CHECK_INT(discord_text_length("abc", 3), 3);
+	CHECK_INT(discord_text_length("\xc3\xa9", 2), 1);         /* é */
+	CHECK_INT(discord_text_length("\xe2\x82\xac", 3), 1);     /* € */
+	CHECK_INT(discord_text_length("\xf0\x9f\x98\x80", 4), 2); /* 😀: a surrogate pair */
+	/* a prefix never cuts a character */
+	CHECK_INT(discord_text_prefix("a\xf0\x9f\x98\x80", 5, 2), 1);
+	CHECK_INT(discord_text_prefix("a\xf0\x9f\x98\x80", 5, 3), 5);
+	CHECK_INT(discord_text_prefix("\xc3\xa9\xc3\xa9", 4, 1), 2);
+}
+
+TEST(discord_messages_never_mention_and_respect_limits)
+{
+	struct buf out;
+	buf_init(&out, 1 << 20);
+	char *long_text = malloc(10001);
+	memset(long_text, 'x', 10000);
+	long_text[10000] = '\0';
+	CHECK_INT(discord_message_json(&out, long_text, NULL, 0, NULL), 0);
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 20);
+	const struct json_value *m = json_parse(&doc, out.data, out.len);
+	size_t len;
+	const char *content = json_string(json_get(m, "content"), &len);
+	CHECK(content);
+	CHECK_INT(discord_text_length(content, len), 2000);
+	CHECK(strstr(content, "\xe2\x80\xa6")); /* the cut is marked */
+	CHECK_INT(json_len(json_path(m, "allowed_mentions.parse")), 0);
+	CHECK(json_path(m, "allowed_mentions.parse") != NULL);
+	CHECK(json_get(m, "flags") == NULL);
+
+	/* an embed with everything too long stays within every limit */
+	struct discord_field fields[30];
+	for (int i = 0; i < 30; i++) {
+		fields[i].name = long_text;
+		fields[i].value = long_text;
+		fields[i].inline_field = i % 2;
+	}
+	struct discord_embed e = {.title = long_text,
+	                          .description = long_text,
+	                          .color = 0x5865f2,
+	                          .footer = long_text,
+	                          .fields = fields,
+	                          .field_count = 30};
+	CHECK_INT(discord_callback_json(&out, CALLBACK_MESSAGE, "@everyone hi", &e, 1, NULL), 0);
+	m = json_parse(&doc, out.data, out.len);
+	CHECK_INT(json_path_int64(m, "type", &(int64_t){0}), 0);
+	int64_t flags = 0;
+	json_path_int64(m, "data.flags", &flags);
+	CHECK_INT(flags, DISCORD_FLAG_EPHEMERAL);
+	const struct json_value *embed = json_path(m, "data.embeds[0]");
+	size_t total = 0;
+	const char *t = json_string(json_get(embed, "title"), &len);
+	CHECK(t && discord_text_length(t, len) <= 256);
+	total += discord_text_length(t, len);
+	const char *desc = json_string(json_get(embed, "description"), &len);
+	if (desc) {
+		CHECK(discord_text_length(desc, len) <= 4096);
+		total += discord_text_length(desc, len);
+	}
+	CHECK(json_len(json_get(embed, "fields")) <= 25);
+	for (const struct json_value *f = json_first(json_get(embed, "fields")); f;
+	     f = json_next(f)) {
+		const char *n = json_string(json_get(f, "name"), &len);
+		CHECK(n && len > 0 && discord_text_length(n, len) <= 256);
+		total += discord_text_length(n, len);
+		const char *v = json_string(json_get(f, "value"), &len);
+		CHECK(v && len > 0 && discord_text_length(v, len) <= 1024);
+		total += discord_text_length(v, len);
+	}
+	const char *footer = json_path_str(embed, "footer.text");
+	if (footer)
+		total += discord_text_length(footer, strlen(footer));
+	CHECK(total <= 6000);
+	CHECK_INT(json_len(json_path(m, "data.allowed_mentions.parse")), 0);
+
+	/* a defer carries only the flag */
+	CHECK_INT(discord_callback_json(&out, CALLBACK_DEFER, NULL, NULL, 1, NULL), 0);
+	CHECK_STR(buf_str(&out), "{\"type\":5,\"data\":{\"flags\":64}}");
+	free(long_text);
+	json_doc_free(&doc);
+	buf_free(&out);
+}
