@@ -17,81 +17,21 @@
 
 /* ================================================================ URL */
 
-static int
-ws_url_fail(char *err, size_t err_len, const char *msg, const char *url)
-{
-	snprintf(err, err_len, "%s: \"%.200s\"", msg, url);
-	return -1;
-}
-
 int
-ws_url_parse(struct ws_url *u, const char *url, char *err, size_t err_len)
+ws_url_parse(struct url *u, const char *text, char *err, size_t err_len)
 {
-	memset(u, 0, sizeof *u);
-	const char *p;
-	if (strncasecmp(url, "wss://", 6) == 0) {
-		u->secure = 1;
-		u->port = 443;
-		p = url + 6;
-	} else if (strncasecmp(url, "ws://", 5) == 0) {
-		u->port = 80;
-		p = url + 5;
-	} else {
-		return ws_url_fail(err, err_len, "not a ws:// or wss:// URL", url);
+	/* RFC 6455 3: "Fragment identifiers are meaningless ... MUST NOT be
+	 * used"; url_parse would drop one silently */
+	if (strchr(text, '#')) {
+		snprintf(err, err_len, "WebSocket URL with a fragment: \"%.200s\"", text);
+		return -1;
 	}
-	/* RFC 6455 3: "Fragment identifiers are meaningless ... MUST NOT be used" */
-	if (strchr(p, '#'))
-		return ws_url_fail(err, err_len, "WebSocket URL with a fragment", url);
-	if (strchr(p, '@'))
-		return ws_url_fail(err, err_len, "WebSocket URL with user information", url);
-
-	const char *host = p, *host_end;
-	if (*p == '[') { /* an IPv6 literal (RFC 3986 3.2.2) */
-		host = p + 1;
-		host_end = strchr(host, ']');
-		if (!host_end)
-			return ws_url_fail(err, err_len, "unclosed [ in URL", url);
-		p = host_end + 1;
-	} else {
-		host_end = p + strcspn(p, ":/?");
-		p = host_end;
+	if (url_parse(text, u, err, err_len) < 0)
+		return -1;
+	if (u->scheme != URL_WS && u->scheme != URL_WSS) {
+		snprintf(err, err_len, "not a ws:// or wss:// URL: \"%.200s\"", text);
+		return -1;
 	}
-	size_t host_len = (size_t)(host_end - host);
-	if (host_len == 0)
-		return ws_url_fail(err, err_len, "URL without a host", url);
-	if (host_len >= sizeof u->host)
-		return ws_url_fail(err, err_len, "host name too long", url);
-	for (const char *c = host; c < host_end; c++)
-		if ((unsigned char)*c <= ' ' || *c == '\x7f')
-			return ws_url_fail(err, err_len, "bad character in host", url);
-	memcpy(u->host, host, host_len);
-
-	if (*p == ':') {
-		p++;
-		unsigned long port = 0;
-		int digits = 0;
-		while (*p >= '0' && *p <= '9' && digits < 6) {
-			port = port * 10 + (unsigned long)(*p++ - '0');
-			digits++;
-		}
-		if (digits == 0 || port == 0 || port > 65535)
-			return ws_url_fail(err, err_len, "bad port in URL", url);
-		u->port = (uint16_t)port;
-		u->port_given = 1;
-	}
-	if (*p != '\0' && *p != '/' && *p != '?')
-		return ws_url_fail(err, err_len, "bad URL", url);
-
-	/* the request target: path and query; "/" when the URL has neither */
-	size_t path_len = strlen(p);
-	if (path_len + 2 > sizeof u->path)
-		return ws_url_fail(err, err_len, "URL path too long", url);
-	for (const char *c = p; *c; c++)
-		if ((unsigned char)*c <= ' ' || *c == '\x7f')
-			return ws_url_fail(err, err_len, "bad character in URL path", url);
-	if (*p != '/')
-		u->path[0] = '/';
-	memcpy(u->path + (*p != '/'), p, path_len + 1);
 	return 0;
 }
 
@@ -119,24 +59,23 @@ ws_handshake_accept(char accept[29], const char *key)
 }
 
 int
-ws_handshake_request(struct buf *out, const struct ws_url *u, const char *key)
+ws_handshake_request(struct buf *out, const struct url *u, const char *key)
 {
 	/* RFC 6455 4.1: Host carries the port only when it is not the
 	 * scheme's default; IPv6 literals keep their brackets */
-	int v6 = strchr(u->host, ':') != NULL;
-	char port[8] = "";
-	if (u->port_given && u->port != (u->secure ? 443 : 80))
-		snprintf(port, sizeof port, ":%u", (unsigned)u->port);
+	char host[URL_HOST_MAX + 16];
+	if (url_authority(u, host, sizeof host) < 0)
+		return -1;
 	return buf_printf(out,
 	                  "GET %s HTTP/1.1\r\n"
-	                  "Host: %s%s%s%s\r\n"
+	                  "Host: %s\r\n"
 	                  "Upgrade: websocket\r\n"
 	                  "Connection: Upgrade\r\n"
 	                  "Sec-WebSocket-Key: %s\r\n"
 	                  "Sec-WebSocket-Version: 13\r\n"
 	                  "User-Agent: agora\r\n"
 	                  "\r\n",
-	                  u->path, v6 ? "[" : "", u->host, v6 ? "]" : "", port, key);
+	                  u->target, host, key);
 }
 
 void
@@ -680,7 +619,7 @@ struct ws {
 	enum ws_state state;
 	size_t max_message;
 	int64_t open_timeout_ms;
-	struct ws_url url;
+	struct url url;
 	struct ws_handshake handshake;
 	struct ws_parser parser;
 	struct buf out;     /* one encoded frame, until tls_write copies it */

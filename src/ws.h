@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "url.h"
 
 struct loop;
 struct tls_trust;
@@ -82,22 +83,10 @@ enum ws_parse {
 
 /* ---- URL ---------------------------------------------------------- */
 
-/* Bound on host names (RFC 1035: 253 characters) and on the request
- * target (Discord's gateway URL is under 100 bytes; 1 KiB leaves room). */
-#define WS_HOST_MAX 256
-#define WS_PATH_MAX 1024
-
-struct ws_url {
-	int secure;             /* wss:// */
-	char host[WS_HOST_MAX]; /* without brackets for IPv6 literals */
-	uint16_t port;          /* default 443 (wss) or 80 (ws) */
-	int port_given;         /* the URL named the port */
-	char path[WS_PATH_MAX]; /* path and query, "/" when empty */
-};
-
-/* Parses "wss://host[:port]/path?query" or ws://. Returns 0, or -1 with the
- * reason in err (RFC 6455 3: other schemes and fragments are refused). */
-int ws_url_parse(struct ws_url *u, const char *url, char *err, size_t err_len);
+/* Parses "wss://host[:port]/path?query" or ws:// with url_parse (url.h),
+ * refusing other schemes and fragments (RFC 6455 3). Returns 0, or -1 with
+ * the reason in err. */
+int ws_url_parse(struct url *u, const char *text, char *err, size_t err_len);
 
 /* ---- opening handshake (RFC 6455 4.1, 4.2.2) ------------------------ */
 
@@ -111,7 +100,7 @@ void ws_handshake_key(char key[25], const uint8_t nonce[16]);
  * base64(sha1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")). */
 void ws_handshake_accept(char accept[29], const char *key);
 /* Appends the GET request opening a connection to u with key. */
-int ws_handshake_request(struct buf *out, const struct ws_url *u, const char *key);
+int ws_handshake_request(struct buf *out, const struct url *u, const char *key);
 
 /* The response reader: collects the head, then checks it. */
 struct ws_handshake {

@@ -54,7 +54,7 @@ TEST(ws_url_parse_cases)
 	        {"wss://gateway.discord.gg", 1, 1, "gateway.discord.gg", 443, "/"},
 	        {"wss://gateway.discord.gg?v=10", 1, 1, "gateway.discord.gg", 443, "/?v=10"},
 	        {"ws://127.0.0.1:8765/echo", 1, 0, "127.0.0.1", 8765, "/echo"},
-	        {"WS://Example.COM/", 1, 0, "Example.COM", 80, "/"},
+	        {"WS://Example.COM/", 1, 0, "example.com", 80, "/"},
 	        {"ws://[::1]:9000/x", 1, 0, "::1", 9000, "/x"},
 	        {"ws://[::1]/", 1, 0, "::1", 80, "/"},
 	        {"http://example.com/", 0, 0, NULL, 0, NULL},
@@ -70,7 +70,7 @@ TEST(ws_url_parse_cases)
 	        {"ws://[::1/", 0, 0, NULL, 0, NULL},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct ws_url u;
+		struct url u;
 		char err[256] = "";
 		int rc = ws_url_parse(&u, cases[i].url, err, sizeof err);
 		if (!CHECK_INT(rc, cases[i].ok ? 0 : -1))
@@ -79,7 +79,7 @@ TEST(ws_url_parse_cases)
 			CHECK_INT(u.secure, cases[i].secure);
 			CHECK_STR(u.host, cases[i].host);
 			CHECK_INT(u.port, cases[i].port);
-			CHECK_STR(u.path, cases[i].path);
+			CHECK_STR(u.target, cases[i].path);
 		}
 		if (!cases[i].ok)
 			CHECK(err[0] != '\0');
@@ -88,7 +88,7 @@ TEST(ws_url_parse_cases)
 	char long_url[400] = "wss://";
 	memset(long_url + 6, 'a', 300);
 	long_url[306] = '\0';
-	struct ws_url u;
+	struct url u;
 	char err[256];
 	CHECK_INT(ws_url_parse(&u, long_url, err, sizeof err), -1);
 }
@@ -107,7 +107,7 @@ TEST(ws_handshake_rfc_example)
 
 TEST(ws_handshake_request_text)
 {
-	struct ws_url u;
+	struct url u;
 	char err[100];
 	struct buf b;
 	buf_init(&b, 4096);
