@@ -92,6 +92,9 @@ redis_stop() {
 	[ -f "$DIR/redis.pid" ] || return 0
 	local pid i
 	pid=$(cat "$DIR/redis.pid")
+	# SHUTDOWN SAVE writes dump.rdb into --dir, which the next start loads:
+	# a restart keeps the data, as a production Redis with persistence does
+	timeout 5 redis-cli -h 127.0.0.1 -p "$AGORA_TEST_REDIS_PORT" shutdown save >/dev/null 2>&1 || true
 	kill "$pid" 2>/dev/null || true
 	# gone, or a zombie nobody reaped yet (its port is closed either way)
 	for i in $(seq 1 100); do
