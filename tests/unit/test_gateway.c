@@ -131,13 +131,26 @@ session_close(struct session *s)
 	loop_free(s->loop);
 }
 
-/* GET /gateway from the emulator, parsed into doc. */
+/* What the emulator recorded of the gateway (GET /gateway), parsed. */
+struct emu_view {
+	struct json_doc doc;
+	struct buf body;
+};
+
 static const struct json_value *
-emu_gateway(struct json_doc *doc, struct buf *body)
+view_gateway(struct emu_view *v)
 {
-	buf_reset(body);
-	emu_call("GET", "/gateway", NULL, body);
-	return json_parse(doc, body->data, body->len);
+	json_doc_init(&v->doc, 1 << 22);
+	buf_init(&v->body, 1 << 22);
+	emu_call("GET", "/gateway", NULL, &v->body);
+	return json_parse(&v->doc, v->body.data, v->body.len);
+}
+
+static void
+view_free(struct emu_view *v)
+{
+	json_doc_free(&v->doc);
+	buf_free(&v->body);
 }
 
 TEST(gateway_identifies_over_zlib_stream_with_two_intents)
@@ -148,11 +161,8 @@ TEST(gateway_identifies_over_zlib_stream_with_two_intents)
 	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
 	CHECK(gateway_is_ready(s.g));
 
-	struct json_doc doc;
-	struct buf body;
-	json_doc_init(&doc, 1 << 22);
-	buf_init(&body, 1 << 22);
-	const struct json_value *g = emu_gateway(&doc, &body);
+	struct emu_view v;
+	const struct json_value *g = view_gateway(&v);
 	/* GUILDS | GUILD_MESSAGES, no privileged intents */
 	int64_t intents = 0;
 	CHECK_INT(json_path_int64(g, "identifies[0].payload.intents", &intents), 0);
@@ -162,8 +172,7 @@ TEST(gateway_identifies_over_zlib_stream_with_two_intents)
 	CHECK_STR(json_path_str(g, "connections[0].query.encoding"), "json");
 	CHECK_STR(json_path_str(g, "connections[0].query.v"), "10");
 	CHECK_INT(json_len(json_get(g, "identifies")), 1);
-	json_doc_free(&doc);
-	buf_free(&body);
+	view_free(&v);
 	session_close(&s);
 }
 
@@ -189,17 +198,13 @@ TEST(gateway_heartbeats_with_the_last_sequence)
 	CHECK(st.heartbeats >= 2);
 	CHECK(st.last_heartbeat_rtt_ms >= 0 && st.last_heartbeat_rtt_ms < 1000);
 
-	struct json_doc doc;
-	struct buf body;
-	json_doc_init(&doc, 1 << 22);
-	buf_init(&body, 1 << 22);
-	const struct json_value *g = emu_gateway(&doc, &body);
+	struct emu_view v;
+	const struct json_value *g = view_gateway(&v);
 	/* after READY and GUILD_CREATE the sequence is at least 2 */
 	int64_t d = 0;
 	CHECK_INT(json_path_int64(g, "connections[0].heartbeat_seqs[1]", &d), 0);
 	CHECK(d >= 2);
-	json_doc_free(&doc);
-	buf_free(&body);
+	view_free(&v);
 	session_close(&s);
 }
 
@@ -220,17 +225,13 @@ TEST(gateway_resumes_after_a_dropped_connection_and_gets_missed_events)
 	/* (content is empty without the privileged MESSAGE_CONTENT intent) */
 	CHECK_INT(s.messages, 1);
 
-	struct json_doc doc;
-	struct buf body;
-	json_doc_init(&doc, 1 << 22);
-	buf_init(&body, 1 << 22);
-	const struct json_value *g = emu_gateway(&doc, &body);
+	struct emu_view v;
+	const struct json_value *g = view_gateway(&v);
 	CHECK_INT(json_len(json_get(g, "identifies")), 1);
 	CHECK_STR(json_path_str(g, "resumes[0].outcome"), "resumed");
 	/* through resume_gateway_url, as READY said */
 	CHECK_STR(json_path_str(g, "resumes[0].path"), "/resume");
-	json_doc_free(&doc);
-	buf_free(&body);
+	view_free(&v);
 	session_close(&s);
 }
 
@@ -252,11 +253,8 @@ fault_then_recover(const char *fault, int expect_resume, int64_t expect_client_c
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	int64_t ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 
-	struct json_doc doc;
-	struct buf body;
-	json_doc_init(&doc, 1 << 22);
-	buf_init(&body, 1 << 22);
-	const struct json_value *g = emu_gateway(&doc, &body);
+	struct emu_view v;
+	const struct json_value *g = view_gateway(&v);
 	int64_t code = 0;
 	json_path_int64(g, "connections[0].close_code_from_client", &code);
 	if (expect_client_close)
@@ -267,8 +265,7 @@ fault_then_recover(const char *fault, int expect_resume, int64_t expect_client_c
 		CHECK(ms >= 1000);
 		CHECK(ms < 8000);
 	}
-	json_doc_free(&doc);
-	buf_free(&body);
+	view_free(&v);
 	session_close(&s);
 }
 
@@ -299,17 +296,13 @@ TEST(gateway_zombie_connection_is_closed_4000_and_resumed)
 	gateway_get_stats(s.g, &st);
 	CHECK_INT(st.zombies, 1);
 
-	struct json_doc doc;
-	struct buf body;
-	json_doc_init(&doc, 1 << 22);
-	buf_init(&body, 1 << 22);
-	const struct json_value *g = emu_gateway(&doc, &body);
+	struct emu_view v;
+	const struct json_value *g = view_gateway(&v);
 	int64_t code = 0;
 	json_path_int64(g, "connections[0].close_code_from_client", &code);
 	CHECK_INT(code, 4000);
 	CHECK_INT(json_len(json_get(g, "identifies")), 1);
-	json_doc_free(&doc);
-	buf_free(&body);
+	view_free(&v);
 	session_close(&s);
 }
 
@@ -389,16 +382,12 @@ TEST(gateway_close_sends_1000_and_reports_closed)
 	CHECK(test_run_until(s.loop, closed, &s, 5000));
 	CHECK(!gateway_is_ready(s.g));
 
-	struct json_doc doc;
-	struct buf body;
-	json_doc_init(&doc, 1 << 22);
-	buf_init(&body, 1 << 22);
-	const struct json_value *g = emu_gateway(&doc, &body);
+	struct emu_view v;
+	const struct json_value *g = view_gateway(&v);
 	int64_t code = 0;
 	json_path_int64(g, "connections[0].close_code_from_client", &code);
 	CHECK_INT(code, 1000);
-	json_doc_free(&doc);
-	buf_free(&body);
+	view_free(&v);
 	session_close(&s);
 }
 
