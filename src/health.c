@@ -152,9 +152,14 @@ on_accept(struct loop *loop, struct loop_watch *w, short revents)
 	(void)revents;
 	struct health *h = w->data;
 	for (;;) {
-		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		/* accept4 is not POSIX; two fcntl calls do the same */
+		int fd = accept(h->fd, NULL, NULL);
 		if (fd < 0)
 			return; /* EAGAIN, or a transient error: wait for the next */
+		if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+			close(fd);
+			continue;
+		}
 		struct health_conn *c = NULL;
 		for (size_t i = 0; i < HEALTH_MAX_CONNECTIONS && !c; i++)
 			if (h->conns[i].fd < 0 && !h->conns[i].owed)
