@@ -78,4 +78,15 @@ $(OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)
 $(OUT)/bench_%: bench/bench_%.c $(LIB_OBJ)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) $(BENCH_LIBS)
 
+# bench_json times cJSON and simdjson (C++, through bench/simdjson_shim.cpp)
+# beside ours when BENCH_REF=1 (build.sh bench, glibc); without, ours alone
+ifeq ($(BENCH_REF),1)
+$(OUT)/bench_json: $(OUT)/benchobj/simdjson_shim.o
+$(OUT)/bench_json: BENCH_LIBS += $(OUT)/benchobj/simdjson_shim.o -lsimdjson -lcjson -lstdc++
+$(OUT)/bench_json: CPPFLAGS += -DBENCH_REF
+endif
+$(OUT)/benchobj/%.o: bench/%.cpp
+	@mkdir -p $(@D)
+	$(CXX) -O2 -std=c++17 -c -o $@ $<
+
 -include $(wildcard $(OUT)/obj/*.d $(OUT)/unitobj/*.d)

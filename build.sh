@@ -290,6 +290,11 @@ run_tests() {
 	"$BUILD/musl/unit" >"$BUILD/logs/unit-musl.log" 2>&1 || true
 	record "unit tests (musl)" "$BUILD/logs/unit-musl.log"
 
+	# jsoncheck at build/jsoncheck, run over tests/data/json
+	cp "$BUILD/musl/jsoncheck" "$BUILD/jsoncheck.tmp" && mv "$BUILD/jsoncheck.tmp" "$BUILD/jsoncheck"
+	tests/cli/jsoncheck.sh "$BUILD/jsoncheck" >"$BUILD/logs/jsoncheck.log" 2>&1 || true
+	record "jsoncheck (tests/data/json)" "$BUILD/logs/jsoncheck.log"
+
 	# the same tests under AddressSanitizer + UBSan (glibc; musl has no ASan)
 	if [ "${AGORA_SKIP_ASAN:-0}" != 1 ]; then
 		build_deps glibc gcc
@@ -341,8 +346,11 @@ bench)
 	ensure_packages $PKGS_BUILD $PKGS_BENCH
 	build_deps musl musl-gcc
 	build_deps glibc gcc
-	make_target "$BUILD/bench" "$CACHE/deps/glibc" gcc "-O2" bench
+	make_target "$BUILD/bench" "$CACHE/deps/glibc" gcc "-O2" BENCH_REF=1 bench
 	for b in "$BUILD"/bench/bench_*; do [ -x "$b" ] && "$b"; done
+	# the JSON parser also as shipped: musl, static
+	make_target "$BUILD/bench-musl" "$CACHE/deps/musl" musl-gcc "-O2" "$BUILD/bench-musl/bench_json"
+	"$BUILD/bench-musl/bench_json"
 	;;
 clean) rm -rf "$BUILD" agora ;;
 *) die "unknown mode '$MODE' (build, test, fuzz, bench, clean)" ;;
