@@ -1,0 +1,442 @@
+"""The control API: plain HTTP + JSON on the control port, for tests.
+
+Tests configure the world, inject gateway events and faults, and read back
+everything the bot did. Every endpoint is listed in README.md.
+"""
+
+import copy
+import json
+import logging
+import time
+
+from aiohttp import web
+
+from . import state as S
+
+log = logging.getLogger("emulator.control")
+
+
+def jresp(obj, status=200):
+    return web.Response(status=status, text=json.dumps(obj), content_type="application/json")
+
+
+class Control:
+    def __init__(self, state, gateway, rest, limiter, config):
+        self.state, self.gw, self.rest, self.limiter, self.config = state, gateway, rest, limiter, config
+
+    def app(self):
+        app = web.Application(middlewares=[self.errors])
+        r = app.router
+        r.add_get("/health", self.health)
+        r.add_get("/config", self.get_config)
+        r.add_post("/config", self.set_config)
+        r.add_post("/reset", self.reset)
+        r.add_get("/state", self.get_state)
+        r.add_post("/guilds", self.add_guild)
+        r.add_get("/guilds/{gid}", self.get_guild)
+        r.add_post("/guilds/{gid}/channels", self.add_channel)
+        r.add_post("/guilds/{gid}/members", self.add_member)
+        r.add_post("/guilds/{gid}/roles", self.add_role)
+        r.add_get("/channels", self.list_channels)
+        r.add_get("/channels/{cid}/messages", self.channel_messages)
+        r.add_get("/messages", self.all_messages)
+        r.add_get("/ratelimits", self.get_ratelimits)
+        r.add_post("/ratelimits", self.set_ratelimits)
+        r.add_get("/faults/rest", self.get_rest_faults)
+        r.add_post("/faults/rest", self.add_rest_fault)
+        r.add_delete("/faults/rest", self.clear_rest_faults)
+        r.add_post("/faults/gateway", self.gateway_fault)
+        r.add_post("/inject/dispatch", self.inject_dispatch)
+        r.add_post("/inject/message", self.inject_message)
+        r.add_post("/inject/slash", self.inject_slash)
+        r.add_post("/inject/component", self.inject_component)
+        r.add_post("/inject/modal", self.inject_modal)
+        r.add_get("/requests", self.get_requests)
+        r.add_get("/gateway", self.get_gateway)
+        r.add_get("/interactions", self.get_interactions)
+        r.add_get("/interactions/{iid}", self.get_interaction)
+        r.add_get("/commands", self.get_commands)
+        r.add_get("/counters", self.get_counters)
+        return app
+
+    @web.middleware
+    async def errors(self, request, handler):
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except (KeyError, ValueError, TypeError) as e:
+            log.exception("control %s %s", request.method, request.path)
+            return jresp({"error": "%s: %s" % (type(e).__name__, e)}, 400)
+
+    @staticmethod
+    async def body(request):
+        raw = await request.read()
+        return json.loads(raw) if raw else {}
+
+    # ----------------------------------------------------------- config, world
+    async def health(self, request):
+        return jresp({"ok": True, "port": self.config["port"], "gateway_url": self.gw.url()})
+
+    async def get_config(self, request):
+        return jresp({k: v for k, v in self.config.items() if k != "guilds"})
+
+    async def set_config(self, request):
+        b = await self.body(request)
+        allowed = ("heartbeat_interval", "interaction_timeout", "token", "privileged_intents", "shards",
+                   "category_max_channels", "emoji_limit", "gateway_url", "resume_gateway_url",
+                   "application_flags")
+        for k, v in b.items():
+            if k not in allowed:
+                raise ValueError("unknown config key %r (allowed: %s)" % (k, ", ".join(allowed)))
+            self.config[k] = v
+        return await self.get_config(request)
+
+    async def reset(self, request):
+        """Fresh world and recordings; closes live gateway connections and
+        forgets sessions unless {"gateway": false}."""
+        b = await self.body(request)
+        if b.get("gateway", True):
+            await self.gw.shutdown()
+            self.gw.sessions.clear()
+            self.gw.records.clear()
+            self.gw.identifies.clear()
+            self.gw.resumes.clear()
+        self.state.reset(guilds=b.get("guilds", self.config.get("guilds")))
+        self.rest.faults.clear()
+        self.limiter.configure({"reset": True})
+        return jresp({"ok": True})
+
+    async def get_state(self, request):
+        st = self.state
+        return jresp({"guilds": [st.guild_create_payload(g) for g in st.guilds],
+                      "bot_user": st.bot_user, "application_id": self.config["application_id"],
+                      "counters": st.counters})
+
+    async def add_guild(self, request):
+        b = await self.body(request)
+        existed = str(b.get("id")) in self.state.guilds
+        g = self.state.add_guild(b)
+        payload = self.state.guild_create_payload(g["id"])
+        if b.get("announce", True):
+            await self.gw.dispatch("GUILD_UPDATE" if existed else "GUILD_CREATE",
+                                   payload if not existed else self.state.guilds[g["id"]])
+        return jresp(payload)
+
+    async def get_guild(self, request):
+        gid = request.match_info["gid"]
+        payload = self.state.guild_create_payload(gid)
+        payload["emojis"] = copy.deepcopy(self.state.emojis.get(gid, []))
+        payload["channels"] = [c for c in self.state.guild_channels(gid)]
+        return jresp(payload)
+
+    async def add_channel(self, request):
+        gid = request.match_info["gid"]
+        b = await self.body(request)
+        ch = self.state.add_channel(gid, b, len(self.state.guild_channels(gid)))
+        if b.get("announce", True):
+            await self.gw.dispatch("CHANNEL_CREATE", S.public_channel(ch))
+        return jresp(ch)
+
+    async def add_member(self, request):
+        gid = request.match_info["gid"]
+        b = await self.body(request)
+        m = self.state.add_member(gid, b)
+        if b.get("announce", True):
+            await self.gw.dispatch("GUILD_MEMBER_ADD", {**S.public_member(m), "guild_id": gid})
+        return jresp(m)
+
+    async def add_role(self, request):
+        gid = request.match_info["gid"]
+        b = await self.body(request)
+        g = self.state.guilds[gid]
+        role = S.normalize_role(gid, b, len(g["roles"]))
+        g["roles"].append(role)
+        if b.get("announce", True):
+            await self.gw.dispatch("GUILD_ROLE_CREATE", {"guild_id": gid, "role": role})
+        return jresp(role)
+
+    async def list_channels(self, request):
+        return jresp(list(self.state.channels.values()))
+
+    async def channel_messages(self, request):
+        """Every message of a channel, oldest first, including ephemeral and
+        deleted ones and the allowed_mentions the bot sent."""
+        return jresp(self.state.messages.get(request.match_info["cid"], []))
+
+    async def all_messages(self, request):
+        cid = request.query.get("channel_id")
+        out = [m for msgs in self.state.messages.values() for m in msgs if cid is None or m["channel_id"] == cid]
+        out.sort(key=lambda m: int(m["id"]))
+        return jresp(out)
+
+    # ----------------------------------------------------------- limits, faults
+    async def get_ratelimits(self, request):
+        return jresp(self.limiter.describe())
+
+    async def set_ratelimits(self, request):
+        self.limiter.configure(await self.body(request))
+        return jresp(self.limiter.describe())
+
+    async def get_rest_faults(self, request):
+        return jresp(self.rest.faults)
+
+    async def add_rest_fault(self, request):
+        b = await self.body(request)
+        f = {"route": b.get("route", "*"), "count": int(b.get("count", 1)), "status": int(b.get("status", 500))}
+        for k in ("method", "html", "body", "message", "retry_after"):
+            if k in b:
+                f[k] = b[k]
+        self.rest.faults.append(f)
+        return jresp(f)
+
+    async def clear_rest_faults(self, request):
+        self.rest.faults.clear()
+        return jresp({"ok": True})
+
+    async def gateway_fault(self, request):
+        b = await self.body(request)
+        n = await self.gw.fault(b["action"], b)
+        return jresp({"connections": n})
+
+    # ----------------------------------------------------------- injection
+    async def inject_dispatch(self, request):
+        b = await self.body(request)
+        n = await self.gw.dispatch(b["event"], b.get("data") or {}, b.get("session_id"))
+        return jresp({"sessions": n})
+
+    def default_guild_id(self):
+        return next(iter(self.state.guilds), None)
+
+    def default_channel(self, gid):
+        for c in self.state.guild_channels(gid):
+            if c["type"] == S.CHANNEL_TEXT:
+                return c["id"]
+        raise ValueError("guild %s has no text channel" % gid)
+
+    def default_user(self, gid):
+        for uid in self.state.members.get(gid, {}):
+            if uid != self.state.bot_user["id"]:
+                return uid
+        raise ValueError("guild %s has no member besides the bot" % gid)
+
+    def where(self, b):
+        """(guild_id or None, channel_id, user_id) for an injected event."""
+        cid = b.get("channel_id")
+        if cid is not None:
+            ch = self.state.channels[str(cid)]
+            gid = ch.get("guild_id")
+        else:
+            gid = str(b.get("guild_id") or self.default_guild_id())
+            cid = self.default_channel(gid)
+        uid = str(b.get("user_id") or (self.default_user(gid) if gid else None))
+        return gid, str(cid), uid
+
+    async def inject_message(self, request):
+        """A user posts a message: stored, then MESSAGE_CREATE."""
+        b = await self.body(request)
+        gid, cid, uid = self.where(b)
+        author = copy.deepcopy(self.state.user(uid))
+        msg = self.rest.build_message(cid, {"content": b.get("content", ""), "embeds": b.get("embeds"),
+                                            "message_reference": b.get("message_reference")},
+                                      author=author)
+        if b.get("webhook_id"):
+            msg["webhook_id"] = str(b["webhook_id"])
+        self.state.store_message(msg)
+        await self.gw.dispatch("MESSAGE_CREATE", self.rest.public_message(msg))
+        return jresp(msg)
+
+    def interaction_base(self, b, itype, data):
+        st = self.state
+        gid, cid, uid = self.where(b)
+        iid = S.snowflake()
+        token = st.new_token()
+        ch = st.channels[cid]
+        p = {
+            "id": iid, "application_id": self.config["application_id"], "type": itype, "data": data,
+            "channel_id": cid, "channel": S.public_channel({k: v for k, v in ch.items() if k != "dm_user_id"}),
+            "token": token, "version": 1, "locale": b.get("locale", "en-US"),
+            "app_permissions": "2248473465835073", "entitlements": [],
+            "attachment_size_limit": 10485760,
+        }
+        if gid:
+            member = st.member_of(gid, uid) or st.add_member(gid, {"user": {"id": uid, "username": "user" + uid[-4:]}})
+            p.update({"guild_id": gid, "guild_locale": "en-US",
+                      "guild": {"id": gid, "locale": "en-US", "features": []},
+                      "member": {**S.public_member(member), "permissions": b.get("permissions", "1071698660929")},
+                      "authorizing_integration_owners": {"0": gid}, "context": 0})
+        else:
+            p.update({"user": st.user(uid), "authorizing_integration_owners": {"1": uid}, "context": 1})
+        return p
+
+    async def deliver(self, p):
+        now = time.time()
+        it = {"id": p["id"], "token": p["token"], "type": p["type"], "payload": p, "created": now,
+              "acknowledged": False, "responses": [], "original_id": None, "edits": [],
+              "followups": [], "modal": None, "late_callbacks": 0}
+        self.state.interactions[p["id"]] = it
+        self.state.interactions_by_token[p["token"]] = it
+        n = await self.gw.dispatch("INTERACTION_CREATE", p)
+        return jresp({"id": p["id"], "token": p["token"], "sessions": n, "payload": p})
+
+    def find_command(self, gid, name):
+        for key in (gid, "global"):
+            for c in self.state.commands.get(key, []):
+                if c["name"] == name and c["type"] == 1:
+                    return c
+        return None
+
+    @staticmethod
+    def option_type(value):
+        if isinstance(value, bool):
+            return 5
+        if isinstance(value, int):
+            return 4
+        if isinstance(value, float):
+            return 10
+        return 3
+
+    def build_options(self, given, declared, resolved, gid):
+        """options as a list [{name, type, value}] or a dict {name: value};
+        types come from the registered command when known."""
+        if isinstance(given, dict):
+            given = [{"name": k, "value": v} for k, v in given.items()]
+        decl = {o["name"]: o for o in (declared or [])}
+        out = []
+        for o in given or []:
+            d = decl.get(o["name"], {})
+            otype = o.get("type") or d.get("type") or self.option_type(o.get("value"))
+            opt = {"name": o["name"], "type": otype}
+            if otype in (1, 2):
+                opt["options"] = self.build_options(o.get("options") or [], d.get("options"), resolved, gid)
+            else:
+                opt["value"] = o.get("value")
+                if o.get("focused"):
+                    opt["focused"] = True
+                self.resolve(otype, opt["value"], resolved, gid)
+            out.append(opt)
+        return out
+
+    def resolve(self, otype, value, resolved, gid):
+        st = self.state
+        if otype in (6, 9) and str(value) in st.users:
+            u = st.users[str(value)]
+            resolved.setdefault("users", {})[u["id"]] = u
+            m = st.member_of(gid, u["id"]) if gid else None
+            if m is not None:
+                resolved.setdefault("members", {})[u["id"]] = {
+                    **{k: v for k, v in S.public_member(m).items() if k != "user"}, "permissions": "0"}
+        if otype == 7 and str(value) in st.channels:
+            c = st.channels[str(value)]
+            resolved.setdefault("channels", {})[c["id"]] = {
+                "id": c["id"], "name": c.get("name"), "type": c["type"], "permissions": "1071698660929",
+                "parent_id": c.get("parent_id"), "guild_id": c.get("guild_id")}
+        if otype in (8, 9) and gid:
+            for r in st.guilds[gid]["roles"]:
+                if r["id"] == str(value):
+                    resolved.setdefault("roles", {})[r["id"]] = r
+
+    async def inject_slash(self, request):
+        """INTERACTION_CREATE for a chat-input command (type 2), or with
+        {"autocomplete": true} an autocomplete interaction (type 4)."""
+        b = await self.body(request)
+        gid, _, _ = self.where(b)
+        cmd = self.find_command(gid, b["name"])
+        resolved = {}
+        data = {"id": cmd["id"] if cmd else b.get("command_id", S.snowflake()), "name": b["name"],
+                "type": 1, "options": self.build_options(b.get("options"), cmd and cmd.get("options"), resolved, gid)}
+        if resolved:
+            data["resolved"] = resolved
+        if gid:
+            data["guild_id"] = gid
+        return await self.deliver(self.interaction_base(b, 4 if b.get("autocomplete") else 2, data))
+
+    def message_for(self, b, cid):
+        mid = b.get("message_id")
+        if mid is not None:
+            return self.state.message_index[str(mid)]
+        for m in reversed(self.state.messages.get(cid, [])):
+            if m.get("components") and m["author"]["id"] == self.state.bot_user["id"]:
+                return m
+        return None
+
+    async def inject_component(self, request):
+        """A click on a button (component_type 2) or a select choice (3, 5-8)
+        with custom_id, on the given message (default: the channel's last
+        bot message that has components)."""
+        b = await self.body(request)
+        _, cid, _ = self.where(b)
+        data = {"custom_id": b["custom_id"], "component_type": int(b.get("component_type", 2))}
+        if data["component_type"] != 2:
+            data["values"] = b.get("values", [])
+        msg = self.message_for(b, cid)
+        p = self.interaction_base(b, 3, data)
+        p["message"] = self.rest.public_message(msg) if msg else {
+            "id": S.snowflake(), "channel_id": cid, "type": 0, "content": "", "author": self.state.bot_user,
+            "components": [], "embeds": [], "attachments": [], "flags": 0, "timestamp": S.iso_now(),
+            "edited_timestamp": None, "tts": False, "mention_everyone": False, "mentions": [],
+            "mention_roles": [], "pinned": False}
+        return await self.deliver(p)
+
+    async def inject_modal(self, request):
+        """A modal submit (type 5). fields: {custom_id: value}. shape
+        "action_row": [{type 1, components: [{type 4, custom_id, value}]}]
+        (the classic shape); shape "label": [{type 18, id, component:
+        {type 4, id, custom_id, value}}] (modals built from Label
+        components). Both are what Discord sends."""
+        b = await self.body(request)
+        _, cid, _ = self.where(b)
+        fields = b.get("fields") or {}
+        if isinstance(fields, dict):
+            fields = list(fields.items())
+        shape = b.get("shape", "action_row")
+        comps = []
+        for n, (fid, value) in enumerate(fields):
+            if shape == "label":
+                comps.append({"type": 18, "id": 2 * n + 1,
+                              "component": {"type": 4, "id": 2 * n + 2, "custom_id": fid, "value": value}})
+            elif shape == "action_row":
+                comps.append({"type": 1, "id": 2 * n + 1,
+                              "components": [{"type": 4, "id": 2 * n + 2, "custom_id": fid, "value": value}]})
+            else:
+                raise ValueError("shape must be action_row or label")
+        p = self.interaction_base(b, 5, {"custom_id": b["custom_id"], "components": comps})
+        if b.get("message_id"):
+            p["message"] = self.rest.public_message(self.state.message_index[str(b["message_id"])])
+        return await self.deliver(p)
+
+    # ----------------------------------------------------------- reading back
+    async def get_requests(self, request):
+        q = request.query
+        out = self.state.requests
+        if "since" in q:
+            out = [r for r in out if r["seq"] > int(q["since"])]
+        if "method" in q:
+            out = [r for r in out if r["method"] == q["method"].upper()]
+        if "path" in q:
+            out = [r for r in out if r["path"].startswith(q["path"])]
+        if "route" in q:
+            out = [r for r in out if r["route"] == q["route"]]
+        return jresp(out)
+
+    async def get_gateway(self, request):
+        return jresp(self.gw.describe())
+
+    def interaction_view(self, it):
+        v = {k: val for k, val in it.items()}
+        st = self.state
+        v["original"] = st.message_index.get(it["original_id"]) if it["original_id"] else None
+        v["followup_messages"] = [st.message_index[m] for m in it["followups"]]
+        return v
+
+    async def get_interactions(self, request):
+        return jresp([self.interaction_view(it) for it in self.state.interactions.values()])
+
+    async def get_interaction(self, request):
+        return jresp(self.interaction_view(self.state.interactions[request.match_info["iid"]]))
+
+    async def get_commands(self, request):
+        return jresp(self.state.commands)
+
+    async def get_counters(self, request):
+        return jresp(self.state.counters)
