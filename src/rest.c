@@ -406,9 +406,10 @@ send_one(struct rest *rest, struct rest_queue *q, struct rest_req *req)
 	rest->stats.sent++;
 }
 
-/* Sends what may be sent now, in queue order; arms the wake timer for the
- * earliest wait. exempt_pass: serve only (1) or all but (0) the queues
- * exempt from the global limit. Returns the earliest wait, or INT64_MAX. */
+/* Sends what may be sent now, oldest first in each queue. exempt_pass:
+ * serve only (1) or all but (0) the queues exempt from the global limit.
+ * Returns the earliest wait in ms (for the wake timer), or INT64_MAX when
+ * every blocked queue waits for an answer instead. */
 static int64_t
 pump_pass(struct rest *rest, int exempt_pass)
 {
@@ -618,13 +619,16 @@ rest_new(struct loop *loop, const struct rest_options *opt, char *err, size_t er
 {
 	struct url u;
 	char why[256];
-	if (!opt->api_url || url_parse(opt->api_url, &u, why, sizeof why) < 0 ||
-	    (u.scheme != URL_HTTP && u.scheme != URL_HTTPS)) {
-		snprintf(err, err_len, "bad Discord API URL: %s",
-		         opt->api_url ? (url_parse(opt->api_url, &u, why, sizeof why) < 0
-		                                 ? why
-		                                 : "not http or https")
-		                      : "none given");
+	if (!opt->api_url) {
+		snprintf(err, err_len, "no Discord API URL given");
+		return NULL;
+	}
+	if (url_parse(opt->api_url, &u, why, sizeof why) < 0) {
+		snprintf(err, err_len, "bad Discord API URL: %s", why);
+		return NULL;
+	}
+	if (u.scheme != URL_HTTP && u.scheme != URL_HTTPS) {
+		snprintf(err, err_len, "bad Discord API URL: not http or https");
 		return NULL;
 	}
 	if (!opt->token || !*opt->token || strpbrk(opt->token, "\r\n ")) {

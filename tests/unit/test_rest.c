@@ -484,11 +484,17 @@ TEST(rest_429_with_retry_after_is_waited_out_and_retried)
 	control(&f, "POST", "/faults/rest",
 	        "{\"route\": \"GET /users/@me\", \"status\": 429, \"retry_after\": 0.4, \"count\": "
 	        "1}");
-	struct result r;
+	struct result r, other;
+	int64_t start = loop_now(f.loop);
 	request(&f, &r, "GET", "/users/@me", NULL, NULL);
+	/* another bucket is not held back while this one waits */
+	request(&f, &other, "GET", "/gateway/bot", NULL, NULL);
 	run(&f, 10000);
 	CHECK_INT(r.calls, 1);
 	CHECK_INT(r.status, 200);
+	CHECK_INT(other.status, 200);
+	CHECK(other.at_ms - start < 300);
+	CHECK(r.at_ms - start >= 400);
 	const struct json_value *list = recorded(&f, "path=/users/@me");
 	CHECK_INT(json_len(list), 2);
 	CHECK_INT(json_path_int64(json_at(list, 0), "status", &(int64_t){0}), 0);
@@ -724,20 +730,87 @@ on_tick(struct loop *loop, struct loop_timer *t)
 	loop_stop(loop);
 }
 
-TEST(rest_free_fails_every_pending_callback_once)
+static int
+listen_silently(unsigned *port)
 {
-	/* a server that accepts connections and never answers: what is sent
-	 * stays in flight */
 	int listener = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in addr = {.sin_family = AF_INET,
 	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t addr_len = sizeof addr;
-	if (!CHECK(listener >= 0 && bind(listener, (struct sockaddr *)&addr, sizeof addr) == 0 &&
-	           listen(listener, 16) == 0 &&
-	           getsockname(listener, (struct sockaddr *)&addr, &addr_len) == 0))
+	if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+	    listen(listener, 16) < 0 ||
+	    getsockname(listener, (struct sockaddr *)&addr, &addr_len) < 0) {
+		if (listener >= 0)
+			close(listener);
+		return -1;
+	}
+	*port = ntohs(addr.sin_port);
+	return listener;
+}
+
+TEST(rest_refuses_bad_options_and_requests)
+{
+	struct loop *loop = loop_new();
+	char err[256];
+	struct rest_options o = {.api_url = "wss://discord.com/api/v10", .token = "t"};
+	CHECK(rest_new(loop, &o, err, sizeof err) == NULL);
+	CHECK_STR(err, "bad Discord API URL: not http or https");
+	o.api_url = "https://discord.com/api/v10";
+	o.token = "two words";
+	CHECK(rest_new(loop, &o, err, sizeof err) == NULL);
+	CHECK_STR(err, "the bot token is empty or holds spaces or line breaks");
+	o.token = "";
+	CHECK(rest_new(loop, &o, err, sizeof err) == NULL);
+
+	/* a server that never answers: requests stay pending */
+	unsigned port;
+	int listener = listen_silently(&port);
+	if (!CHECK(listener >= 0))
 		return;
 	char api[64];
-	snprintf(api, sizeof api, "http://127.0.0.1:%u/api/v10", ntohs(addr.sin_port));
+	snprintf(api, sizeof api, "http://127.0.0.1:%u/api/v10/", port);
+	o.api_url = api;
+	o.token = "t";
+	struct rest *rest = rest_new(loop, &o, err, sizeof err);
+	static struct result r[REST_PENDING_MAX + 1];
+	struct fixture f = {.loop = loop};
+	CHECK_INT(rest_request(rest, "FETCH", "/users/@me", NULL, NULL, on_rest, &r[0]), -1);
+	CHECK_STR(rest_error(rest), "unknown method (GET, POST, PUT, PATCH or DELETE)");
+	CHECK_INT(rest_request(rest, "GET", "users/@me", NULL, NULL, on_rest, &r[0]), -1);
+	CHECK_STR(rest_error(rest), "the path must start with '/'");
+	/* REST_PENDING_MAX, then refusal; every accepted one is failed once
+	 * by rest_free */
+	int accepted = 0;
+	for (int i = 0; i <= REST_PENDING_MAX; i++) {
+		r[i].f = &f;
+		char path[64];
+		snprintf(path, sizeof path, "/channels/%d/messages", 1000 + i % 7);
+		if (rest_request(rest, "POST", path, "{}", NULL, on_rest, &r[i]) == 0)
+			accepted++;
+	}
+	CHECK_INT(accepted, REST_PENDING_MAX);
+	CHECK_STR(rest_error(rest), "too many Discord requests pending");
+	f.outstanding = accepted;
+	rest_free(rest);
+	int once = 0;
+	for (int i = 0; i < REST_PENDING_MAX; i++)
+		once += r[i].calls == 1 && strcmp(r[i].error, "rest client closed") == 0;
+	CHECK_INT(once, REST_PENDING_MAX);
+	CHECK_INT(r[REST_PENDING_MAX].calls, 0);
+	close(listener);
+	loop_free(loop);
+}
+
+TEST(rest_free_fails_every_pending_callback_once)
+{
+	/* a server that accepts connections and never answers: what is sent
+	 * stays in flight */
+	unsigned port;
+	int listener = listen_silently(&port);
+	if (!CHECK(listener >= 0))
+		return;
+	char api[64];
+	snprintf(api, sizeof api, "http://127.0.0.1:%u/api/v10", port);
 	struct fixture f;
 	memset(&f, 0, sizeof f);
 	f.loop = loop_new();
