@@ -14,8 +14,12 @@
 #define MAX_ROUTES 128
 /* Discord's invalid request window: 10 minutes, counted per second. */
 #define INVALID_WINDOW_S 600
-/* The global window is one second wide. */
-#define GLOBAL_WINDOW_MS 1000
+/* The global window is one second wide; 50 ms more absorb our clock's
+ * error: the loop reads the time once per iteration, so an answer read late
+ * in a busy iteration is stamped early by up to the iteration's length
+ * (and a request sent exactly one second later was seen by the emulator
+ * inside the same second). discord.js adds 50 ms for the same reasons. */
+#define GLOBAL_WINDOW_MS 1050
 /* Highest global rate accepted (Discord grants large bots more than 50). */
 #define MAX_GLOBAL_PER_SECOND 1000
 
@@ -43,10 +47,17 @@ struct ratelimit {
 
 	int64_t blocked_until; /* global 429, Cloudflare block, 401 */
 
-	/* start times of the last global_per_second global requests (a ring) */
-	int64_t global_sent[MAX_GLOBAL_PER_SECOND];
+	/* The global window as the server can see it. A request reaches
+	 * Discord somewhere between its start and its answer, so it counts
+	 * from its start (global_in_flight) until one window after its answer
+	 * (global_done, a ring of the last global_per_second answer times).
+	 * Counting start times alone let a request delayed on its way (behind
+	 * a TLS handshake) land in the same server-side second as the 50 sent
+	 * a second after it: the emulator saw 56 in one second and sent 429s. */
+	int64_t global_done[MAX_GLOBAL_PER_SECOND];
 	int global_per_second;
 	int global_next, global_count;
+	int global_in_flight;
 
 	/* invalid requests per second over the last INVALID_WINDOW_S seconds */
 	int64_t invalid_second[INVALID_WINDOW_S];
@@ -251,21 +262,36 @@ get_state(struct ratelimit *rl, const struct ratelimit_route *route, int64_t now
 
 /* ------------------------------------------------------------ global */
 
+/* 0 when a global request may start now; > 0 ms to wait; or
+ * RATELIMIT_WAIT_RESPONSE when global_per_second are in flight. */
 static int64_t
 global_wait(const struct ratelimit *rl, int64_t now)
 {
-	if (rl->global_count < rl->global_per_second)
+	int n = rl->global_per_second;
+	if (rl->global_in_flight >= n)
+		return RATELIMIT_WAIT_RESPONSE;
+	/* answers within the last window, newest last in the ring */
+	int recent = 0;
+	while (recent < rl->global_count) {
+		int at = ((rl->global_next - recent - 1) % n + n) % n;
+		if (rl->global_done[at] <= now - GLOBAL_WINDOW_MS)
+			break;
+		recent++;
+	}
+	int excess = rl->global_in_flight + recent - n + 1;
+	if (excess <= 0)
 		return 0;
-	/* the oldest of the last global_per_second requests */
-	int64_t oldest = rl->global_sent[rl->global_next];
-	int64_t free_at = oldest + GLOBAL_WINDOW_MS;
-	return free_at > now ? free_at - now : 0;
+	/* the excess oldest of the recent answers must leave the window */
+	int at = ((rl->global_next - recent + excess - 1) % n + n) % n;
+	return rl->global_done[at] + GLOBAL_WINDOW_MS - now;
 }
 
 static void
-global_record(struct ratelimit *rl, int64_t now)
+global_record_done(struct ratelimit *rl, int64_t now)
 {
-	rl->global_sent[rl->global_next] = now;
+	if (rl->global_in_flight > 0)
+		rl->global_in_flight--;
+	rl->global_done[rl->global_next] = now;
 	rl->global_next = (rl->global_next + 1) % rl->global_per_second;
 	if (rl->global_count < rl->global_per_second)
 		rl->global_count++;
@@ -280,7 +306,7 @@ ratelimit_acquire(struct ratelimit *rl, const struct ratelimit_route *route, int
 		return rl->blocked_until - now;
 	if (!route->global_exempt) {
 		int64_t wait = global_wait(rl, now);
-		if (wait > 0)
+		if (wait != 0)
 			return wait;
 	}
 	struct bucket_state *s = get_state(rl, route, now);
@@ -288,7 +314,12 @@ ratelimit_acquire(struct ratelimit *rl, const struct ratelimit_route *route, int
 		return -2;
 	s->last_used = now;
 	if (s->reset_at && now >= s->reset_at) {
-		/* the window passed: the limit is whole again */
+		/* The window passed: the limit is whole again, but only once every
+		 * request of the old window has answered. An answer arriving after
+		 * the roll-over would otherwise be taken for the new window's and
+		 * overwrite its count. */
+		if (s->in_flight > 0)
+			return RATELIMIT_WAIT_RESPONSE;
 		s->remaining = s->limit;
 		s->reset_at = 0;
 	}
@@ -304,7 +335,7 @@ ratelimit_acquire(struct ratelimit *rl, const struct ratelimit_route *route, int
 		/* no reset pending and nothing in flight: the state is stale */
 	}
 	if (!route->global_exempt)
-		global_record(rl, now);
+		rl->global_in_flight++;
 	s->in_flight++;
 	if (s->known && s->remaining > 0)
 		s->remaining--;
@@ -378,6 +409,8 @@ void
 ratelimit_done(struct ratelimit *rl, const struct ratelimit_route *route,
                const struct ratelimit_response *resp, int64_t now)
 {
+	if (!route->global_exempt)
+		global_record_done(rl, now);
 	if (resp && resp->bucket[0])
 		learn_bucket(rl, route, resp->bucket);
 	struct bucket_state *s = get_state(rl, route, now);
@@ -392,13 +425,34 @@ ratelimit_done(struct ratelimit *rl, const struct ratelimit_route *route,
 		return;
 	s->last_used = now;
 	if (resp->has_limit_headers && resp->limit > 0) {
+		int64_t reset_at = now + (resp->reset_after_ms > 0 ? resp->reset_after_ms : 0);
+		if (s->known && (s->reset_at > now || s->reset_at == 0)) {
+			/* The same window (or the one we rolled over to, which
+			 * starts with the whole limit and nothing in flight): our
+			 * own count (the limit less what we sent) is exact, as
+			 * long as no one else spends the bucket;
+			 * the server's lowers it when someone does. Answers overtake
+			 * each other on different connections (one saying 16 left
+			 * after one saying 11), so the count only goes down, and the
+			 * server's Remaining is not lowered by what is in flight:
+			 * some of that was counted before this answer was written.
+			 * Every answer's now + Reset-After is at or after the
+			 * server's reset (computed before the answer travelled), so
+			 * the earliest is the closest true bound. */
+			if (resp->remaining < s->remaining)
+				s->remaining = resp->remaining > 0 ? resp->remaining : 0;
+			if (s->reset_at == 0 || reset_at < s->reset_at)
+				s->reset_at = reset_at;
+		} else {
+			/* a new window: requests still in flight may have been
+			 * started after the server counted this one, so they are
+			 * not in its Remaining yet */
+			long remaining = resp->remaining - s->in_flight;
+			s->remaining = remaining > 0 ? remaining : 0;
+			s->reset_at = reset_at;
+		}
 		s->known = 1;
 		s->limit = resp->limit;
-		/* requests still in flight were started after the server counted
-		 * this one, so they are not in its Remaining yet */
-		long remaining = resp->remaining - s->in_flight;
-		s->remaining = remaining > 0 ? remaining : 0;
-		s->reset_at = now + (resp->reset_after_ms > 0 ? resp->reset_after_ms : 0);
 	}
 	if (status == 429) {
 		int64_t until = now + (resp->retry_after_ms > 0 ? resp->retry_after_ms : 1000);

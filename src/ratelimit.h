@@ -13,6 +13,14 @@
  *    says would get a 429.
  *  - The global limit (50 requests/s by default), from which interaction
  *    callbacks are exempt; a global 429 blocks everything for retry_after.
+ *    The server counts arrivals, which fall anywhere between a request's
+ *    start and its answer: a request counts against the global second from
+ *    its start until one second (and 50 ms for our clock's error) after its
+ *    answer, so a request held up on its way never lands in the same
+ *    server-side second as the 50 after it.
+ *  - Answers overtake each other on different connections: within one
+ *    window a bucket's count only goes down and its reset is the earliest
+ *    answer's; a window rolls over only once its requests have answered.
  *  - Invalid requests (401, 403, and 429 except X-RateLimit-Scope: shared)
  *    are counted over 10 minutes: 10,000 gets the IP banned by Cloudflare.
  *
@@ -64,8 +72,9 @@ int ratelimit_route_of(const char *method, const char *path, struct ratelimit_ro
 
 /* May a request on route be sent at now_ms? RATELIMIT_GO: yes, and it is
  * counted as in flight (report it with ratelimit_done). > 0: milliseconds to
- * wait. RATELIMIT_WAIT_RESPONSE: wait for an in-flight request's answer.
- * -2: out of memory. */
+ * wait. RATELIMIT_WAIT_RESPONSE: wait for an in-flight request's answer
+ * (the route's, or any, when the global limit's worth are in flight).
+ * -2: out of memory. Times passed in must never go backwards. */
 int64_t ratelimit_acquire(struct ratelimit *rl, const struct ratelimit_route *route,
                           int64_t now_ms);
 /* Reports the response (or failure: resp NULL) of a request that acquire

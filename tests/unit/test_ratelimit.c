@@ -79,6 +79,11 @@ TEST(ratelimit_unknown_route_probes_one_at_a_time)
 	for (int i = 0; i < 4; i++)
 		CHECK_INT(ratelimit_acquire(rl, &r, 1200), RATELIMIT_GO);
 	CHECK_INT(ratelimit_acquire(rl, &r, 1200), 6100 - 1200);
+	/* the four answer (the window's end stays where it was) */
+	for (long left = 3; left >= 0; left--) {
+		h = headers(200, 5, left, 4800, "abc");
+		ratelimit_done(rl, &r, &h, 1300);
+	}
 	/* after the reset the whole limit is back */
 	CHECK_INT(ratelimit_acquire(rl, &r, 6100), RATELIMIT_GO);
 	ratelimit_free(rl);
@@ -137,17 +142,25 @@ TEST(ratelimit_global_limit_and_exempt_interactions)
 	struct ratelimit *rl = ratelimit_new(50);
 	char path[64];
 	int went = 0;
+	static struct ratelimit_route sent[60];
 	/* 60 different channels: buckets are free, the global limit is not */
 	for (int i = 0; i < 60; i++) {
 		snprintf(path, sizeof path, "/channels/%d/messages", i + 1);
 		struct ratelimit_route r = route("POST", path);
 		if (ratelimit_acquire(rl, &r, 100) == RATELIMIT_GO)
-			went++;
+			sent[went++] = r;
 	}
 	CHECK_INT(went, 50);
+	/* 50 in flight: the next waits for an answer */
 	struct ratelimit_route r = route("POST", "/channels/999/messages");
-	CHECK_INT(ratelimit_acquire(rl, &r, 100), 1000);
-	CHECK_INT(ratelimit_acquire(rl, &r, 1100), RATELIMIT_GO);
+	CHECK_INT(ratelimit_acquire(rl, &r, 100), RATELIMIT_WAIT_RESPONSE);
+	/* answered at 150: each counts until one second after its answer */
+	struct ratelimit_response ok = headers(200, 5, 4, 5000, "");
+	for (int i = 0; i < went; i++)
+		ratelimit_done(rl, &sent[i], &ok, 150);
+	/* (one second, and 50 ms for our clock's error) */
+	CHECK_INT(ratelimit_acquire(rl, &r, 150), 1050);
+	CHECK_INT(ratelimit_acquire(rl, &r, 1200), RATELIMIT_GO);
 	/* interaction callbacks are exempt from the global limit */
 	struct ratelimit *busy = ratelimit_new(1);
 	struct ratelimit_route any = route("GET", "/gateway/bot");
@@ -252,5 +265,99 @@ TEST(ratelimit_burst_of_200_edits_never_exceeds_the_limit)
 	CHECK_INT(over, 0);
 	/* and it is not needlessly slow: 200 at 5/s is about 40 s */
 	CHECK(now < 41000);
+	ratelimit_free(rl);
+}
+
+/* Answers on different connections overtake each other: one saying 16
+ * left may come after one saying 11. Within a window the count must only
+ * go down, or a burst sends more than the limit (the emulator saw 27 in a
+ * window of 20 before this rule). */
+TEST(ratelimit_out_of_order_answers_never_raise_the_count)
+{
+	struct ratelimit *rl = ratelimit_new(50);
+	struct ratelimit_route r = route("PATCH", "/channels/3/messages/4");
+	CHECK_INT(ratelimit_acquire(rl, &r, 0), RATELIMIT_GO);
+	struct ratelimit_response h = headers(200, 20, 19, 500, "e");
+	ratelimit_done(rl, &r, &h, 2);
+	for (int i = 0; i < 8; i++)
+		CHECK_INT(ratelimit_acquire(rl, &r, 3), RATELIMIT_GO);
+	/* 11 left locally; the server's answers come back 12, 14, then 17 */
+	long said[] = {12, 14, 17};
+	for (int i = 0; i < 3; i++) {
+		h = headers(200, 20, said[i], 490, "e");
+		ratelimit_done(rl, &r, &h, 10);
+	}
+	/* 5 in flight: at most 11 more in this window, whatever came last */
+	int went = 0;
+	while (ratelimit_acquire(rl, &r, 11) == RATELIMIT_GO)
+		went++;
+	CHECK(went <= 11);
+	ratelimit_free(rl);
+}
+
+/* A window rolls over only when the old window's requests have answered:
+ * a late answer would otherwise overwrite the new window's count. */
+TEST(ratelimit_rolls_over_only_when_the_old_window_answered)
+{
+	struct ratelimit *rl = ratelimit_new(50);
+	struct ratelimit_route r = route("PATCH", "/channels/3/messages/4");
+	CHECK_INT(ratelimit_acquire(rl, &r, 0), RATELIMIT_GO);
+	struct ratelimit_response h = headers(200, 2, 1, 1000, "e");
+	ratelimit_done(rl, &r, &h, 0);
+	CHECK_INT(ratelimit_acquire(rl, &r, 10), RATELIMIT_GO); /* slow to answer */
+	CHECK(ratelimit_acquire(rl, &r, 20) > 0);
+	/* the window has passed, but its last request has not answered */
+	CHECK_INT(ratelimit_acquire(rl, &r, 1001), RATELIMIT_WAIT_RESPONSE);
+	h = headers(200, 2, 0, 0, "e");
+	ratelimit_done(rl, &r, &h, 1005);
+	CHECK_INT(ratelimit_acquire(rl, &r, 1006), RATELIMIT_GO);
+	CHECK_INT(ratelimit_acquire(rl, &r, 1006), RATELIMIT_GO);
+	ratelimit_free(rl);
+}
+
+/* The server counts arrivals: a request whose answer took 300 ms may have
+ * arrived at 299, so the next request over the limit waits until one
+ * window after 300, not after 0. */
+TEST(ratelimit_global_window_counts_from_the_answer)
+{
+	struct ratelimit *rl = ratelimit_new(2);
+	struct ratelimit_route a = route("GET", "/channels/1");
+	struct ratelimit_route b = route("GET", "/channels/2");
+	struct ratelimit_route c = route("GET", "/channels/3");
+	CHECK_INT(ratelimit_acquire(rl, &a, 0), RATELIMIT_GO);
+	CHECK_INT(ratelimit_acquire(rl, &b, 0), RATELIMIT_GO);
+	struct ratelimit_response ok = headers(200, 5, 4, 5000, "");
+	ratelimit_done(rl, &b, &ok, 10);
+	ratelimit_done(rl, &a, &ok, 300);
+	/* the window is 1050 ms: one second and 50 ms for our clock's error */
+	CHECK_INT(ratelimit_acquire(rl, &c, 1000), 60);
+	CHECK_INT(ratelimit_acquire(rl, &c, 1060), RATELIMIT_GO);
+	/* c in flight and a's answer at 300 fill the window of 2 */
+	CHECK_INT(ratelimit_acquire(rl, &c, 1060), 290);
+	ratelimit_done(rl, &c, &ok, 1070);
+	CHECK_INT(ratelimit_acquire(rl, &c, 1070), 280);
+	ratelimit_free(rl);
+}
+
+/* After a roll-over our own count is exact: the first answer to come back
+ * may be the fifth request's (15 left), which must not cost the window the
+ * four whose answers are still on the way (the emulator saw windows of 16
+ * instead of 20 before this rule). */
+TEST(ratelimit_first_answer_after_roll_over_keeps_our_count)
+{
+	struct ratelimit *rl = ratelimit_new(50);
+	struct ratelimit_route r = route("PATCH", "/channels/3/messages/4");
+	CHECK_INT(ratelimit_acquire(rl, &r, 0), RATELIMIT_GO);
+	struct ratelimit_response h = headers(200, 20, 0, 500, "e");
+	ratelimit_done(rl, &r, &h, 5);
+	/* the window passes: the whole limit, 8 sent at once */
+	for (int i = 0; i < 8; i++)
+		CHECK_INT(ratelimit_acquire(rl, &r, 600), RATELIMIT_GO);
+	h = headers(200, 20, 15, 495, "e");
+	ratelimit_done(rl, &r, &h, 605);
+	int went = 0;
+	while (ratelimit_acquire(rl, &r, 606) == RATELIMIT_GO)
+		went++;
+	CHECK_INT(went, 12);
 	ratelimit_free(rl);
 }
