@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +18,11 @@
 #include <libpq-fe.h>
 #include <zlib.h>
 
+#include "bot.h"
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "loop.h"
 #include "versions.h"
 
 /* Exit statuses: 0 success, 1 failure (bad config, unhealthy, runtime
@@ -142,6 +145,15 @@ healthcheck(const char *path)
 	return healthy ? 0 : 1;
 }
 
+static void
+on_signal(struct loop *loop, int signo, void *data)
+{
+	(void)loop;
+	struct bot *b = data;
+	log_info("main", "%s received", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	bot_shutdown(b);
+}
+
 static int
 run_bot(const char *path)
 {
@@ -153,10 +165,27 @@ run_bot(const char *path)
 	log_set_level(cfg.log_level);
 	log_info("main", "agora %s starting (config %s, guild %llu)", AGORA_VERSION, path,
 	         (unsigned long long)cfg.guild_id);
-	/* the gateway, database and cache layers are wired in here as they land */
-	log_crit("main", "the Discord session is not built yet; nothing to run");
+	int status = 1;
+	char err[256] = "";
+	struct loop *loop = loop_new();
+	struct bot *b = loop ? bot_new(loop, &cfg, err, sizeof err) : NULL;
+	if (!b) {
+		log_crit("main", "cannot start: %s", loop ? err : "out of memory");
+	} else if (loop_signal(loop, SIGTERM, on_signal, b) < 0 ||
+	           loop_signal(loop, SIGINT, on_signal, b) < 0) {
+		log_crit("main", "cannot install signal handlers");
+	} else if (bot_start(b, err, sizeof err) < 0) {
+		log_crit("main", "cannot start: %s", err);
+	} else if (loop_run(loop) < 0) {
+		log_crit("main", "the event loop failed");
+	} else {
+		status = bot_exit_status(b);
+	}
+	bot_free(b);
+	loop_free(loop);
 	config_free(&cfg);
-	return 1;
+	log_info("main", "exit %d", status);
+	return status;
 }
 
 int
