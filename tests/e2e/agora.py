@@ -1,0 +1,221 @@
+"""Run the real ./agora against the Discord emulator and the test services.
+
+    from agora import World, Agora
+    with Emulator(tmp, heartbeat_interval=1000) as emu:
+        world = World(emu)                  # the guild, channels and ids Agora needs
+        with Agora(tmp, emu, world) as bot:  # fresh database, config, secrets, ./agora
+            bot.wait_online()
+            ...
+        # leaving the block sends SIGTERM; bot.status is the exit status
+
+The PostgreSQL and Redis started by ./build.sh test (tests/services.sh) are
+found through AGORA_TEST_* variables; each Agora gets a fresh database so
+tests do not see each other's rows. The binary is $AGORA_BIN or ./agora.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from tests.emulator.client import Control  # noqa: E402
+
+GUILD = "1200000000000000001"
+ADMIN_USER = "1300000000000000001"   # alice, Moderator in the default world
+MEMBER_USER = "1300000000000000002"  # bob
+# every permission bit an Administrator has: what Discord sends for admins
+ADMIN_PERMISSIONS = str((1 << 41) - 1)
+
+
+def need_env(name):
+    value = os.environ.get(name)
+    if not value:
+        print("SKIP: %s is not set (run under ./build.sh test, which starts the services)" % name)
+        sys.exit(0 if not os.environ.get("AGORA_TEST_REQUIRE_SERVICES") else 1)
+    return value
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class World:
+    """The channels the config names, added to the emulator's default guild."""
+
+    CHANNELS = {
+        "ADMIN_NOTIFICATION_CHANNEL_ID": ("1220000000000000003", "admin-notifications", 0),
+        "QUEUE_CHANNEL_ID": ("1220000000000000010", "queue", 0),
+        "PUBLIC_ANNOUNCEMENT_CHANNEL_ID": ("1220000000000000011", "announcements", 0),
+        "PROPOSED_CHANNEL_CATEGORY_ID": ("1220000000000000020", "Proposed", 4),
+        "PERMANENT_CHANNEL_CATEGORY_ID": ("1220000000000000030", "Permanent", 4),
+        "PROPOSED_ACTIVITY_REPORT_CHANNEL_ID": ("1220000000000000012", "proposed-activity", 0),
+        "PERMANENT_ACTIVITY_REPORT_CHANNEL_ID": ("1220000000000000013", "permanent-activity", 0),
+    }
+
+    def __init__(self, emu):
+        self.emu = emu
+        self.ids = {"GUILD_ID": GUILD}
+        for key, (cid, name, ctype) in self.CHANNELS.items():
+            if key != "ADMIN_NOTIFICATION_CHANNEL_ID":
+                emu.add_channel(GUILD, {"id": cid, "name": name, "type": ctype, "announce": False})
+            self.ids[key] = cid
+        # a channel in the proposed category, for activity tests
+        self.proposed_channel = "1220000000000000021"
+        emu.add_channel(GUILD, {"id": self.proposed_channel, "name": "idea-one", "type": 0,
+                                "parent_id": self.ids["PROPOSED_CHANNEL_CATEGORY_ID"],
+                                "announce": False})
+
+    @property
+    def admin_channel(self):
+        return self.ids["ADMIN_NOTIFICATION_CHANNEL_ID"]
+
+
+def psql(sql, db=None):
+    env = dict(os.environ, PGPASSWORD=need_env("AGORA_TEST_PG_PASSWORD"))
+    args = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+            "-h", need_env("AGORA_TEST_PG_HOST"), "-p", need_env("AGORA_TEST_PG_PORT"),
+            "-U", need_env("AGORA_TEST_PG_USER"), "-d", db or need_env("AGORA_TEST_PG_DB"),
+            "-c", sql]
+    return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def redis(*args):
+    cmd = ["redis-cli", "-h", need_env("AGORA_TEST_REDIS_HOST"), "-p", need_env("AGORA_TEST_REDIS_PORT")]
+    return subprocess.run(cmd + [str(a) for a in args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def services(*args):
+    """tests/services.sh stop|start|restart pg|redis."""
+    subprocess.run([need_env("AGORA_TEST_SERVICES"), *args], check=True, capture_output=True)
+
+
+class Agora:
+    """A running ./agora with its own config, secrets and database."""
+
+    def __init__(self, workdir, emu, world, extra=None, token=None, start=True, db=None):
+        self.workdir = os.path.abspath(workdir)
+        os.makedirs(self.workdir, exist_ok=True)
+        self.emu = emu
+        self.world = world
+        self.binary = os.environ.get("AGORA_BIN", os.path.join(ROOT, "agora"))
+        self.db = db or "agora_e2e_" + uuid.uuid4().hex[:12]
+        if not db:
+            psql("CREATE DATABASE %s" % self.db)
+        secrets = os.path.join(self.workdir, "secrets")
+        os.makedirs(secrets, exist_ok=True)
+        with open(os.path.join(secrets, "discord_bot_token"), "w") as f:
+            f.write((token or emu.token) + "\n")
+        with open(os.path.join(secrets, "db_password"), "w") as f:
+            f.write(need_env("AGORA_TEST_PG_PASSWORD") + "\n")
+        self.health_port = free_port()
+        conf = dict(world.ids)
+        conf.update({
+            "LOG_LEVEL": "DEBUG",
+            "DB_HOST": need_env("AGORA_TEST_PG_HOST"), "DB_PORT": need_env("AGORA_TEST_PG_PORT"),
+            "DB_NAME": self.db, "DB_USER": need_env("AGORA_TEST_PG_USER"),
+            "REDIS_HOST": need_env("AGORA_TEST_REDIS_HOST"),
+            "REDIS_PORT": need_env("AGORA_TEST_REDIS_PORT"),
+            "DISCORD_API_URL": emu.api_base, "TLS_CA_FILE": emu.ca_file,
+            "SECRETS_DIR": secrets, "HEALTH_PORT": str(self.health_port),
+            "STATS_REFRESH_INTERVAL_MINUTES": "0.05",
+        })
+        conf.update(extra or {})
+        self.config = os.path.join(self.workdir, "agora.conf")
+        with open(self.config, "w") as f:
+            for k, v in conf.items():
+                f.write("%s = %s\n" % (k, v))
+        self.log_path = os.path.join(self.workdir, "agora.log")
+        self.proc = None
+        self.status = None
+        if start:
+            self.start()
+
+    def start(self):
+        self.log = open(self.log_path, "a")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_CONFIG")}
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen([self.binary, "-c", self.config], cwd=self.workdir, env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def log_text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log_text():
+                return True
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError("log never said %r; log:\n%s" % (text, self.log_text()[-3000:]))
+
+    def messages(self, channel_id):
+        return self.emu.messages(channel_id)
+
+    def embeds_titled(self, channel_id, title):
+        return [m for m in self.messages(channel_id)
+                if any(e.get("title") == title for e in m.get("embeds") or [])]
+
+    def wait_online(self, timeout=15):
+        """Commands registered and "Bot Online" posted."""
+        Control.wait_for(lambda: self.embeds_titled(self.world.admin_channel, "Bot Online"),
+                         timeout=timeout, what="Bot Online in the admin channel")
+        Control.wait_for(lambda: self.emu.commands().get(GUILD),
+                         timeout=timeout, what="guild commands registered")
+
+    def slash(self, name, options=None, admin=True, **kw):
+        """Injects /name and waits for the interaction's first response."""
+        kw.setdefault("user_id", ADMIN_USER if admin else MEMBER_USER)
+        kw.setdefault("permissions", ADMIN_PERMISSIONS if admin else "0")
+        inj = self.emu.inject_slash(name, options or {}, **kw)
+        it = Control.wait_for(lambda: (lambda i: i if i["responses"] else None)(
+            self.emu.interaction(inj["id"])), timeout=5, what="a response to /%s" % name)
+        return it
+
+    def healthcheck(self):
+        r = subprocess.run([self.binary, "--healthcheck", "-c", self.config], capture_output=True,
+                           text=True, timeout=10)
+        return r.returncode, (r.stdout + r.stderr).strip()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Signals the bot and waits; returns (exit status, seconds taken)."""
+        if self.proc.poll() is None:
+            t0 = time.monotonic()
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            took = time.monotonic() - t0
+        else:
+            took = 0.0
+        self.status = self.proc.returncode
+        self.log.close()
+        return self.status, took
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.stop()
+        elif self.proc:
+            self.status = self.proc.returncode
+            self.log.close()
+        if exc[0] is not None:
+            print("---- agora log (last 4000 bytes) ----\n" + self.log_text()[-4000:])
