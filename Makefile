@@ -15,7 +15,7 @@ LIBS     := $(DEPS)/lib/libpq.a $(DEPS)/lib/libpgcommon_shlib.a \
             $(DEPS)/lib/libbearssl.a $(DEPS)/lib/libz.a
 LDFLAGS  :=
 ifeq ($(CC),musl-gcc)
-LDFLAGS  += -static
+LDFLAGS  += -static -s
 endif
 ifeq ($(FUZZ),1)
 # coverage for libFuzzer in every object; the fuzzer's main() at link time
@@ -44,7 +44,7 @@ fuzz: $(FUZZ_NAMES:%=$(OUT)/fuzz_%)
 bench: $(BENCH_SRC:bench/%.c=$(OUT)/%)
 
 $(OUT)/agora: $(LIB_OBJ) $(OUT)/obj/main.o
-	$(CC) $(CFLAGS) $(LDFLAGS) -s -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(OUT)/obj/%.o: src/%.c $(OUT)/versions.h
 	@mkdir -p $(@D)

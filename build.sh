@@ -335,6 +335,17 @@ run_tests() {
 	/usr/bin/python3 tests/e2e/run.py --logs "$BUILD/logs/e2e" >"$BUILD/logs/e2e.log" 2>&1 || true
 	record "emulator + end-to-end (tests/e2e/run.py)" "$BUILD/logs/e2e.log"
 
+	# the same end-to-end tests of ./agora with the bot built under ASan +
+	# UBSan (glibc): memory errors and leaks in the whole program, exercised
+	# by real traffic, fail the run (an ASan report changes the exit status)
+	if [ "${AGORA_SKIP_ASAN:-0}" != 1 ]; then
+		make_target "$BUILD/asan" "$CACHE/deps/glibc" clang "$SANFLAGS" agora
+		AGORA_BIN="$BUILD/asan/agora" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+			/usr/bin/python3 tests/e2e/run.py --only e2e -k agora- --logs "$BUILD/logs/e2e-asan" \
+			>"$BUILD/logs/e2e-asan.log" 2>&1 || true
+		record "end-to-end, agora under ASan+UBSan" "$BUILD/logs/e2e-asan.log"
+	fi
+
 	echo
 	if [ ${#FAILED_NAMES[@]} -gt 0 ]; then
 		say "failures:"
