@@ -322,6 +322,10 @@ run_tests() {
 	AGORA_CACHE="$CACHE" tests/build/manifest.sh >"$BUILD/logs/manifest.log" 2>&1 || true
 	record "dependency pins" "$BUILD/logs/manifest.log"
 
+	# the Discord emulator's self-tests and the end-to-end tests against it
+	/usr/bin/python3 tests/e2e/run.py --logs "$BUILD/logs/e2e" >"$BUILD/logs/e2e.log" 2>&1 || true
+	record "emulator + end-to-end (tests/e2e/run.py)" "$BUILD/logs/e2e.log"
+
 	echo
 	if [ ${#FAILED_NAMES[@]} -gt 0 ]; then
 		say "failures:"

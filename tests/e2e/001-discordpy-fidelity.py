@@ -8,7 +8,7 @@ emulator's recordings:
   1. login: REST with "Authorization: Bot TOKEN", GET /gateway/bot gives the
      gateway URL, the gateway is spoken with compress=zlib-stream; IDENTIFY
      carries intents GUILDS|GUILD_MESSAGES (513); READY + GUILD_CREATE give
-     discord.py its guild, categories, text channels, roles and members;
+     discord.py its guild, categories, text channels, roles and its member;
   2. tree.sync(guild=...) bulk-overwrites guild commands that pass the
      emulator's validation (names, descriptions, option types, required
      options first) and come back with ids;
@@ -24,13 +24,21 @@ emulator's recordings:
   8. after the emulator drops the TCP connection the client RESUMEs (not a new
      IDENTIFY) at READY's resume_gateway_url, gets the event it missed
      replayed, and then answers a slash command again;
-  9. op 7 RECONNECT leads to another RESUME.
+  9. op 7 RECONNECT leads to another RESUME (and later a server close with
+     4000 to a third); op 9 d=false leads to a fresh IDENTIFY;
+ 10. a message with discord.py buttons; a click (component interaction)
+     answered with discord.py's modal, which passes the emulator's modal
+     validation; the modal submit (action-row shape) read by discord.py;
+     another click answered with a type 7 message update;
+ 11. the rate-limit headers are understood: a burst over a small bucket
+     waits instead of hitting 429, and a 429 body's retry_after is obeyed.
 If discord.py is unhappy with something, the emulator is wrong.
 """
 
 import asyncio
 import logging
 import os
+import shutil
 import ssl
 import sys
 import tempfile
@@ -97,11 +105,40 @@ class Bot(discord.Client):
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url).with_query(None)
         self.synced = await self.tree.sync(guild=discord.Object(int(DEFAULT_GUILD_ID)))
 
+    async def before_identify_hook(self, shard_id, *, initial=False):
+        # discord.py's documented hook; its default waits 5 s before every
+        # re-IDENTIFY (Discord's identify rate); the emulator needs no wait
+        pass
+
     async def on_ready(self):
         self.ready_event.set()
 
     async def on_message(self, message):
         self.seen_messages.append(message.id)
+
+
+class ProposalModal(discord.ui.Modal, title="New proposal"):
+    text = discord.ui.TextInput(label="Your proposal", custom_id="text", style=discord.TextStyle.paragraph,
+                                max_length=1000)
+
+    def __init__(self):
+        super().__init__(custom_id="propose_modal")
+
+    async def on_submit(self, interaction: discord.Interaction):
+        await interaction.response.send_message("received: " + self.text.value, ephemeral=True)
+
+
+class ProposalView(discord.ui.View):
+    def __init__(self):
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Propose", custom_id="propose", style=discord.ButtonStyle.primary)
+    async def propose(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await interaction.response.send_modal(ProposalModal())
+
+    @discord.ui.button(label="Close", custom_id="close", style=discord.ButtonStyle.danger)
+    async def close(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await interaction.response.edit_message(content="closed", view=None)
 
 
 def run_in_thread(emu, log_path):
@@ -135,6 +172,12 @@ def run_in_thread(emu, log_path):
         try:
             loop.run_until_complete(main())
         finally:
+            # discord.py leaves helper tasks behind; end them before closing
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     t = threading.Thread(target=target, daemon=True)
@@ -166,6 +209,7 @@ def main():
         code = emu.close()
         check(code == 0, "emulator exits 0 on SIGTERM (got %s)" % code)
         step("emulator stopped cleanly on SIGTERM")
+    shutil.rmtree(tmp, ignore_errors=True)  # kept, with both logs, on failure
 
 
 def run_steps(emu, box):
@@ -278,9 +322,67 @@ def run_steps(emu, box):
     emu.wait_for(lambda: emu.interaction(inj["id"])["edits"], 5, what="slow after op 7")
     step("op 7 RECONNECT -> RESUME, session still works")
 
+    # 12. close code 4000 -> RESUME; op 9 d=false -> a new IDENTIFY
+    n = len(emu.gateway()["resumes"])
+    emu.gateway_fault("close", code=4000, reason="Unknown error")
+    emu.wait_for(lambda: len(emu.gateway()["resumes"]) > n, 10, what="RESUME after close 4000")
+    check(emu.gateway()["resumes"][-1]["outcome"] == "resumed", "resumed after 4000")
+    emu.gateway_fault("invalid_session", resumable=False)
+    emu.wait_for(lambda: len(emu.gateway()["identifies"]) == 2, 10, what="IDENTIFY after op 9 false")
+    inj = emu.inject_slash("ping", {"text": "fresh"})
+    emu.wait_for(lambda: emu.interaction(inj["id"])["responses"], 5, what="ping on the new session")
+    sessions = emu.gateway()["sessions"]
+    check(len(sessions) == 2 and not sessions[0]["resumable"] and sessions[1]["connected"], "a new session")
+    step("close 4000 -> RESUME; op 9 d=false -> new IDENTIFY, new session works")
+
     c = emu.counters()
     check(c["401"] == 0 and c["429"] == 0, "no 401 or 429 during the run: %r" % c)
+    # discord.py sends its DiscordBot User-Agent on bot requests only; its
+    # interaction callbacks and webhook calls carry aiohttp's default
+    bot_calls = [q for q in emu.requests() if "Authorization" in q["headers"]]
+    check(all(q["user_agent"].startswith("DiscordBot (") for q in bot_calls), "DiscordBot User-Agent")
     step("no 401/429 during the run")
+
+    # 10. components and modals built by discord.py
+    async def send_view():
+        return await general.send("A proposal board", view=ProposalView())
+    board = on_bot(box, send_view())
+    stored = [x for x in emu.messages(GENERAL) if x["id"] == str(board.id)][0]
+    check([c["custom_id"] for c in stored["components"][0]["components"]] == ["propose", "close"],
+          "buttons stored")
+    inj = emu.inject_component("propose")
+    it = emu.wait_for(lambda: (lambda x: x if x["responses"] else None)(emu.interaction(inj["id"])), 5,
+                      what="modal opened")
+    modal = it["responses"][0]
+    check(modal["type"] == 9 and modal["data"]["custom_id"] == "propose_modal", "type 9 modal: %r" % modal)
+    row = modal["data"]["components"][0]
+    check(row["type"] == 1 and row["components"][0]["type"] == 4 and row["components"][0]["label"],
+          "discord.py's modal (action row + labelled text input) passed validation")
+    inj = emu.inject_modal("propose_modal", {"text": "plant more trees"}, shape="action_row")
+    it = emu.wait_for(lambda: (lambda x: x if x["responses"] else None)(emu.interaction(inj["id"])), 5,
+                      what="modal submit answered")
+    check(it["responses"][0]["data"]["content"] == "received: plant more trees", "modal value read by discord.py")
+    inj = emu.inject_component("close", message_id=str(board.id))
+    emu.wait_for(lambda: emu.interaction(inj["id"])["responses"], 5, what="close clicked")
+    check(emu.interaction(inj["id"])["responses"][0]["type"] == 7, "type 7 update")
+    stored = [x for x in emu.messages(GENERAL) if x["id"] == str(board.id)][0]
+    check(stored["content"] == "closed" and stored["components"] == [], "message updated in place")
+    step("button click -> discord.py modal (validated) -> modal submit read -> type 7 message update")
+
+    # 11. rate limits as a real client reads them
+    emu.ratelimits(routes={"POST /channels/{channel_id}/messages": {"limit": 2, "window": 0.4}})
+    t0 = time.monotonic()
+    for i in range(5):
+        on_bot(box, general.send("burst %d" % i))
+    took = time.monotonic() - t0
+    check(emu.counters()["429"] == 0, "discord.py waited on X-RateLimit-Remaining 0, no 429")
+    check(took >= 0.6, "it waited for the bucket resets (%.2f s for 5 messages at 2 per 0.4 s)" % took)
+    since = emu.requests()[-1]["seq"]
+    emu.rest_fault(route="POST /channels/{channel_id}/messages", count=1, status=429, retry_after=0.3)
+    on_bot(box, general.send("after a 429"))
+    tries = [q["status"] for q in emu.requests(since=since) if q["method"] == "POST"]
+    check(tries == [429, 200], "a 429 body was understood and the request retried: %r" % tries)
+    step("X-RateLimit-* headers obeyed (no 429 in a burst); a 429 retried after retry_after")
 
 
 if __name__ == "__main__":

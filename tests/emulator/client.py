@@ -54,10 +54,10 @@ class Control:
             raise ControlError("%s %s -> %d %s" % (method, path, e.code, e.read().decode(errors="replace")))
         return json.loads(raw) if raw else None
 
-    def get(self, path, **query):
+    def get(self, _path, **query):
         if query:
-            path += "?" + urllib.parse.urlencode(query)
-        return self.call("GET", path)
+            _path += "?" + urllib.parse.urlencode(query)
+        return self.call("GET", _path)
 
     def post(self, path, body=None):
         return self.call("POST", path, body if body is not None else {})

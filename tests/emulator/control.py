@@ -104,7 +104,7 @@ class Control:
             self.gw.resumes.clear()
         self.state.reset(guilds=b.get("guilds", self.config.get("guilds")))
         self.rest.faults.clear()
-        self.limiter.configure({"reset": True})
+        self.limiter.restore()
         return jresp({"ok": True})
 
     async def get_state(self, request):
@@ -297,10 +297,12 @@ class Control:
         return 3
 
     def build_options(self, given, declared, resolved, gid):
-        """options as a list [{name, type, value}] or a dict {name: value};
-        types come from the registered command when known."""
+        """options as a list [{name, type, value}] or a dict {name: value} /
+        {name: {type, value}}; types come from the registered command when
+        known, else from the value (str 3, int 4, bool 5, float 10)."""
         if isinstance(given, dict):
-            given = [{"name": k, "value": v} for k, v in given.items()]
+            given = [{"name": k, **v} if isinstance(v, dict) else {"name": k, "value": v}
+                     for k, v in given.items()]
         decl = {o["name"]: o for o in (declared or [])}
         out = []
         for o in given or []:

@@ -62,6 +62,52 @@ def ws_frame(opcode, payload, fin):
     return head + payload
 
 
+class MaskCheck:
+    """RFC 6455 5.1: a client MUST mask every frame it sends and a server
+    MUST close the connection when one is not. aiohttp's reader accepts
+    both, so this wrapper around it follows frame boundaries in the raw
+    byte stream and reports the first unmasked frame."""
+
+    def __init__(self, inner, on_unmasked):
+        self.inner, self.on_unmasked = inner, on_unmasked
+        self.head = bytearray()
+        self.skip = 0
+        self.tripped = False
+
+    def feed_eof(self):
+        return self.inner.feed_eof()
+
+    def feed_data(self, data):
+        if not self.tripped:
+            self.scan(data)
+        return self.inner.feed_data(data)
+
+    def scan(self, data):
+        i, n = 0, len(data)
+        while i < n:
+            if self.skip:
+                k = min(self.skip, n - i)
+                self.skip -= k
+                i += k
+                continue
+            self.head.append(data[i])
+            i += 1
+            h = self.head
+            if len(h) < 2:
+                continue
+            masked = h[1] & 0x80
+            code = h[1] & 0x7F
+            ext = 2 if code == 126 else 8 if code == 127 else 0
+            if len(h) < 2 + ext + (4 if masked else 0):
+                continue
+            self.skip = int.from_bytes(h[2:2 + ext], "big") if ext else code
+            self.head = bytearray()
+            if not masked:
+                self.tripped = True
+                self.on_unmasked()
+                return
+
+
 class Session:
     """A gateway session: identify payload, sequence, replay buffer."""
 
@@ -108,6 +154,7 @@ class Connection:
         self.session = None
         self.send_lock = asyncio.Lock()
         self.ack_heartbeats = True
+        self.closing = None       # set while the server closes this connection
         self.split = None         # {"parts": n, "mode": "messages"|"frames", "count": payloads}
         self.recv_times = []
         self.record = {
@@ -115,9 +162,10 @@ class Connection:
             "user_agent": request.headers.get("User-Agent"), "compress": self.compress,
             "identified": False, "resumed": False, "session_id": None,
             "heartbeats": 0, "heartbeat_acks": 0, "heartbeat_seqs": [],
+            "heartbeat_times": [],  # seconds since the connection opened
             "received_ops": [], "sent": 0, "split_payloads": 0,
             "closed": None, "close_code_from_client": None, "close_code_from_server": None,
-            "dropped_by_server": False, "zombie": False,
+            "dropped_by_server": False, "zombie": False, "unmasked_frame": False,
         }
 
     async def send(self, payload):
@@ -186,6 +234,9 @@ class Gateway:
             d = data
             if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE"):
                 d = self.message_view(s, data)
+            elif event == "GUILD_CREATE" and not s.intents & S.INTENT_GUILD_MEMBERS:
+                me = self.state.bot_user["id"]
+                d = {**data, "members": [m for m in data.get("members", []) if m["user"]["id"] == me]}
             await self.send_dispatch(s, event, d)
             n += 1
         return n
@@ -213,11 +264,15 @@ class Gateway:
 
     # ----------------------------------------------------------- the socket
     async def handle(self, request):
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        # compress=False: Discord offers no permessage-deflate (RFC 7692)
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
         cid = self.next_conn
         self.next_conn += 1
         conn = Connection(self, ws, request, cid)
+        proto = request.protocol
+        if getattr(proto, "_payload_parser", None) is not None:
+            proto._payload_parser = MaskCheck(proto._payload_parser, lambda: self.unmasked(conn))
         self.connections[cid] = conn
         self.records.append(conn.record)
         log.info("conn %d open path=%s query=%s", cid, request.path, dict(request.query))
@@ -237,6 +292,8 @@ class Gateway:
                         break
                 elif msg.type == WSMsgType.CLOSE:
                     conn.record["close_code_from_client"] = msg.data
+                    if msg.data in (1000, 1001) and conn.session is not None:
+                        conn.session.resumable = False  # see detach()
                     log.info("conn %d client closed with %s %r", cid, msg.data, msg.extra)
                     await ws.close()
                     break
@@ -246,7 +303,17 @@ class Gateway:
             pass
         finally:
             self.detach(conn)
+            if conn.closing is not None:
+                try:
+                    await asyncio.wait_for(conn.closing.wait(), 5)
+                except asyncio.TimeoutError:
+                    pass
         return ws
+
+    def unmasked(self, conn):
+        conn.record["unmasked_frame"] = True
+        log.info("conn %d sent an unmasked frame", conn.id)
+        asyncio.ensure_future(self.close(conn, 1002, "client frames must be masked"))
 
     def detach(self, conn):
         conn.record["closed"] = time.time()
@@ -265,8 +332,14 @@ class Gateway:
         if conn.session is not None and code in NOT_RESUMABLE:
             conn.session.resumable = False
         log.info("conn %d server closes with %d %s", conn.id, code, reason)
-        async with conn.send_lock:
-            await conn.ws.close(code=code, message=reason.encode())
+        # handle() waits for this before it returns: aiohttp closes a
+        # WebSocketResponse with 1000 when its handler ends
+        conn.closing = asyncio.Event()
+        try:
+            async with conn.send_lock:
+                await conn.ws.close(code=code, message=reason.encode())
+        finally:
+            conn.closing.set()
 
     async def on_payload(self, conn, raw):
         """Handle one client payload; False ends the connection."""
@@ -292,6 +365,7 @@ class Gateway:
         if op == OP_HEARTBEAT:
             conn.record["heartbeats"] += 1
             conn.record["heartbeat_seqs"].append(d)
+            conn.record["heartbeat_times"].append(round(time.time() - conn.record["opened"], 3))
             if conn.ack_heartbeats:
                 conn.record["heartbeat_acks"] += 1
                 await conn.send({"op": OP_HEARTBEAT_ACK, "d": None, "s": None, "t": None})

@@ -5,7 +5,11 @@
 #
 #   DIR/ca.pem      the CA certificate: what the client under test trusts
 #   DIR/ca.key      the CA key (kept only so a test can sign more)
-#   DIR/server.pem  the emulator's certificate, SAN 127.0.0.1, ::1, localhost
+#   DIR/server.pem  the emulator's certificate, SAN IP 127.0.0.1 and ::1, and
+#                   DNS localhost and 127.0.0.1: BearSSL's X.509 engine matches
+#                   the server name against dNSName entries only
+#                   (x509_minimal.t0, process-SAN), so the address is there
+#                   as a dNSName too
 #   DIR/server.key  its key
 #
 # KEY_TYPE=ec (default, P-256: fast to generate) or KEY_TYPE=rsa (2048).
@@ -33,7 +37,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost
+subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost, DNS:127.0.0.1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 CNF

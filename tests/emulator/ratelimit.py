@@ -69,6 +69,14 @@ class RateLimiter:
         self.global_limit, self.global_window = global_limit, global_window
         self.buckets = {}
         self.global_hits = []
+        self.initial = (self.default, global_limit, global_window)
+
+    def restore(self):
+        """Back to the start-up settings, with fresh buckets (POST /reset)."""
+        self.default, self.global_limit, self.global_window = self.initial
+        self.routes.clear()
+        self.buckets.clear()
+        self.global_hits.clear()
 
     def configure(self, cfg):
         if "default" in cfg:

@@ -99,11 +99,14 @@ class Rest:
         ctype = request.headers.get("Content-Type", "")
         if ctype.startswith("multipart/form-data"):
             body, files = await self.parse_multipart(request, raw)
-        elif raw:
+        bad_json = ignored = False
+        if raw and ctype.split(";")[0].strip().lower() == "application/json":
             try:
                 body = json.loads(raw)
             except ValueError:
-                body = None
+                bad_json = True
+        elif raw and not ctype.startswith("multipart/form-data"):
+            ignored = True  # Discord reads a body only by its Content-Type
         template, major = route_of(request.method, path)
         rec = {
             "seq": next(st.request_seq), "time": time.time(), "method": request.method,
@@ -115,9 +118,26 @@ class Rest:
             "files": [{"name": f["name"], "filename": f["filename"], "size": f["size"]} for f in files],
             "route": template, "status": None, "response": None,
         }
+        if ignored:
+            rec["body_ignored"] = raw[:1000].decode("utf-8", "replace")
+        ua = rec["user_agent"] or ""
+        if not re.match(r"^DiscordBot \([^)]+\)", ua):
+            # docs: Reference, "User Agent": DiscordBot ($url, $versionNumber)
+            # (discord.py separates them with a space; both pass here)
+            st.counters["bad_user_agent"] += 1
         st.requests.append(rec)
         st.counters["requests"] += 1
-        status, resp_body, headers = await self.process(request, path, template, major, body, files, rec)
+        if bad_json:
+            status, resp_body, headers = 400, {"message": "The request body contains invalid JSON.", "code": 50109}, {}
+        else:
+            status, resp_body, headers = await self.process(request, path, template, major, body, files, rec)
+        if isinstance(resp_body, str):
+            # Cloudflare's own pages: no Via, Cloudflare's server header
+            headers = {**headers, "Server": "cloudflare", "CF-RAY": "0000000000000000-EMU"}
+        else:
+            # Discord's API answers pass Google's load balancer and say so;
+            # clients (discord.py) tell a real 429 from a Cloudflare ban by it
+            headers = {**headers, "Via": "1.1 google"}
         rec["status"] = status
         rec["response"] = resp_body if not isinstance(resp_body, str) else {"html": True}
         key = str(status)
@@ -196,6 +216,11 @@ class Rest:
                 status, out = await fn(self, rec, body or {}, files, **m.groupdict())
             except ApiError as e:
                 return e.status, e.body, headers
+            except Exception:  # noqa: BLE001 - an emulator bug must not look like Discord's answer
+                log.exception("handler %s failed", fn.__name__)
+                rec["emulator_error"] = True
+                return 500, {"message": "500: Internal Server Error (emulator bug, see emulator.log)",
+                             "code": 0}, headers
             return status, out, headers
         if any(rx.match(path) for _, rx, _, _ in ROUTES):
             return 405, {"message": "405: Method Not Allowed", "code": 0}, {}
@@ -266,12 +291,16 @@ class Rest:
         await self.gw.dispatch(event, self.public_message(msg))
 
     def apply_edit(self, msg, body):
-        for k in ("content", "embeds", "components", "flags", "allowed_mentions"):
+        """An edit replaces the fields it names; a message stays ephemeral,
+        and stops loading (a deferred response completed by its edit)."""
+        keep = (msg.get("flags") or 0) & S.FLAG_EPHEMERAL
+        for k in ("content", "embeds", "components", "allowed_mentions"):
             if k in body:
-                msg[k] = copy.deepcopy(body[k]) if body[k] is not None else ([] if k in ("embeds", "components") else None)
-        if "content" in body and msg["content"] is None:
-            msg["content"] = ""
-        msg["flags"] = (msg.get("flags") or 0) & ~S.FLAG_LOADING | (msg.get("flags") or 0) & S.FLAG_EPHEMERAL
+                v = body[k]
+                msg[k] = copy.deepcopy(v) if v is not None else ("" if k == "content" else
+                                                                  None if k == "allowed_mentions" else [])
+        flags = body.get("flags") if body.get("flags") is not None else msg.get("flags") or 0
+        msg["flags"] = (flags & ~S.FLAG_LOADING) | keep
         msg["edited_timestamp"] = S.iso_now()
 
 
@@ -384,6 +413,9 @@ async def list_messages(self, rec, body, files, channel_id):
         raise form_error({"limit": V.err("NUMBER_TYPE_COERCE", "Value is not int.")})
     if not 1 <= limit <= 100:
         raise form_error({"limit": V.err("NUMBER_TYPE_MAX", "int value should be <= 100 and >= 1.")})
+    for k in ("before", "after", "around"):
+        if k in q and not re.match(r"^\d{1,20}$", q[k]):
+            raise form_error({k: V.err("NUMBER_TYPE_COERCE", "Value \"%s\" is not snowflake." % q[k])})
     msgs = visible(self.state.messages.get(channel_id, []))
     if "before" in q:
         msgs = [m for m in msgs if int(m["id"]) < int(q["before"])]

@@ -175,7 +175,7 @@ class State:
         self.requests = []     # recorded REST requests
         self.request_seq = itertools.count(1)
         self.counters = {"requests": 0, "401": 0, "403": 0, "404": 0, "429": 0,
-                         "429_global": 0, "400": 0, "faults": 0}
+                         "429_global": 0, "400": 0, "faults": 0, "bad_user_agent": 0}
         for g in (guilds if guilds is not None else [default_guild(self.bot_user)]):
             self.add_guild(g)
 

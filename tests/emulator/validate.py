@@ -50,7 +50,9 @@ def check_str(tree, path, value, lo, hi, need=False):
         put(tree, path, err("STRING_TYPE_CONVERT", "Could not interpret \"%s\" as string." % (value,)))
         return 0
     n = len(value)
-    if lo <= 0 and n > hi:
+    if need and lo <= 0 and n == 0:
+        put(tree, path, required())
+    elif lo <= 0 and n > hi:
         put(tree, path, max_len(hi))
     elif n < lo or n > hi:
         put(tree, path, bad_len(lo, hi))
@@ -84,12 +86,12 @@ def embed_errors(tree, i, e):
     if len(fields) > EMBED_FIELDS:
         put(tree, path + ["fields"], max_len(EMBED_FIELDS))
     for j, f in enumerate(fields):
-        total += check_str(tree, path + ["fields", j, "name"], f.get("name"), 1, EMBED_FIELD_NAME, need=True)
-        total += check_str(tree, path + ["fields", j, "value"], f.get("value"), 1, EMBED_FIELD_VALUE, need=True)
+        total += check_str(tree, path + ["fields", j, "name"], f.get("name"), 0, EMBED_FIELD_NAME, need=True)
+        total += check_str(tree, path + ["fields", j, "value"], f.get("value"), 0, EMBED_FIELD_VALUE, need=True)
     if isinstance(e.get("footer"), dict):
-        total += check_str(tree, path + ["footer", "text"], e["footer"].get("text"), 1, EMBED_FOOTER, need=True)
+        total += check_str(tree, path + ["footer", "text"], e["footer"].get("text"), 0, EMBED_FOOTER, need=True)
     if isinstance(e.get("author"), dict):
-        total += check_str(tree, path + ["author", "name"], e["author"].get("name"), 1, EMBED_AUTHOR, need=True)
+        total += check_str(tree, path + ["author", "name"], e["author"].get("name"), 0, EMBED_AUTHOR, need=True)
     return total
 
 
