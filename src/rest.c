@@ -129,8 +129,16 @@ sentence_add(struct sentence *s, const char *text, size_t n)
 		memcpy(s->out + s->len, text, room);
 		s->len += room;
 		s->out[s->len] = '\0';
-		if (s->cap >= 4)
-			memcpy(s->out + s->cap - 4, "...", 4);
+		if (s->cap >= 4) {
+			/* "..." goes over the last three bytes; if that cuts a
+			 * UTF-8 character, it goes where the character began, so
+			 * the sentence stays valid UTF-8 (it may reach a user) */
+			size_t at = s->cap - 4;
+			while (at > 0 && ((unsigned char)s->out[at] & 0xC0) == 0x80)
+				at--;
+			memcpy(s->out + at, "...", 4);
+			s->len = at + 3;
+		}
 		s->cut = 1;
 		return;
 	}

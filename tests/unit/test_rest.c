@@ -94,6 +94,11 @@ TEST(rest_error_sentence_reads_discord_error_bodies)
 	            "{\"message\": \"Unknown Channel and more words\", \"code\": 1}", small,
 	            sizeof small);
 	CHECK_STR(small, "1 Unknown Channel an...");
+	/* never through the middle of a UTF-8 character: "é" is C3 A9 */
+	char tiny[10];
+	sentence_of(404, "", "{\"message\": \"ab\u00e9\u00e9\u00e9\", \"code\": 1}", tiny,
+	            sizeof tiny);
+	CHECK_STR(tiny, "1 ab\xC3\xA9...");
 }
 
 /* ================================================================ emulator */
