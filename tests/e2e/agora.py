@@ -15,8 +15,10 @@ tests do not see each other's rows. The binary is $AGORA_BIN or ./agora.
 
 import json
 import os
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -104,7 +106,11 @@ def services(*args):
 class Agora:
     """A running ./agora with its own config, secrets and database."""
 
-    def __init__(self, workdir, emu, world, extra=None, token=None, start=True, db=None):
+    def __init__(self, workdir, emu, world, extra=None, token=None, start=True, db=None,
+                 scratch=False):
+        """scratch: run in an otherwise empty root holding only what the
+        scratch image holds (/agora, the CA bundle at its default path) plus
+        the mounted config and secrets, under chroot."""
         self.workdir = os.path.abspath(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.emu = emu
@@ -113,7 +119,24 @@ class Agora:
         self.db = db or "agora_e2e_" + uuid.uuid4().hex[:12]
         if not db:
             psql("CREATE DATABASE %s" % self.db)
-        secrets = os.path.join(self.workdir, "secrets")
+        self.scratch = scratch
+        self.root = os.path.join(self.workdir, "root") if scratch else None
+        if scratch:
+            secrets = os.path.join(self.root, "run", "secrets")
+            os.makedirs(os.path.join(self.root, "etc", "ssl", "certs"), exist_ok=True)
+            shutil.copy(emu.ca_file, os.path.join(self.root, "etc", "ssl", "certs",
+                                                  "ca-certificates.crt"))
+            shutil.copy(self.binary, os.path.join(self.root, "agora"))
+            # what a container runtime gives even a scratch image (Docker
+            # creates /dev/null, /dev/urandom, ...): libpq, built without
+            # OpenSSL, reads /dev/urandom for the SCRAM nonce
+            os.makedirs(os.path.join(self.root, "dev"), exist_ok=True)
+            for name, minor in (("null", 3), ("urandom", 9)):
+                path = os.path.join(self.root, "dev", name)
+                if not os.path.exists(path):
+                    os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+        else:
+            secrets = os.path.join(self.workdir, "secrets")
         os.makedirs(secrets, exist_ok=True)
         with open(os.path.join(secrets, "discord_bot_token"), "w") as f:
             f.write((token or emu.token) + "\n")
@@ -127,12 +150,13 @@ class Agora:
             "DB_NAME": self.db, "DB_USER": need_env("AGORA_TEST_PG_USER"),
             "REDIS_HOST": need_env("AGORA_TEST_REDIS_HOST"),
             "REDIS_PORT": need_env("AGORA_TEST_REDIS_PORT"),
-            "DISCORD_API_URL": emu.api_base, "TLS_CA_FILE": emu.ca_file,
-            "SECRETS_DIR": secrets, "HEALTH_PORT": str(self.health_port),
+            "DISCORD_API_URL": emu.api_base, "HEALTH_PORT": str(self.health_port),
             "STATS_REFRESH_INTERVAL_MINUTES": "0.05",
         })
+        if not scratch:  # in the scratch root the defaults are the paths
+            conf.update({"TLS_CA_FILE": emu.ca_file, "SECRETS_DIR": secrets})
         conf.update(extra or {})
-        self.config = os.path.join(self.workdir, "agora.conf")
+        self.config = os.path.join(self.root or self.workdir, "agora.conf")
         with open(self.config, "w") as f:
             for k, v in conf.items():
                 f.write("%s = %s\n" % (k, v))
@@ -146,8 +170,16 @@ class Agora:
         self.log = open(self.log_path, "a")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_CONFIG")}
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen([self.binary, "-c", self.config], cwd=self.workdir, env=env,
+        self.proc = subprocess.Popen(self.command("-c", self.conf_arg()), cwd=self.workdir, env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
+
+    def conf_arg(self):
+        return "/agora.conf" if self.scratch else self.config
+
+    def command(self, *args):
+        if self.scratch:
+            return ["chroot", self.root, "/agora", *args]
+        return [self.binary, *args]
 
     def log_text(self):
         with open(self.log_path) as f:
@@ -187,7 +219,7 @@ class Agora:
         return it
 
     def healthcheck(self):
-        r = subprocess.run([self.binary, "--healthcheck", "-c", self.config], capture_output=True,
+        r = subprocess.run(self.command("--healthcheck", "-c", self.conf_arg()), capture_output=True,
                            text=True, timeout=10)
         return r.returncode, (r.stdout + r.stderr).strip()
 
