@@ -94,6 +94,9 @@ tls_test_server_spawn(struct tls_test_server *s, const char *cert, int rev)
 	const char *cert_path = tls_test_path(cert);
 	const char *key_path = tls_test_path("server.key");
 	pid_t parent = getpid();
+	/* an output file left by an earlier server on the same port number
+	 * would show its ACCEPT before this child has even started */
+	unlink(out_path);
 	int in[2];
 	if (pipe(in) < 0)
 		return -1;
