@@ -470,7 +470,10 @@ TEST(rest_burst_of_200_edits_gets_no_429)
 	       "500 ms + 50 ms margin)\n",
 	       (long long)elapsed);
 	CHECK(elapsed >= 4500);
-	CHECK(elapsed < 5400);
+	/* the upper bound leaves room for a loaded machine (the unit run
+	 * shares 2 cores with the emulator and, in CI, nothing else); a
+	 * limiter that waited whole extra windows would still exceed it */
+	CHECK(elapsed < 7000);
 	/* the server saw them in order: the last edit is the content */
 	const struct json_value *msgs = control(&f, "GET", "/channels/" GENERAL "/messages", NULL);
 	CHECK_STR(json_path_str(json_at(msgs, json_len(msgs) - 1), "content"), "edit 200");
