@@ -47,12 +47,15 @@ def main():
         world = World(emu)
         admin_channel = world.admin_channel
         queue_channel = world.ids["QUEUE_CHANNEL_ID"]
+        # the limits hold from the start, as Discord's do: changed under a
+        # running bot mid-window, its knowledge of the window (from the
+        # last X-RateLimit headers) would be stale until the window ends
+        emu.ratelimits(routes={
+            "POST /channels/{channel_id}/messages": {"limit": LIMIT, "window": WINDOW},
+            "PATCH /channels/{channel_id}/messages/{id}": {"limit": LIMIT, "window": WINDOW},
+        }, reset=True)
         with Agora(os.path.join(tmp, "bot"), emu, world) as bot:
             bot.wait_online()
-            emu.ratelimits(routes={
-                "POST /channels/{channel_id}/messages": {"limit": LIMIT, "window": WINDOW},
-                "PATCH /channels/{channel_id}/messages/{id}": {"limit": LIMIT, "window": WINDOW},
-            }, reset=True)
             before = emu.counters()
 
             def inject(i):
