@@ -72,7 +72,14 @@ struct pending_answer {
 
 struct persistent_embed {
 	char name[64];
-	uint64_t channel_id, message_id;
+	uint64_t channel_id, message_id; /* where it lives; 0: not posted yet */
+	/* a refresh (bot_embed_refresh): at most one in flight per embed */
+	struct bot *bot;
+	int refreshing;
+	int dirty;                   /* asked again during the refresh */
+	uint64_t wanted_channel_id;  /* where the refresh puts it */
+	bot_embed_render_fn *render; /* the last refresh's renderer */
+	char *body;                  /* the rendered message, for a re-POST after 404 */
 };
 
 struct bot {
@@ -341,6 +348,284 @@ bot_post(struct bot *b, uint64_t channel_id, const char *content, const struct d
 		return;
 	}
 	request(b, "POST", path, b->scratch.data, "message", fn, data);
+}
+
+void
+bot_followup(struct bot *b, const struct interaction *it, const char *content, int ephemeral)
+{
+	char path[DISCORD_TOKEN_MAX + 64];
+	snprintf(path, sizeof path, "/webhooks/%llu/%s",
+	         (unsigned long long)(it->application_id ? it->application_id : b->application_id),
+	         it->token);
+	if (discord_message_json(&b->scratch, content, NULL, ephemeral, NULL) < 0) {
+		log_error("bot", "follow-up to %s does not fit", it->name);
+		return;
+	}
+	request(b, "POST", path, b->scratch.data, "interaction follow-up", NULL, NULL);
+}
+
+int
+bot_closing(const struct bot *b)
+{
+	return b->freeing;
+}
+
+/* ------------------------------------------------------------ direct messages */
+
+/* docs: Resources, User, "Create DM": the channel is the same for the same
+ * user, so opening it each time is harmless (and keeps no state here). */
+struct dm_job {
+	struct bot *bot;
+	char *body; /* the message, built at bot_dm time */
+	rest_done_fn *fn;
+	void *data;
+};
+
+static void
+dm_finish(struct dm_job *j, int status, const struct json_value *body, const char *error)
+{
+	if (j->fn)
+		j->fn(status, body, error, j->data);
+	mem_free(j->body);
+	mem_free(j);
+}
+
+static void
+on_dm_sent(int status, const struct json_value *body, const char *error, void *data)
+{
+	dm_finish(data, status, body, error);
+}
+
+static void
+on_dm_channel(int status, const struct json_value *body, const char *error, void *data)
+{
+	struct dm_job *j = data;
+	struct bot *b = j->bot;
+	uint64_t channel_id = 0;
+	if (!error && json_path_id(body, "id", &channel_id) < 0)
+		error = "no channel id in the answer";
+	if (error || b->freeing) {
+		dm_finish(j, status, body, error ? error : "bot closing");
+		return;
+	}
+	char path[64];
+	snprintf(path, sizeof path, "/channels/%llu/messages", (unsigned long long)channel_id);
+	request(b, "POST", path, j->body, "direct message", on_dm_sent, j);
+}
+
+void
+bot_dm(struct bot *b, uint64_t user_id, const char *content, const struct discord_embed *embed,
+       rest_done_fn *fn, void *data)
+{
+	struct dm_job *j = mem_calloc(1, sizeof *j);
+	if (j && discord_message_json(&b->scratch, content, embed, 0, NULL) == 0)
+		j->body = mem_strdup(b->scratch.data);
+	if (!j || !j->body) {
+		mem_free(j);
+		if (fn)
+			fn(0, NULL, "out of memory (or the message does not fit)", data);
+		return;
+	}
+	j->bot = b;
+	j->fn = fn;
+	j->data = data;
+	struct buf open;
+	buf_init(&open, 256);
+	struct json_writer w;
+	json_writer_init(&w, &open);
+	json_write_object_begin(&w);
+	json_write_key(&w, "recipient_id");
+	json_write_id(&w, user_id);
+	json_write_object_end(&w);
+	if (json_writer_finish(&w) < 0) {
+		buf_free(&open);
+		dm_finish(j, 0, NULL, "out of memory");
+		return;
+	}
+	request(b, "POST", "/users/@me/channels", open.data, "DM channel", on_dm_channel, j);
+	buf_free(&open);
+}
+
+/* ------------------------------------------------------------ persistent embeds */
+
+static struct persistent_embed *
+embed_named(struct bot *b, const char *name)
+{
+	for (size_t i = 0; i < b->embed_count; i++)
+		if (strcmp(b->embeds[i].name, name) == 0)
+			return &b->embeds[i];
+	return NULL;
+}
+
+/* The entry for name, made (not yet posted) if missing; NULL when full. */
+static struct persistent_embed *
+embed_entry(struct bot *b, const char *name)
+{
+	struct persistent_embed *e = embed_named(b, name);
+	if (e || b->embed_count == BOT_EMBEDS_MAX)
+		return e;
+	e = &b->embeds[b->embed_count++];
+	memset(e, 0, sizeof *e);
+	snprintf(e->name, sizeof e->name, "%s", name);
+	return e;
+}
+
+int
+bot_embed_find(const struct bot *b, const char *name, uint64_t *channel_id, uint64_t *message_id)
+{
+	for (size_t i = 0; i < b->embed_count; i++)
+		if (strcmp(b->embeds[i].name, name) == 0 && b->embeds[i].message_id) {
+			*channel_id = b->embeds[i].channel_id;
+			*message_id = b->embeds[i].message_id;
+			return 0;
+		}
+	return -1;
+}
+
+static void
+on_embed_saved(void *data, const struct db_reply *reply)
+{
+	(void)data;
+	if (reply->error)
+		log_error("bot", "saving a persistent embed failed: %s", reply->error);
+}
+
+int
+bot_embed_save(struct bot *b, const char *name, uint64_t channel_id, uint64_t message_id)
+{
+	struct persistent_embed *e = embed_entry(b, name);
+	if (!e) {
+		log_error("bot", "no room for persistent embed %s", name);
+		return -1;
+	}
+	e->channel_id = channel_id;
+	e->message_id = message_id;
+	if (!b->db ||
+	    store_embed_upsert(b->db, name, channel_id, message_id, on_embed_saved, b) < 0)
+		log_error("bot", "persistent embed %s not saved: %s", name,
+		          b->db ? db_error(b->db) : "no database");
+	return 0;
+}
+
+static void embed_render(struct persistent_embed *e);
+
+/* The refresh of e ended (well or not): run the one more it owes. */
+static void
+embed_done(struct persistent_embed *e)
+{
+	mem_free(e->body);
+	e->body = NULL;
+	e->refreshing = 0;
+	if (e->dirty && !e->bot->freeing && e->bot->phase != PHASE_STOPPED) {
+		e->dirty = 0;
+		embed_render(e);
+	}
+}
+
+static void
+on_embed_posted(int status, const struct json_value *body, const char *error, void *data)
+{
+	struct persistent_embed *e = data;
+	struct bot *b = e->bot;
+	if (b->freeing)
+		return;
+	uint64_t message_id;
+	if (error)
+		log_error("bot", "posting persistent embed %s failed: %s (HTTP %d)", e->name, error,
+		          status);
+	else if (json_path_id(body, "id", &message_id) < 0)
+		log_error("bot", "posting persistent embed %s: no message id", e->name);
+	else {
+		log_info("bot", "persistent embed %s posted as message %llu", e->name,
+		         (unsigned long long)message_id);
+		bot_embed_save(b, e->name, e->wanted_channel_id, message_id);
+	}
+	embed_done(e);
+}
+
+static void
+embed_post(struct persistent_embed *e)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/channels/%llu/messages",
+	         (unsigned long long)e->wanted_channel_id);
+	request(e->bot, "POST", path, e->body, "persistent embed post", on_embed_posted, e);
+}
+
+static void
+on_embed_edited(int status, const struct json_value *body, const char *error, void *data)
+{
+	(void)body;
+	struct persistent_embed *e = data;
+	if (e->bot->freeing)
+		return;
+	if (status == 404) {
+		/* docs: 10008 Unknown Message: deleted by hand; post a new one */
+		log_warn("bot", "persistent embed %s was deleted; posting it again", e->name);
+		embed_post(e);
+		return;
+	}
+	if (error)
+		log_error("bot", "editing persistent embed %s failed: %s (HTTP %d)", e->name, error,
+		          status);
+	else
+		log_debug("bot", "persistent embed %s edited", e->name);
+	embed_done(e);
+}
+
+static void
+embed_render(struct persistent_embed *e)
+{
+	e->refreshing = 1;
+	e->render(e->bot, e->name);
+}
+
+void
+bot_embed_refresh(struct bot *b, const char *name, uint64_t channel_id, bot_embed_render_fn *render)
+{
+	if (b->freeing)
+		return;
+	struct persistent_embed *e = embed_entry(b, name);
+	if (!e) {
+		log_error("bot", "no room for persistent embed %s", name);
+		return;
+	}
+	e->bot = b;
+	e->render = render;
+	e->wanted_channel_id = channel_id;
+	if (e->refreshing) {
+		e->dirty = 1;
+		return;
+	}
+	embed_render(e);
+}
+
+void
+bot_embed_rendered(struct bot *b, const char *name, const struct discord_embed *embed)
+{
+	if (b->freeing)
+		return;
+	struct persistent_embed *e = embed_named(b, name);
+	if (!e || !e->refreshing)
+		return;
+	if (!embed) {
+		embed_done(e);
+		return;
+	}
+	if (discord_message_json(&b->scratch, NULL, embed, 0, NULL) < 0 ||
+	    !(e->body = mem_strdup(b->scratch.data))) {
+		log_error("bot", "persistent embed %s: out of memory", name);
+		embed_done(e);
+		return;
+	}
+	if (!e->message_id || e->channel_id != e->wanted_channel_id) {
+		embed_post(e);
+		return;
+	}
+	char path[96];
+	snprintf(path, sizeof path, "/channels/%llu/messages/%llu",
+	         (unsigned long long)e->channel_id, (unsigned long long)e->message_id);
+	request(b, "PATCH", path, e->body, "persistent embed edit", on_embed_edited, e);
 }
 
 /* ------------------------------------------------------------ status */
@@ -1081,6 +1366,8 @@ bot_free(struct bot *b)
 	health_free(b->health);
 	tls_trust_free(b->trust);
 	mem_free(b->tracked);
+	for (size_t i = 0; i < b->embed_count; i++)
+		mem_free(b->embeds[i].body);
 	buf_free(&b->scratch);
 	mem_free(b);
 }

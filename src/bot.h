@@ -128,6 +128,51 @@ void bot_edit_reply(struct bot *b, const struct interaction *it, const char *con
 void bot_post(struct bot *b, uint64_t channel_id, const char *content,
               const struct discord_embed *embed, rest_done_fn *fn, void *data);
 
+/* Sends a follow-up message to an interaction already answered (POST
+ * /webhooks/{app}/{token}: allowed for 15 minutes after the interaction,
+ * docs: Interactions, "Followup Messages"). Errors are logged. */
+void bot_followup(struct bot *b, const struct interaction *it, const char *content, int ephemeral);
+/* Direct-messages user_id: opens (or finds) the DM channel (POST
+ * /users/@me/channels {recipient_id}), then posts to it. fn (may be NULL)
+ * runs once with the post's outcome, or the open's failure; a member who
+ * accepts no DMs from the bot gives 403 with "50007 Cannot send messages
+ * to this user". content and embed are copied at once. fn may run before
+ * bot_dm returns (a request that cannot even be queued). */
+void bot_dm(struct bot *b, uint64_t user_id, const char *content, const struct discord_embed *embed,
+            rest_done_fn *fn, void *data);
+/* 1 once bot_free began: every pending callback now runs with an error,
+ * and a job that sees this must only free itself (the database and REST
+ * client it would call next are going away). */
+int bot_closing(const struct bot *b);
+
+/* ------------------------------------------------------------ persistent embeds */
+
+/* Messages the bot keeps current in place (spec 6.2: the queue embeds),
+ * found across restarts through persistent_embeds (loaded at start). */
+
+/* 0 and the message where embed `name` was last posted, or -1 if none. */
+int bot_embed_find(const struct bot *b, const char *name, uint64_t *channel_id,
+                   uint64_t *message_id);
+/* Remembers where `name` now lives, in memory and in persistent_embeds
+ * (the upsert's failure is logged). 0, or -1 when the table is full. */
+int bot_embed_save(struct bot *b, const char *name, uint64_t channel_id, uint64_t message_id);
+
+/* Produces the current content of a persistent embed: it must call
+ * bot_embed_rendered(b, name, embed) exactly once, later or at once (embed
+ * NULL: rendering failed, the message is left as it is). */
+typedef void bot_embed_render_fn(struct bot *b, const char *name);
+/* Brings embed `name` in channel_id up to date: render, then PATCH the
+ * message; when there is none yet, it lives in another channel, or Discord
+ * answers 404 (someone deleted it), POST a new one and save its id.
+ * Coalesced: at most one refresh of a name is in flight; a call during
+ * one marks it dirty and exactly one more refresh runs after it, so a
+ * burst of changes costs a few edits and the last one is current. name
+ * is copied (at most 63 bytes). */
+void bot_embed_refresh(struct bot *b, const char *name, uint64_t channel_id,
+                       bot_embed_render_fn *render);
+/* The render's answer (see above); embed is borrowed for the call. */
+void bot_embed_rendered(struct bot *b, const char *name, const struct discord_embed *embed);
+
 /* A live check of PostgreSQL and Redis (a round trip each, not a flag) and
  * of the gateway. summary is "Status: OK. DB: Connected. Redis: Connected."
  * or names what is down; borrowed for the call. */
@@ -138,5 +183,15 @@ void bot_check_status(struct bot *b, bot_status_fn *fn, void *data);
 /* cmd_core.c */
 void cmd_status(struct bot *b, const struct interaction *it);
 void cmd_status_refresh(struct bot *b, const struct interaction *it);
+
+/* cmd_user_reports.c */
+void cmd_report(struct bot *b, const struct interaction *it);
+/* Refreshes the "Pending User Reports" embed in QUEUE_CHANNEL_ID
+ * (coalesced, see bot_embed_refresh). */
+void cmd_reports_queue_refresh(struct bot *b);
+
+/* cmd_admin_reports.c */
+void cmd_view_report(struct bot *b, const struct interaction *it);
+void cmd_resolve_report(struct bot *b, const struct interaction *it);
 
 #endif

@@ -296,7 +296,7 @@ class Control:
             return 10
         return 3
 
-    def build_options(self, given, declared, resolved, gid):
+    def build_options(self, given, declared, resolved, gid, attachments=None):
         """options as a list [{name, type, value}] or a dict {name: value} /
         {name: {type, value}}; types come from the registered command when
         known, else from the value (str 3, int 4, bool 5, float 10)."""
@@ -310,17 +310,31 @@ class Control:
             otype = o.get("type") or d.get("type") or self.option_type(o.get("value"))
             opt = {"name": o["name"], "type": otype}
             if otype in (1, 2):
-                opt["options"] = self.build_options(o.get("options") or [], d.get("options"), resolved, gid)
+                opt["options"] = self.build_options(o.get("options") or [], d.get("options"), resolved, gid,
+                                                    attachments)
             else:
                 opt["value"] = o.get("value")
                 if o.get("focused"):
                     opt["focused"] = True
-                self.resolve(otype, opt["value"], resolved, gid)
+                self.resolve(otype, opt["value"], resolved, gid, attachments)
             out.append(opt)
         return out
 
-    def resolve(self, otype, value, resolved, gid):
+    def resolve(self, otype, value, resolved, gid, attachments=None):
         st = self.state
+        if otype == 11:
+            # an attachment option's value is the attachment's id; Discord
+            # puts the object (url on its CDN, filename, size, ...) in
+            # data.resolved.attachments. Fields given in inject_slash's
+            # `attachments: {id: {...}}` override these defaults.
+            aid = str(value)
+            given = (attachments or {}).get(aid, {})
+            filename = given.get("filename", "file.png")
+            url = "https://cdn.discordapp.com/ephemeral-attachments/%s/%s/%s" % (
+                S.snowflake(), aid, filename)
+            resolved.setdefault("attachments", {})[aid] = {
+                "id": aid, "filename": filename, "size": 1024, "url": url, "proxy_url": url,
+                "content_type": "image/png", "width": 64, "height": 64, "ephemeral": True, **given}
         if otype in (6, 9) and str(value) in st.users:
             u = st.users[str(value)]
             resolved.setdefault("users", {})[u["id"]] = u
@@ -346,7 +360,8 @@ class Control:
         cmd = self.find_command(gid, b["name"])
         resolved = {}
         data = {"id": cmd["id"] if cmd else b.get("command_id", S.snowflake()), "name": b["name"],
-                "type": 1, "options": self.build_options(b.get("options"), cmd and cmd.get("options"), resolved, gid)}
+                "type": 1, "options": self.build_options(b.get("options"), cmd and cmd.get("options"), resolved, gid,
+                                                         b.get("attachments"))}
         if resolved:
             data["resolved"] = resolved
         if gid:

@@ -158,3 +158,21 @@ def test_ephemeral_deferral_stays_ephemeral_and_hidden(emu):
     history = rest(emu, "GET", "/channels/%s/messages" % GENERAL).json
     assert all(m["id"] != r.json["id"] for m in history), "ephemeral messages are not in channel history"
     assert [m for m in emu.messages(GENERAL) if m["id"] == r.json["id"]], "but the control API shows them"
+
+
+def test_attachment_option_is_resolved(emu):
+    async def go():
+        async with Gateway(emu) as gw:
+            await gw.ready()
+            emu.inject_slash("report", {"text": "hi", "file": {"type": 11, "value": "555"},
+                                        "other": {"type": 11, "value": "556"}},
+                             attachments={"555": {"filename": "shot.jpg", "size": 2048}})
+            p = (await gw.wait_event("INTERACTION_CREATE"))["d"]
+            opts = {o["name"]: (o["type"], o["value"]) for o in p["data"]["options"]}
+            assert opts["file"] == (11, "555") and opts["other"] == (11, "556"), opts
+            att = p["data"]["resolved"]["attachments"]
+            assert att["555"]["filename"] == "shot.jpg" and att["555"]["size"] == 2048, att
+            assert att["555"]["url"].startswith("https://cdn.discordapp.com/") and \
+                att["555"]["url"].endswith("/555/shot.jpg"), att
+            assert att["556"]["filename"] == "file.png" and att["556"]["content_type"] == "image/png"
+    run(go())

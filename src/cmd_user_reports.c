@@ -1,0 +1,306 @@
+/* cmd_user_reports — /report (spec 6.4, cogs/user_reports.py) and the
+ * "Pending User Reports" queue embed (spec 6.2).
+ *
+ * /report description [file]: the user is thanked at once, ephemerally
+ * ("Thank you for your report."), as the spec orders: the thank-you only
+ * acknowledges receipt, and the user learns it in milliseconds however
+ * slow the database or Discord's rate limits are (a burst of reports
+ * queues admin notifications behind the channel's bucket for seconds).
+ * Deferring and editing the reply with the outcome was the alternative;
+ * it would tie every reporter's "thinking..." to the admin channel's
+ * bucket. The one outcome the user must hear of — the report was NOT
+ * saved — is sent as an ephemeral follow-up message (allowed for 15
+ * minutes after the interaction), so nobody believes a lost report filed.
+ *
+ * Then one job per report, a struct with a state and step():
+ *   INSERT   the row, status pending, file_url from the resolved attachment
+ *   NOTIFY   a full embed to ADMIN_NOTIFICATION_CHANNEL_ID: "New report #ID",
+ *            the reporter as a mention (allowed_mentions stays empty, so
+ *            nobody is pinged), the whole description, the attachment's
+ *            link, the status
+ *   SAVE_ID  the notification's message id into the row
+ *   QUEUE    refresh the queue embed (coalesced by bot_embed_refresh)
+ * A failure after the insert is logged with the report id and the job goes
+ * on with what still makes sense (no notification: the queue still shows
+ * the report).
+ *
+ * The queue embed lists every open report (pending or investigating),
+ * oldest first, one line each: "[#ID] - <@user> - brief description", the
+ * description cut to QUEUE_BRIEF_MAX characters; lines that would not fit
+ * Discord's description limit become "... and N more". */
+#include <stdio.h>
+#include <string.h>
+
+#include "bot.h"
+#include "buf.h"
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "mem.h"
+#include "store.h"
+
+#define QUEUE_EMBED_NAME "report_queue"
+/* Characters of a description shown in the queue: enough to tell reports
+ * apart, short enough for ~40 reports in one embed. */
+#define QUEUE_BRIEF_MAX 60
+/* Room kept at the end of the queue description for "... and N more". */
+#define QUEUE_MORE_RESERVE 40
+#define COLOR_RED          0xe74c3c
+
+enum report_state {
+	REPORT_INSERT,
+	REPORT_NOTIFY,
+	REPORT_SAVE_ID,
+	REPORT_QUEUE,
+};
+
+struct report_job {
+	struct bot *bot;
+	enum report_state state;
+	struct interaction it; /* a copy, for the follow-up if the insert fails */
+	char *description;
+	char *file_url; /* NULL: no attachment */
+	int64_t id;
+	uint64_t notification_id;
+};
+
+static void step(struct report_job *j);
+
+static void
+job_free(struct report_job *j)
+{
+	mem_free(j->description);
+	mem_free(j->file_url);
+	mem_free(j);
+}
+
+static void
+on_inserted(void *data, const struct db_reply *reply)
+{
+	struct report_job *j = data;
+	if (bot_closing(j->bot)) {
+		job_free(j);
+		return;
+	}
+	const char *id = reply->error ? NULL : db_value(reply, 0, 0);
+	if (!id || sscanf(id, "%lld", (long long *)&j->id) != 1) {
+		log_error("reports", "report from user %llu not saved: %s",
+		          (unsigned long long)j->it.user_id, reply->error ? reply->error : "no id");
+		bot_followup(j->bot, &j->it,
+		             "Sorry, your report could not be saved. Please try again later.", 1);
+		job_free(j);
+		return;
+	}
+	log_info("reports", "report #%lld saved (user %llu)", (long long)j->id,
+	         (unsigned long long)j->it.user_id);
+	j->state = REPORT_NOTIFY;
+	step(j);
+}
+
+static void
+on_notified(int status, const struct json_value *body, const char *error, void *data)
+{
+	struct report_job *j = data;
+	if (bot_closing(j->bot)) {
+		job_free(j);
+		return;
+	}
+	if (!error && json_path_id(body, "id", &j->notification_id) < 0)
+		error = "no message id in the answer";
+	if (error) {
+		log_error("reports", "report #%lld: admin notification failed: %s (HTTP %d)",
+		          (long long)j->id, error, status);
+		j->state = REPORT_QUEUE;
+	} else
+		j->state = REPORT_SAVE_ID;
+	step(j);
+}
+
+static void
+on_notification_saved(void *data, const struct db_reply *reply)
+{
+	struct report_job *j = data;
+	if (bot_closing(j->bot)) {
+		job_free(j);
+		return;
+	}
+	if (reply->error)
+		log_error("reports", "report #%lld: saving notification message id failed: %s",
+		          (long long)j->id, reply->error);
+	j->state = REPORT_QUEUE;
+	step(j);
+}
+
+static void
+notify(struct report_job *j)
+{
+	char title[64], reporter[64];
+	snprintf(title, sizeof title, "New report #%lld", (long long)j->id);
+	snprintf(reporter, sizeof reporter, "<@%llu>", (unsigned long long)j->it.user_id);
+	struct discord_field fields[] = {
+	        {"Reporter", reporter, 1},
+	        {"Status", "pending", 1},
+	        {"Attachment", j->file_url ? j->file_url : "none", 0},
+	};
+	struct discord_embed e = {
+	        .title = title,
+	        .description = j->description,
+	        .color = COLOR_RED,
+	        .fields = fields,
+	        .field_count = sizeof fields / sizeof fields[0],
+	};
+	bot_post(j->bot, bot_config(j->bot)->admin_notification_channel_id, NULL, &e, on_notified,
+	         j);
+}
+
+/* Each case issues one asynchronous call and returns; its callback stores
+ * the result, sets the next state and calls step again. */
+static void
+step(struct report_job *j)
+{
+	struct db *db = bot_db(j->bot);
+	switch (j->state) {
+	case REPORT_INSERT:
+		if (store_report_insert(db, j->it.user_id, j->description, j->file_url, on_inserted,
+		                        j) < 0) {
+			struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
+			on_inserted(j, &failed);
+		}
+		return;
+	case REPORT_NOTIFY:
+		notify(j);
+		return;
+	case REPORT_SAVE_ID:
+		if (store_report_set_notification(db, j->id, j->notification_id,
+		                                  on_notification_saved, j) < 0) {
+			struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
+			on_notification_saved(j, &failed);
+		}
+		return;
+	case REPORT_QUEUE:
+		cmd_reports_queue_refresh(j->bot);
+		job_free(j);
+		return;
+	}
+}
+
+void
+cmd_report(struct bot *b, const struct interaction *it)
+{
+	const char *description = interaction_option_str(it, "description");
+	if (!description || !*description) {
+		bot_reply(b, it, "Please describe what happened.", NULL, 1);
+		return;
+	}
+	/* Discord sends the attachment's CDN url in data.resolved */
+	const char *url = json_path_str(interaction_attachment(it, "file"), "url");
+	struct report_job *j = mem_calloc(1, sizeof *j);
+	if (j) {
+		j->description = mem_strdup(description);
+		j->file_url = url ? mem_strdup(url) : NULL;
+	}
+	if (!j || !j->description || (url && !j->file_url)) {
+		if (j)
+			job_free(j);
+		log_error("reports", "report from user %llu dropped: out of memory",
+		          (unsigned long long)it->user_id);
+		bot_reply(b, it, "Sorry, your report could not be saved. Please try again later.",
+		          NULL, 1);
+		return;
+	}
+	bot_reply(b, it, "Thank you for your report.", NULL, 1);
+	j->bot = b;
+	j->it = *it;
+	j->it.data = NULL;
+	j->state = REPORT_INSERT;
+	step(j);
+}
+
+/* ------------------------------------------------------------ queue embed */
+
+/* Appends one queue line for r to out: "[#ID] - <@user> - brief". */
+static void
+queue_line(struct buf *out, const struct store_report *r)
+{
+	char head[80];
+	snprintf(head, sizeof head, "[#%lld] - <@%llu> - ", (long long)r->id,
+	         (unsigned long long)r->user_id);
+	buf_append(out, head, strlen(head));
+	size_t len = strlen(r->description);
+	size_t keep = discord_text_prefix(r->description, len, QUEUE_BRIEF_MAX);
+	/* one line per report: line breaks in the text become spaces */
+	for (size_t i = 0; i < keep; i++) {
+		char c = r->description[i] == '\n' || r->description[i] == '\r' ? ' '
+		                                                                : r->description[i];
+		buf_append(out, &c, 1);
+	}
+	if (keep < len)
+		buf_append(out, "\xe2\x80\xa6", 3); /* "…" */
+	buf_append(out, "\n", 1);
+}
+
+static void
+on_open_reports(void *data, const struct db_reply *reply)
+{
+	struct bot *b = data;
+	if (bot_closing(b))
+		return;
+	if (reply->error) {
+		log_error("reports", "queue embed not refreshed: %s", reply->error);
+		bot_embed_rendered(b, QUEUE_EMBED_NAME, NULL);
+		return;
+	}
+	struct buf text, line;
+	buf_init(&text, 2 * DISCORD_EMBED_DESC_MAX * 4);
+	buf_init(&line, 4096);
+	int rows = db_rows(reply), shown = 0;
+	size_t units = 0; /* UTF-16 units in text */
+	for (int i = 0; i < rows; i++) {
+		struct store_report r;
+		if (store_report_row(reply, i, &r) < 0)
+			continue;
+		buf_reset(&line);
+		queue_line(&line, &r);
+		size_t n = discord_text_length(line.data, line.len);
+		if (units + n > DISCORD_EMBED_DESC_MAX - QUEUE_MORE_RESERVE)
+			break;
+		buf_append(&text, line.data, line.len);
+		units += n;
+		shown++;
+	}
+	char tail[80], footer[64];
+	if (rows == 0)
+		snprintf(tail, sizeof tail, "No pending reports.");
+	else if (shown < rows)
+		snprintf(tail, sizeof tail, "... and %d more", rows - shown);
+	else
+		tail[0] = 0;
+	buf_append(&text, tail, strlen(tail));
+	snprintf(footer, sizeof footer, "%d open report%s", rows, rows == 1 ? "" : "s");
+	struct discord_embed e = {
+	        .title = "Pending User Reports",
+	        .description = buf_str(&text),
+	        .color = COLOR_RED,
+	        .footer = footer,
+	};
+	log_debug("reports", "queue embed: %d open, %d shown", rows, shown);
+	bot_embed_rendered(b, QUEUE_EMBED_NAME, &e);
+	buf_free(&text);
+	buf_free(&line);
+}
+
+static void
+render_queue(struct bot *b, const char *name)
+{
+	(void)name;
+	if (store_report_list_open(bot_db(b), on_open_reports, b) < 0) {
+		log_error("reports", "queue embed not refreshed: %s", db_error(bot_db(b)));
+		bot_embed_rendered(b, QUEUE_EMBED_NAME, NULL);
+	}
+}
+
+void
+cmd_reports_queue_refresh(struct bot *b)
+{
+	bot_embed_refresh(b, QUEUE_EMBED_NAME, bot_config(b)->queue_channel_id, render_queue);
+}
