@@ -109,7 +109,10 @@ def main():
             q = Control.wait_for(queue_final, timeout=BOUND_SECONDS, what="the queue embed with all 200")
             total_seconds = time.monotonic() - t0
             lines = [ln for ln in q["embeds"][0]["description"].split("\n") if ln.startswith("[#")]
-            assert lines[0].startswith("[#1] - <@%d> - Burst report number" % FIRST_USER), lines[0]
+            # oldest first; the 200 arrive concurrently, so #1 may be anyone's,
+            # but each line names its own reporter with its own text
+            m = re.match(r"\[#1\] - <@(\d+)> - Burst report number (\d+)$", lines[0])
+            assert m and int(m.group(1)) == FIRST_USER + int(m.group(2)), lines[0]
             edits = [r for r in emu.requests(method="PATCH")
                      if r["path"].endswith("/channels/%s/messages/%s" % (queue_channel, q["id"]))]
             # one edit per report would be 200; a coalesced refresh covers several
