@@ -10,6 +10,7 @@
 #define AGORA_TEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #define TEST(name)                                                                                 \
@@ -30,6 +31,9 @@ int test_check_int(long long got, long long want, const char *expr, const char *
 const char *test_tmpdir(void);
 /* Writes text to test_tmpdir()/name and returns the path (static buffer). */
 const char *test_write_file(const char *name, const char *text);
+/* A listening TCP socket on 127.0.0.1 with a kernel-chosen port (in
+ * *port); -1 on error. */
+int test_listen(uint16_t *port);
 /* Reads a whole file into a malloc'd NUL-terminated string; NULL on error. */
 char *test_read_file(const char *path, size_t *len);
 

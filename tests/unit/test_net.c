@@ -12,27 +12,6 @@
 #include "net.h"
 #include "test.h"
 
-/* A listening socket on 127.0.0.1 with a kernel-chosen port. */
-static int
-net_test_listen(uint16_t *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof a;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 8) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 struct net_test {
 	struct loop *loop;
 	struct net_connect conn;
@@ -100,7 +79,7 @@ on_connected(struct net_connect *c, int fd, void *data)
 TEST(net_connect_local_listener)
 {
 	uint16_t port;
-	int lfd = net_test_listen(&port);
+	int lfd = test_listen(&port);
 	CHECK(lfd >= 0);
 	struct net_test s;
 	net_test_init(&s, 3000);
@@ -128,7 +107,7 @@ TEST(net_connect_by_name_localhost)
 	/* "localhost" may give ::1 first, where nothing listens: the next
 	 * address is tried */
 	uint16_t port;
-	int lfd = net_test_listen(&port);
+	int lfd = test_listen(&port);
 	struct net_test s;
 	net_test_init(&s, 5000);
 	CHECK_INT(net_connect_start(s.loop, &s.conn, "localhost", port, on_connected, &s), 0);
@@ -146,7 +125,7 @@ TEST(net_connect_refused)
 {
 	/* a port that was just free: bound, then closed without listening */
 	uint16_t port;
-	int lfd = net_test_listen(&port);
+	int lfd = test_listen(&port);
 	close(lfd);
 	struct net_test s;
 	net_test_init(&s, 3000);

@@ -26,26 +26,6 @@
 
 /* ---- fixtures */
 
-static int
-tls_test_listen(uint16_t *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof a;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 8) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 /* The certificate directory, generated once per run. */
 static const char *
 tls_test_certs(void)
@@ -83,7 +63,7 @@ struct tls_test_server {
 static int
 tls_test_server_spawn(struct tls_test_server *s, const char *cert, int rev)
 {
-	int probe = tls_test_listen(&s->port);
+	int probe = test_listen(&s->port);
 	if (probe < 0)
 		return -1;
 	close(probe); /* free again; s_server binds it next */
@@ -507,7 +487,7 @@ tls_test_collect(int lfd, unsigned char *out, size_t cap)
 TEST(tls_handshake_timeout_silent_peer)
 {
 	uint16_t port;
-	int lfd = tls_test_listen(&port);
+	int lfd = test_listen(&port);
 	CHECK(lfd >= 0);
 	struct tls_trust *trust = tls_test_trust();
 	struct tls_test s;
@@ -562,7 +542,7 @@ tls_test_index(const uint16_t *list, size_t n, uint16_t a, uint16_t b)
 TEST(tls_client_hello_offers_aes_gcm_first)
 {
 	uint16_t port;
-	int lfd = tls_test_listen(&port);
+	int lfd = test_listen(&port);
 	struct tls_trust *trust = tls_test_trust();
 	struct tls_test s;
 	tls_test_init(&s, 5000);
@@ -601,7 +581,7 @@ TEST(tls_client_hello_offers_aes_gcm_first)
 TEST(tls_connect_refused_and_bad_args)
 {
 	uint16_t port;
-	int lfd = tls_test_listen(&port);
+	int lfd = test_listen(&port);
 	close(lfd);
 	struct tls_trust *trust = tls_test_trust();
 	struct tls_test s;
@@ -677,7 +657,7 @@ TEST(tls_plain_mode_roundtrip)
 	struct tls_test_echo e;
 	memset(&e, 0, sizeof e);
 	uint16_t port;
-	e.lfd = tls_test_listen(&port);
+	e.lfd = test_listen(&port);
 	e.fd = -1;
 	struct tls_test s;
 	tls_test_init(&s, 5000);
@@ -796,7 +776,7 @@ TEST(tls_plain_close_flushes_queue)
 	struct tls_test_sink k;
 	memset(&k, 0, sizeof k);
 	uint16_t port;
-	k.lfd = tls_test_listen(&port);
+	k.lfd = test_listen(&port);
 	k.fd = -1;
 	struct tls_test s;
 	tls_test_init(&s, 5000);
