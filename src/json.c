@@ -205,6 +205,9 @@ utf8_len(const unsigned char *s, size_t n)
 	return 0;
 }
 
+/* U+FFFD REPLACEMENT CHARACTER: what a lone surrogate escape decodes to. */
+#define UTF8_REPLACEMENT 0xFFFDu
+
 static size_t
 utf8_put(char *out, uint32_t cp)
 {
@@ -417,19 +420,24 @@ decode_escape(struct parser *ps, const unsigned char **at, const unsigned char *
 		return -1;
 	}
 	*at = bs + 6;
-	if (cp >= 0xDC00 && cp <= 0xDFFF) {
-		fail(ps, bs, "lone low surrogate in \\u escape");
-		return -1;
-	}
-	if (cp >= 0xD800 && cp <= 0xDBFF) {
+	/* A lone surrogate (a low one, or a high one not followed by a low
+	 * one) is well-formed JSON but no character: JavaScript clients send
+	 * it when they cut a string inside a pair. Refusing it would drop the
+	 * whole gateway event (a message not counted, a command not answered),
+	 * so it becomes U+FFFD, as WHATWG's decoders and Python's
+	 * errors="replace" do. The escape after a lone high one is decoded on
+	 * its own (it may be a character, or another lone surrogate). */
+	if (cp >= 0xDC00 && cp <= 0xDFFF)
+		cp = UTF8_REPLACEMENT;
+	else if (cp >= 0xD800 && cp <= 0xDBFF) {
 		const unsigned char *s = bs + 6;
-		if (end - s < 6 || s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &low) < 0 ||
-		    low < 0xDC00 || low > 0xDFFF) {
-			fail(ps, bs, "high surrogate not followed by a low one");
-			return -1;
+		if (end - s >= 6 && s[0] == '\\' && s[1] == 'u' && hex4(s + 2, &low) == 0 &&
+		    low >= 0xDC00 && low <= 0xDFFF) {
+			cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+			*at = bs + 12;
+		} else {
+			cp = UTF8_REPLACEMENT;
 		}
-		cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-		*at = bs + 12;
 	}
 	return (int)utf8_put(out, cp);
 }

@@ -21,9 +21,12 @@
  * (no leading zeros, no "+1", no ".5", no "1.", no hex, no NaN/Infinity);
  * strings (section 7) must be valid UTF-8 (RFC 3629: no overlong forms, no
  * encoded surrogates, nothing past U+10FFFF), hold no raw control character
- * (< 0x20) and use only the escapes \" \\ \/ \b \f \n \r \t \uXXXX, where a
- * \u high surrogate must be followed by a \u low surrogate and a low one
- * may not stand alone. A byte order mark, trailing commas, comments and
+ * (< 0x20) and use only the escapes \" \\ \/ \b \f \n \r \t \uXXXX. A \u
+ * high surrogate followed by a \u low one is the character they encode; a
+ * lone surrogate escape (a low one, or a high one not followed by a low
+ * one: what a JavaScript client sends after cutting a string inside a pair)
+ * is not an error but decodes to U+FFFD, so one such character never drops
+ * a whole gateway event. A byte order mark, trailing commas, comments and
  * anything after the value but whitespace are errors. Duplicate object
  * keys are kept (section 4 only says SHOULD be unique); lookups find the
  * first. Errors name the byte offset: "offset 17: expected ':' after the key".

@@ -85,8 +85,7 @@ TEST(json_error_messages_name_the_offset)
 	        {"[01]", "offset 2: leading zeros are not allowed"},
 	        {"[1 2]", "offset 3: expected ',' or ']'"},
 	        {"{\"a\" 1}", "offset 5: expected ':' after the key"},
-	        {"[\"\\ud800\"]", "offset 2: high surrogate not followed by a low one"},
-	        {"[\"\\udc00\"]", "offset 2: lone low surrogate in \\u escape"},
+	        {"[\"\\ud800\\u12\"]", "offset 8: \\u must be followed by four hex digits"},
 	        {"[\"ab\\q\"]", "offset 4: invalid escape in string"},
 	        {"[\"a\nb\"]", "offset 3: control character in string (must be escaped)"},
 	        {"[\"ab\xc3\x28\"]", "offset 4: invalid UTF-8 in string"},
@@ -268,6 +267,66 @@ TEST(json_strings_are_decoded)
 	CHECK(json_get(root, "ab") != NULL);
 	CHECK(json_getn(root, "a\0", 2) != NULL);
 	CHECK(json_get(root, "a") == NULL);
+	json_doc_free(&doc);
+}
+
+/* Issue 12.5: a lone UTF-16 surrogate escape is valid JSON text but no
+ * character. It decodes to U+FFFD (EF BF BD) so the event holding it is
+ * still handled; a complete pair is still joined; what follows a lone high
+ * surrogate is decoded on its own. */
+TEST(json_lone_surrogates_become_replacement)
+{
+	static const struct {
+		const char *text, *want;
+		size_t len;
+	} cases[] = {
+	        {"\"\\ud800\"", "\xef\xbf\xbd", 3},
+	        {"\"\\udc00\"", "\xef\xbf\xbd", 3},
+	        {"\"\\uDBFF\"", "\xef\xbf\xbd", 3},
+	        {"\"\\uDFFF\"", "\xef\xbf\xbd", 3},
+	        {"\"a\\ud800b\"",
+	         "a\xef\xbf\xbd"
+	         "b",
+	         5},
+	        /* high then high: two replacements */
+	        {"\"\\ud800\\ud800\"", "\xef\xbf\xbd\xef\xbf\xbd", 6},
+	        /* high then a BMP escape: replacement, then the character */
+	        {"\"\\ud800\\u0041\"",
+	         "\xef\xbf\xbd"
+	         "A",
+	         4},
+	        /* high then a complete pair: replacement, then the pair */
+	        {"\"\\ud800\\ud83d\\ude00\"", "\xef\xbf\xbd\xf0\x9f\x98\x80", 7},
+	        /* low then high: two replacements (the order makes no pair) */
+	        {"\"\\udc00\\ud800\"", "\xef\xbf\xbd\xef\xbf\xbd", 6},
+	        /* high then a non-\u escape, and at the very end */
+	        {"\"\\ud800\\n\"", "\xef\xbf\xbd\n", 4},
+	        {"\"x\\ud83d\"", "x\xef\xbf\xbd", 4},
+	};
+	struct json_doc doc;
+	json_doc_init(&doc, 4096);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct json_value *v = parse(&doc, cases[i].text);
+		if (!test_check(v != NULL, cases[i].text, __FILE__, __LINE__))
+			continue;
+		size_t len = 0;
+		const char *s = json_string(v, &len);
+		CHECK_INT(len, cases[i].len);
+		test_check(s && memcmp(s, cases[i].want, cases[i].len) == 0, cases[i].text,
+		           __FILE__, __LINE__);
+	}
+	/* in a key too, and a gateway event holding one is still read whole */
+	const struct json_value *root =
+	        parse(&doc, "{\"op\":0,\"t\":\"MESSAGE_CREATE\",\"d\":{\"content\":"
+	                    "\"hi \\ud800\",\"channel_id\":\"12\",\"k\\udc00\":1}}");
+	if (CHECK(root != NULL)) {
+		CHECK_STR(json_path_str(root, "d.content"), "hi \xef\xbf\xbd");
+		CHECK_STR(json_path_str(root, "d.channel_id"), "12");
+		CHECK(json_get(json_get(root, "d"), "k\xef\xbf\xbd") != NULL);
+	}
+	/* still strict about what is not a surrogate question */
+	CHECK(parse(&doc, "\"\\ud800\\u12\"") == NULL);
+	CHECK(parse(&doc, "\"\\ud800\\x\"") == NULL);
 	json_doc_free(&doc);
 }
 
