@@ -11,9 +11,9 @@
  *   their meaning; a new or restarted watcher gets a fresh slot past those
  *   being dispatched or a cleared revents, so it never sees stale events;
  * - timers: the due timers are first moved from the heap to a "firing" list
- *   (heap_index then encodes their place in that list), so a timer that a
- *   callback restarts with delay 0 waits for the next iteration instead of
- *   firing forever, and one stopped before its turn is skipped. */
+ *   (linked through the timers themselves), so a timer that a callback
+ *   restarts with delay 0 waits for the next iteration instead of firing
+ *   forever, and one stopped before its turn leaves the list. */
 #include "loop.h"
 
 #include <errno.h>
@@ -30,10 +30,6 @@
  * ever used, and a fixed table keeps the signal handler trivial. */
 #define LOOP_MAX_SIGNALS 8
 
-/* heap_index values at or above this mean "in the firing list at
- * heap_index - LOOP_FIRING_BASE" rather than "in the heap". */
-#define LOOP_FIRING_BASE (SIZE_MAX / 2)
-
 struct loop_signal_entry {
 	int signo;
 	loop_signal_fn *fn;
@@ -48,11 +44,11 @@ struct loop {
 	size_t watch_count, watch_cap;
 	size_t dispatch_limit; /* slots polled this iteration */
 
-	/* timers: a binary min-heap on due_ms, plus the ones firing now; both
-	 * arrays have timer_cap entries so moving never allocates */
-	struct loop_timer **heap;
-	struct loop_timer **firing;
-	size_t timer_count, firing_count, timer_cap;
+	/* timers: an intrusive pairing heap on (due_ms, seq), plus the list
+	 * of those firing this iteration; neither allocates */
+	struct loop_timer *timer_root;
+	struct loop_timer *firing_head, *firing_tail;
+	uint64_t timer_seq;
 
 	struct loop_defer *defer_head, *defer_tail;
 
@@ -122,8 +118,6 @@ loop_free(struct loop *loop)
 	}
 	mem_free(loop->fds);
 	mem_free(loop->watches);
-	mem_free(loop->heap);
-	mem_free(loop->firing);
 	mem_free(loop);
 }
 
@@ -235,103 +229,140 @@ loop_dispatch_watchers(struct loop *loop)
 
 /* -------------------------------------------------------------- timers */
 
+/* Timers form a pairing heap (Fredman, Sedgewick, Sleator, Tarjan 1986)
+ * made of their own links, so a start never allocates: insert is one meld,
+ * removing the minimum or any timer is O(log n) amortized. Each node keeps
+ * its first child, its next sibling, and in prev its previous sibling or,
+ * for a first child, its parent. The root has no siblings. */
+
+enum { LOOP_TIMER_STOPPED, LOOP_TIMER_PENDING, LOOP_TIMER_FIRING };
+
 void
 loop_timer_init(struct loop_timer *t, loop_timer_fn *fn, void *data)
 {
 	t->due_ms = 0;
 	t->fn = fn;
 	t->data = data;
-	t->heap_index = SIZE_MAX;
+	t->child = t->next = t->prev = NULL;
+	t->seq = 0;
+	t->where = LOOP_TIMER_STOPPED;
 }
 
 int
 loop_timer_active(const struct loop_timer *t)
 {
-	return t->heap_index != SIZE_MAX;
+	return t->where != LOOP_TIMER_STOPPED;
 }
 
-static void
-loop_heap_set(struct loop *loop, size_t i, struct loop_timer *t)
+/* Whether a fires before b: by due time, then by start order, so that
+ * timers due at the same instant fire in the order they were started. */
+static int
+loop_timer_before(const struct loop_timer *a, const struct loop_timer *b)
 {
-	loop->heap[i] = t;
-	t->heap_index = i;
+	return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->seq < b->seq);
 }
 
-static void
-loop_heap_up(struct loop *loop, size_t i)
+/* Melds two roots (no siblings, no parent); returns the new root. */
+static struct loop_timer *
+loop_heap_meld(struct loop_timer *a, struct loop_timer *b)
 {
-	struct loop_timer *t = loop->heap[i];
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-		if (loop->heap[parent]->due_ms <= t->due_ms)
-			break;
-		loop_heap_set(loop, i, loop->heap[parent]);
-		i = parent;
+	if (loop_timer_before(b, a)) {
+		struct loop_timer *swap = a;
+		a = b;
+		b = swap;
 	}
-	loop_heap_set(loop, i, t);
+	/* b becomes a's first child */
+	b->next = a->child;
+	if (a->child)
+		a->child->prev = b;
+	b->prev = a;
+	a->child = b;
+	return a;
+}
+
+/* The standard two-pass merge of a sibling list (the children of a removed
+ * node): meld pairs left to right, then the pairs right to left. Iterative,
+ * so a long sibling list cannot exhaust the stack. */
+static struct loop_timer *
+loop_heap_merge_pairs(struct loop_timer *first)
+{
+	struct loop_timer *pairs = NULL; /* melded pairs, last first */
+	while (first) {
+		struct loop_timer *a = first, *b = first->next;
+		if (!b) {
+			a->prev = NULL;
+			a->next = pairs;
+			pairs = a;
+			break;
+		}
+		first = b->next;
+		a->next = a->prev = b->next = b->prev = NULL;
+		struct loop_timer *m = loop_heap_meld(a, b);
+		m->next = pairs;
+		pairs = m;
+	}
+	struct loop_timer *root = NULL;
+	while (pairs) {
+		struct loop_timer *next = pairs->next;
+		pairs->next = pairs->prev = NULL;
+		root = root ? loop_heap_meld(root, pairs) : pairs;
+		pairs = next;
+	}
+	return root;
 }
 
 static void
-loop_heap_down(struct loop *loop, size_t i)
+loop_heap_insert(struct loop *loop, struct loop_timer *t)
 {
-	struct loop_timer *t = loop->heap[i];
-	size_t n = loop->timer_count;
-	for (;;) {
-		size_t child = 2 * i + 1;
-		if (child >= n)
-			break;
-		if (child + 1 < n && loop->heap[child + 1]->due_ms < loop->heap[child]->due_ms)
-			child++;
-		if (loop->heap[child]->due_ms >= t->due_ms)
-			break;
-		loop_heap_set(loop, i, loop->heap[child]);
-		i = child;
-	}
-	loop_heap_set(loop, i, t);
+	t->child = t->next = t->prev = NULL;
+	loop->timer_root = loop->timer_root ? loop_heap_meld(loop->timer_root, t) : t;
 }
 
 static void
-loop_heap_remove(struct loop *loop, size_t i)
+loop_heap_remove(struct loop *loop, struct loop_timer *t)
 {
-	struct loop_timer *last = loop->heap[--loop->timer_count];
-	if (i < loop->timer_count) {
-		loop_heap_set(loop, i, last);
-		loop_heap_down(loop, i);
-		loop_heap_up(loop, last->heap_index);
+	struct loop_timer *children = t->child;
+	if (t == loop->timer_root) {
+		loop->timer_root = loop_heap_merge_pairs(children);
+	} else {
+		/* unlink t from its parent's list of children */
+		if (t->prev->child == t)
+			t->prev->child = t->next;
+		else
+			t->prev->next = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		struct loop_timer *sub = loop_heap_merge_pairs(children);
+		if (sub)
+			loop->timer_root = loop_heap_meld(loop->timer_root, sub);
 	}
+	t->child = t->next = t->prev = NULL;
 }
 
 void
 loop_timer_stop(struct loop *loop, struct loop_timer *t)
 {
-	if (t->heap_index == SIZE_MAX)
-		return;
-	if (t->heap_index >= LOOP_FIRING_BASE)
-		loop->firing[t->heap_index - LOOP_FIRING_BASE] = NULL;
-	else
-		loop_heap_remove(loop, t->heap_index);
-	t->heap_index = SIZE_MAX;
+	if (t->where == LOOP_TIMER_PENDING) {
+		loop_heap_remove(loop, t);
+	} else if (t->where == LOOP_TIMER_FIRING) {
+		/* due this iteration but not run yet: leave the firing list */
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			loop->firing_head = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		else
+			loop->firing_tail = t->prev;
+		t->next = t->prev = NULL;
+	}
+	t->where = LOOP_TIMER_STOPPED;
 }
 
 int
 loop_timer_start(struct loop *loop, struct loop_timer *t, int64_t delay_ms)
 {
 	loop_timer_stop(loop, t);
-	/* heap and firing list together hold at most timer_count + the timers
-	 * firing now; both arrays are grown to the same capacity here so that
-	 * moving timers between them never allocates */
-	if (loop->timer_count + loop->firing_count >= loop->timer_cap) {
-		size_t cap = loop->timer_cap ? loop->timer_cap * 2 : 16;
-		struct loop_timer **heap = mem_realloc(loop->heap, cap * sizeof *heap);
-		if (!heap)
-			return -1;
-		loop->heap = heap;
-		struct loop_timer **firing = mem_realloc(loop->firing, cap * sizeof *firing);
-		if (!firing)
-			return -1;
-		loop->firing = firing;
-		loop->timer_cap = cap;
-	}
 	/* outside loop_run the iteration's clock reading may be old (set-up
 	 * code, tests between runs): count from the real present */
 	if (!loop->running)
@@ -341,9 +372,9 @@ loop_timer_start(struct loop *loop, struct loop_timer *t, int64_t delay_ms)
 	if (delay_ms > INT64_MAX / 4) /* "never", without overflowing due_ms */
 		delay_ms = INT64_MAX / 4;
 	t->due_ms = loop->now_ms + delay_ms;
-	loop->heap[loop->timer_count] = t;
-	t->heap_index = loop->timer_count++;
-	loop_heap_up(loop, t->heap_index);
+	t->seq = loop->timer_seq++;
+	t->where = LOOP_TIMER_PENDING;
+	loop_heap_insert(loop, t);
 	return 0;
 }
 
@@ -352,24 +383,30 @@ loop_fire_timers(struct loop *loop)
 {
 	/* move every due timer to the firing list first (in due order), so
 	 * timers started by the callbacks below wait for the next round */
-	loop->firing_count = 0;
-	while (loop->timer_count > 0 && loop->heap[0]->due_ms <= loop->now_ms) {
-		struct loop_timer *t = loop->heap[0];
-		loop_heap_remove(loop, 0);
-		loop->firing[loop->firing_count] = t;
-		t->heap_index = LOOP_FIRING_BASE + loop->firing_count;
-		loop->firing_count++;
+	while (loop->timer_root && loop->timer_root->due_ms <= loop->now_ms) {
+		struct loop_timer *t = loop->timer_root;
+		loop_heap_remove(loop, t);
+		t->where = LOOP_TIMER_FIRING;
+		t->prev = loop->firing_tail;
+		if (loop->firing_tail)
+			loop->firing_tail->next = t;
+		else
+			loop->firing_head = t;
+		loop->firing_tail = t;
 	}
-	for (size_t i = 0; i < loop->firing_count; i++) {
-		struct loop_timer *t = loop->firing[i];
-		if (!t)
-			continue; /* stopped by an earlier callback */
-		loop->firing[i] = NULL;
-		t->heap_index = SIZE_MAX;
+	/* a callback may stop any timer still in the list (it unlinks) */
+	while (loop->firing_head) {
+		struct loop_timer *t = loop->firing_head;
+		loop->firing_head = t->next;
+		if (loop->firing_head)
+			loop->firing_head->prev = NULL;
+		else
+			loop->firing_tail = NULL;
+		t->next = t->prev = NULL;
+		t->where = LOOP_TIMER_STOPPED;
 		t->fn(loop, t);
 		loop_run_defers(loop);
 	}
-	loop->firing_count = 0;
 }
 
 /* -------------------------------------------------------------- defers */
@@ -505,9 +542,9 @@ loop_poll_timeout(const struct loop *loop)
 {
 	if (loop->defer_head || loop->stopping)
 		return 0;
-	if (loop->timer_count == 0)
+	if (!loop->timer_root)
 		return -1;
-	int64_t wait = loop->heap[0]->due_ms - loop_clock_ms();
+	int64_t wait = loop->timer_root->due_ms - loop_clock_ms();
 	if (wait <= 0)
 		return 0;
 	if (wait > 60 * 60 * 1000) /* poll takes an int; an hour is plenty */

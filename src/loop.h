@@ -8,7 +8,10 @@
  *
  * Watchers, timers and deferred calls are EMBEDDED in their owner (no
  * allocation per registration): the owner keeps the struct alive while it is
- * registered and stops it before freeing. Callbacks may start and stop any
+ * registered and stops it before freeing. Timers are intrusive (the heap is
+ * made of their own links), so starting one never allocates and never fails:
+ * a heartbeat, a reconnect or a shutdown deadline cannot be lost to memory
+ * pressure. Callbacks may start and stop any
  * watcher or timer, including their own. Time is CLOCK_MONOTONIC in ms,
  * read once per iteration (loop_now). */
 #ifndef AGORA_LOOP_H
@@ -42,7 +45,12 @@ struct loop_timer {
 	int64_t due_ms;
 	loop_timer_fn *fn;
 	void *data;
-	size_t heap_index; /* position in the heap; SIZE_MAX when stopped */
+	/* loop.c's: links of the pairing heap while pending (first child,
+	 * next sibling, previous sibling or parent), of the firing list while
+	 * its callback is due this iteration */
+	struct loop_timer *child, *next, *prev;
+	uint64_t seq; /* start order: equal due times fire in start order */
+	int where;    /* LOOP_TIMER_STOPPED, _PENDING or _FIRING (loop.c) */
 };
 
 /* A call to run once after the current callback returns. */
@@ -67,10 +75,15 @@ int loop_watch_start(struct loop *loop, struct loop_watch *w, int fd, short even
 /* Stops watching; harmless when already stopped. */
 void loop_watch_stop(struct loop *loop, struct loop_watch *w);
 
+/* Prepares t (call once before first use). */
 void loop_timer_init(struct loop_timer *t, loop_timer_fn *fn, void *data);
-/* (Re)starts t to fire once after delay_ms (0 = on the next iteration). */
+/* (Re)starts t to fire once after delay_ms (0 = on the next iteration;
+ * negative counts as 0). Allocates nothing and cannot fail: it always
+ * returns 0 (the int stays so that older `< 0` checks still compile). */
 int loop_timer_start(struct loop *loop, struct loop_timer *t, int64_t delay_ms);
+/* Stops t; harmless when already stopped. */
 void loop_timer_stop(struct loop *loop, struct loop_timer *t);
+/* 1 while t is started and has not fired yet. */
 int loop_timer_active(const struct loop_timer *t);
 
 void loop_defer_init(struct loop_defer *d, loop_defer_fn *fn, void *data);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "mem.h"
 #include "test.h"
 
 /* ---- timers fire in due order, each no earlier than its delay */
@@ -506,4 +507,109 @@ TEST(loop_defer_runs_once)
 	loop_defer(loop, &s.d);
 	loop_free(loop);
 	CHECK_INT(s.runs, 3);
+}
+
+/* ---- starting a timer allocates nothing and cannot fail (issue 9.5)
+ *
+ * Every timer Agora depends on (the stop deadline, the heartbeat, the answer
+ * guard, the reconnects of gateway, db and cache) is a loop_timer_start: with
+ * allocation failing from the first call on, 2,000 timers started, stopped
+ * and restarted in a random order all fire, once each, in (due, start) order,
+ * and the loop made no allocation at all. */
+
+struct nomem_state {
+	struct loop_timer timers[2000];
+	int fired_count[2000];
+	int64_t last_due;
+	uint64_t last_seq;
+	int fired, out_of_order, expected;
+};
+
+static void
+on_nomem(struct loop *loop, struct loop_timer *t)
+{
+	struct nomem_state *s = t->data;
+	size_t i = (size_t)(t - s->timers);
+	s->fired_count[i]++;
+	if (t->due_ms < s->last_due || (t->due_ms == s->last_due && t->seq < s->last_seq))
+		s->out_of_order++;
+	s->last_due = t->due_ms;
+	s->last_seq = t->seq;
+	if (++s->fired == s->expected)
+		loop_stop(loop);
+}
+
+TEST(loop_timer_start_without_memory)
+{
+	struct loop *loop = loop_new();
+	CHECK(loop != NULL);
+	static struct nomem_state s;
+	memset(&s, 0, sizeof s);
+	mem_fail_after(0); /* every allocation from here on fails */
+	uint32_t seed = 777;
+	int stopped[2000] = {0};
+	for (int i = 0; i < 2000; i++) {
+		seed = seed * 1103515245u + 12345u;
+		loop_timer_init(&s.timers[i], on_nomem, &s);
+		CHECK_INT(loop_timer_start(loop, &s.timers[i], (seed >> 16) % 30), 0);
+	}
+	/* stop a random third, restart a random sixth with a new delay */
+	for (int i = 0; i < 2000; i++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned pick = (seed >> 16) % 6;
+		if (pick < 2) {
+			loop_timer_stop(loop, &s.timers[i]);
+			stopped[i] = 1;
+		} else if (pick == 2) {
+			CHECK_INT(loop_timer_start(loop, &s.timers[i], (seed >> 8) % 30), 0);
+		}
+	}
+	for (int i = 0; i < 2000; i++)
+		s.expected += !stopped[i];
+	CHECK_INT(loop_run(loop), 0);
+	long allocations = mem_fail_after(-1);
+	CHECK_INT(allocations, 0);
+	CHECK_INT(s.fired, s.expected);
+	CHECK_INT(s.out_of_order, 0);
+	int wrong = 0;
+	for (int i = 0; i < 2000; i++)
+		wrong += s.fired_count[i] != (stopped[i] ? 0 : 1);
+	CHECK_INT(wrong, 0);
+	loop_free(loop);
+}
+
+/* ---- equal due times fire in start order; a restart goes to the back */
+
+struct fifo_state {
+	struct loop_timer t[5];
+	int order[8], count;
+};
+
+static void
+on_fifo(struct loop *loop, struct loop_timer *t)
+{
+	struct fifo_state *s = t->data;
+	if (s->count < 8)
+		s->order[s->count++] = (int)(t - s->t);
+	if (s->count == 5)
+		loop_stop(loop);
+}
+
+TEST(loop_timer_equal_due_fifo)
+{
+	struct loop *loop = loop_new();
+	static struct fifo_state s;
+	memset(&s, 0, sizeof s);
+	for (int i = 0; i < 5; i++)
+		loop_timer_init(&s.t[i], on_fifo, &s);
+	/* all due now (or a millisecond apart, which orders them the same) */
+	for (int i = 0; i < 5; i++)
+		loop_timer_start(loop, &s.t[i], 0);
+	loop_timer_start(loop, &s.t[1], 0); /* restarted: now last */
+	CHECK_INT(loop_run(loop), 0);
+	CHECK_INT(s.count, 5);
+	static const int want[5] = {0, 2, 3, 4, 1};
+	for (int i = 0; i < 5; i++)
+		CHECK_INT(s.order[i], want[i]);
+	loop_free(loop);
 }
