@@ -26,6 +26,11 @@
 #define IDENTIFY_BACKOFF_SHIFT_MAX 7
 /* Backoff between reconnects starts here and doubles. */
 #define BACKOFF_BASE_MS 1000
+/* Connections to resume_gateway_url that fail before HELLO (refused, TLS
+ * failure, bad URL) before the session is given up and a new one started
+ * on the gateway URL: three tries span a few seconds of backoff, and a
+ * resume URL that fails three times in a row is gone, not busy. */
+#define RESUME_URL_TRIES 3
 /* The close code this client uses when it means to resume: anything but
  * 1000/1001, which end the session (Discord: Gateway, "Resuming"). */
 #define CLOSE_TO_RESUME 4000
@@ -75,6 +80,8 @@ struct gateway {
 	struct loop_timer identify_timer;
 	struct loop_defer closed_defer;
 	int backoff_attempt;
+	int via_resume_url;      /* the connection under way went to resume_url */
+	int resume_url_failures; /* in a row, reset by READY/RESUMED */
 
 	long identify_remaining;
 	int64_t identify_reset_at;
@@ -150,6 +157,40 @@ send_out(struct gateway *g, const char *what)
 		return -1;
 	}
 	return 0;
+}
+
+/* The next reconnect delay after an unplanned loss: 1 s doubling to the
+ * cap, with jitter so many clients do not come back at once. */
+static int64_t
+next_backoff(struct gateway *g)
+{
+	int64_t cap = BACKOFF_BASE_MS << (g->backoff_attempt < 16 ? g->backoff_attempt : 16);
+	if (cap > g->backoff_max_ms)
+		cap = g->backoff_max_ms;
+	g->backoff_attempt++;
+	return random_between(cap / 2, cap);
+}
+
+/* A connection to resume_gateway_url failed before HELLO. After
+ * RESUME_URL_TRIES in a row the session is given up: resuming is only
+ * possible there, and a bot that keeps trying an unreachable URL stays
+ * offline for good. A new session (IDENTIFY) on the gateway URL loses the
+ * events missed meanwhile but brings the bot back. */
+static void
+resume_url_failed(struct gateway *g)
+{
+	g->resume_url_failures++;
+	if (g->resume_url_failures < RESUME_URL_TRIES)
+		return;
+	log_warn("gateway",
+	         "resume_gateway_url %s failed %d times in a row; starting a new session on %s",
+	         g->resume_url, g->resume_url_failures, g->url);
+	g->stats.resume_url_fallbacks++;
+	g->resume_url[0] = '\0';
+	g->session_id[0] = '\0';
+	g->has_seq = 0;
+	g->resume_next = 0;
+	g->resume_url_failures = 0;
 }
 
 /* Closes the socket on purpose and reconnects after delay_ms, resuming
@@ -324,6 +365,8 @@ on_hello_timer(struct loop *loop, struct loop_timer *t)
 	(void)loop;
 	struct gateway *g = t->data;
 	log_warn("gateway", "no HELLO within %lld ms", (long long)g->hello_timeout_ms);
+	if (g->via_resume_url)
+		resume_url_failed(g);
 	close_and_reconnect(g, 1, -1, "no hello");
 }
 
@@ -365,6 +408,7 @@ on_dispatch(struct gateway *g, const char *name, const struct json_value *d)
 			g->resume_url[0] = '\0';
 		g->state = GW_READY;
 		g->backoff_attempt = 0;
+		g->resume_url_failures = 0;
 		g->unanswered_identifies = 0;
 		g->error[0] = '\0';
 		log_info("gateway", "ready: session %s", g->session_id);
@@ -374,6 +418,7 @@ on_dispatch(struct gateway *g, const char *name, const struct json_value *d)
 	if (strcmp(name, "RESUMED") == 0) {
 		g->state = GW_READY;
 		g->backoff_attempt = 0;
+		g->resume_url_failures = 0;
 		g->error[0] = '\0';
 		log_info("gateway", "resumed session %s", g->session_id);
 		emit(g, GATEWAY_RESUMED, name, d);
@@ -508,9 +553,12 @@ on_ws_closed(struct gateway *g, const struct ws_message *m)
 			emit(g, GATEWAY_FATAL, NULL, NULL);
 			return;
 		}
-		if (code == 4007 || code == 4009 || code == 1000 || code == 1001) {
-			/* invalid seq / session timed out / session ended: a new
-			 * session is needed */
+		if (code == 4007 || code == 4009) {
+			/* invalid seq / session timed out: a new session is
+			 * needed. (1000/1001 from the server are resumed: only a
+			 * client closing with them ends its session, and Discord
+			 * answers a RESUME it cannot honour with op 9, after
+			 * which we identify.) */
 			g->session_id[0] = '\0';
 			g->has_seq = 0;
 		}
@@ -523,16 +571,14 @@ on_ws_closed(struct gateway *g, const struct ws_message *m)
 		log_warn("gateway", "%s", g->error);
 	}
 
+	/* a resume URL that never got as far as HELLO (refused, TLS, ...) */
+	if (g->via_resume_url && (g->state == GW_CONNECTING || g->state == GW_WAIT_HELLO))
+		resume_url_failed(g);
+
 	int64_t delay = g->reconnect_delay_ms;
 	if (g->state != GW_DISCONNECTING || delay < 0) {
-		/* not a planned reconnect: back off, 1 s doubling to the cap,
-		 * with full jitter so many clients do not come back at once */
-		int64_t cap = BACKOFF_BASE_MS
-		              << (g->backoff_attempt < 16 ? g->backoff_attempt : 16);
-		if (cap > g->backoff_max_ms)
-			cap = g->backoff_max_ms;
-		delay = random_between(cap / 2, cap);
-		g->backoff_attempt++;
+		/* not a planned reconnect: back off */
+		delay = next_backoff(g);
 		g->resume_next = g->session_id[0] != '\0';
 	}
 	g->reconnect_delay_ms = -1;
@@ -583,7 +629,8 @@ on_ws_event(struct ws *w, enum ws_event ev, const struct ws_message *m, void *da
 static void
 gateway_connect(struct gateway *g)
 {
-	const char *base = g->resume_next && g->resume_url[0] ? g->resume_url : g->url;
+	g->via_resume_url = g->resume_next && g->resume_url[0];
+	const char *base = g->via_resume_url ? g->resume_url : g->url;
 	/* Discord: wss://gateway.discord.gg/?v=10&encoding=json&compress=...;
 	 * a base with a path or query of its own keeps it */
 	static const char query[] = "v=10&encoding=json&compress=zlib-stream";
@@ -602,8 +649,11 @@ gateway_connect(struct gateway *g)
 		set_error(g, "cannot connect to %s: %s", url, ws_error(g->ws));
 		log_error("gateway", "%s", g->error);
 		g->state = GW_WAIT_RECONNECT;
-		int64_t cap = g->backoff_max_ms;
-		loop_timer_start(g->loop, &g->reconnect_timer, random_between(cap / 2, cap));
+		if (g->via_resume_url) {
+			resume_url_failed(g);
+			g->resume_next = g->session_id[0] != '\0';
+		}
+		loop_timer_start(g->loop, &g->reconnect_timer, next_backoff(g));
 	}
 }
 

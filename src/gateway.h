@@ -14,7 +14,12 @@
  *    IDENTIFY anew;
  *  - op 1 from the server: heartbeat at once;
  *  - close codes 4004 and 4010-4014 are fatal (GATEWAY_FATAL, no retry);
- *    4007 and 4009 start a new session; others RESUME;
+ *    4007 and 4009 start a new session; others RESUME, 1000 and 1001 from
+ *    the server included;
+ *  - when resume_gateway_url fails 3 times in a row before HELLO (refused,
+ *    TLS failure, bad URL), the session is given up and a new one
+ *    IDENTIFYs on the gateway URL given at start (the one GET /gateway/bot
+ *    returned), so the bot never stays offline;
  *  - reconnects back off exponentially with jitter (1 s doubling to 60 s),
  *    reset by READY/RESUMED.
  * IDENTIFY is rationed: never more often than once per 5 s
@@ -87,6 +92,7 @@ const char *gateway_error(const struct gateway *g);
 /* Counters for logs and tests. */
 struct gateway_stats {
 	long connects, identifies, resumes, heartbeats, acks, zombies, dispatches;
+	long resume_url_fallbacks;     /* sessions given up for an unreachable resume URL */
 	int64_t last_heartbeat_rtt_ms; /* -1 until the first ACK */
 };
 void gateway_get_stats(const struct gateway *g, struct gateway_stats *out);

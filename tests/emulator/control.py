@@ -102,6 +102,7 @@ class Control:
             self.gw.records.clear()
             self.gw.identifies.clear()
             self.gw.resumes.clear()
+            await self.gw.clear_resume_fault()
         self.state.reset(guilds=b.get("guilds", self.config.get("guilds")))
         self.rest.faults.clear()
         self.limiter.restore()

@@ -15,7 +15,9 @@ in 00 00 ff ff; a client must buffer binary messages until that suffix.
 import asyncio
 import json
 import logging
+import os
 import secrets
+import socket
 import struct
 import time
 import zlib
@@ -213,13 +215,63 @@ class Gateway:
         self.resumes = []         # every RESUME attempt and its outcome
         self.next_conn = 1
         self.handshake_lock = asyncio.Lock()
+        # resume_url faults: the URL READY gives instead of the real one,
+        # and the sockets/servers kept open to make it fail as asked
+        self.resume_override = None
+        self.fault_socks = []
+        self.fault_servers = []
+        self.fault_hits = 0       # connections the bad-TLS listener saw
 
     # ----------------------------------------------------------- URLs
     def url(self):
         return self.config["gateway_url"]
 
     def resume_url(self):
-        return self.config["resume_gateway_url"]
+        return self.resume_override or self.config["resume_gateway_url"]
+
+    async def set_resume_fault(self, mode):
+        """READY's resume_gateway_url becomes unusable: "refused" (a bound
+        port that does not listen), "bad_tls" (a listener that answers a
+        TLS ClientHello with plain text and closes), "bad_url" (a URL no
+        client can parse: port out of range); "off" restores it."""
+        await self.clear_resume_fault()
+        if mode == "off":
+            return
+        host = self.config.get("host", "127.0.0.1")
+        scheme = self.config["resume_gateway_url"].split("://")[0]
+        if mode == "refused":
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))  # bound, never listening: connect() is refused
+            self.fault_socks.append(sock)
+            port = sock.getsockname()[1]
+        elif mode == "bad_tls":
+            async def garbage(reader, writer):
+                self.fault_hits += 1
+                try:
+                    await asyncio.wait_for(reader.read(512), 2)
+                    writer.write(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nnot TLS\n")
+                    await writer.drain()
+                except (OSError, asyncio.TimeoutError):
+                    pass
+                writer.close()
+            srv = await asyncio.start_server(garbage, host, 0)
+            self.fault_servers.append(srv)
+            port = srv.sockets[0].getsockname()[1]
+        elif mode == "bad_url":
+            self.resume_override = "%s://%s:99999/resume" % (scheme, host)
+            return
+        else:
+            raise ValueError("resume_url mode must be refused, bad_tls, bad_url or off")
+        self.resume_override = "%s://%s:%d/resume" % (scheme, host, port)
+
+    async def clear_resume_fault(self):
+        self.resume_override = None
+        for sock in self.fault_socks:
+            sock.close()
+        self.fault_socks.clear()
+        for srv in self.fault_servers:
+            srv.close()
+        self.fault_servers.clear()
 
     # ----------------------------------------------------------- dispatch
     async def dispatch(self, event, data, session_id=None):
@@ -492,11 +544,32 @@ class Gateway:
         if tr is not None:
             tr.abort()
 
+    async def tls_garbage(self, conn):
+        """Bytes that are not a TLS record, written under the TLS layer
+        straight into the socket, then the connection cut: the client's
+        TLS engine fails mid-stream (a middlebox or memory fault)."""
+        conn.record["dropped_by_server"] = True
+        conn.record["tls_garbage"] = True
+        tr = conn.request.transport
+        sock = tr.get_extra_info("socket") if tr is not None else None
+        if sock is not None:
+            try:
+                os.write(sock.fileno(), b"\x17\x03\x03\x00\x20" + os.urandom(32) + b"garbage, not TLS")
+            except OSError:
+                pass
+        if tr is not None:
+            tr.abort()
+
     async def fault(self, action, body):
+        if action == "resume_url":
+            await self.set_resume_fault(body.get("mode", "refused"))
+            return 0
         conns = self.targets(body.get("session_id"))
         for c in conns:
             if action == "drop":
                 await self.drop(c)
+            elif action == "tls_garbage":
+                await self.tls_garbage(c)
             elif action == "close":
                 await self.close(c, int(body.get("code", 4000)), body.get("reason", ""))
             elif action == "reconnect":
@@ -528,4 +601,5 @@ class Gateway:
     def describe(self):
         return {"connections": self.records, "sessions": [s.describe() for s in self.sessions.values()],
                 "identifies": self.identifies, "resumes": self.resumes,
-                "live_connections": sorted(self.connections)}
+                "live_connections": sorted(self.connections),
+                "resume_gateway_url": self.resume_url(), "bad_tls_connections": self.fault_hits}

@@ -449,3 +449,105 @@ TEST(gateway_wrong_token_is_fatal_after_one_identify)
 	session_close(&s);
 	CHECK_INT(emu_call("POST", "/config", "{\"token\": \"emulator-bot-token\"}", NULL), 200);
 }
+
+/* A server close 1000 or 1001 (Discord restarting a gateway node) is
+ * resumed: the session survives and an event sent meanwhile arrives once,
+ * with no second IDENTIFY. */
+TEST(gateway_server_close_1000_and_1001_are_resumed)
+{
+	static const int codes[] = {1000, 1001};
+	for (int i = 0; i < 2; i++) {
+		struct session s;
+		if (session_open(&s, NULL) < 0)
+			return;
+		CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+		char fault[128];
+		snprintf(fault, sizeof fault,
+		         "{\"action\": \"close\", \"code\": %d, \"reason\": \"going away\"}",
+		         codes[i]);
+		CHECK_INT(emu_call("POST", "/faults/gateway", fault, NULL), 200);
+		CHECK_INT(emu_call("POST", "/inject/message", "{\"content\": \"meanwhile\"}", NULL),
+		          200);
+		CHECK(test_run_until(s.loop, resumed, &s, 10000));
+		CHECK_INT(s.ready, 1);
+		CHECK_INT(s.messages, 1);
+		struct gateway_stats st;
+		gateway_get_stats(s.g, &st);
+		CHECK_INT(st.identifies, 1);
+		CHECK_INT(st.resumes, 1);
+		struct emu_view v;
+		const struct json_value *g = view_gateway(&v);
+		int64_t code = 0;
+		json_path_int64(g, "connections[0].close_code_from_server", &code);
+		CHECK_INT(code, codes[i]);
+		CHECK_INT(json_len(json_get(g, "identifies")), 1);
+		CHECK_STR(json_path_str(g, "resumes[0].outcome"), "resumed");
+		view_free(&v);
+		session_close(&s);
+	}
+}
+
+/* resume_gateway_url unreachable (a refused port, a peer that does not
+ * speak TLS, a URL that does not parse): after 3 failed tries the bot
+ * gives the session up and IDENTIFYs on the gateway URL, instead of
+ * retrying the dead URL forever. Measured: 3 connections to the bad URL,
+ * then a READY of a new session through the original URL. */
+TEST(gateway_unreachable_resume_url_falls_back_to_a_new_session)
+{
+	static const char *const modes[] = {"refused", "bad_tls", "bad_url"};
+	for (int i = 0; i < 3; i++) {
+		struct session s;
+		if (session_open(&s, NULL) < 0)
+			return;
+		/* before the loop runs, so READY carries the bad URL */
+		char fault[128];
+		snprintf(fault, sizeof fault, "{\"action\": \"resume_url\", \"mode\": \"%s\"}",
+		         modes[i]);
+		CHECK_INT(emu_call("POST", "/faults/gateway", fault, NULL), 200);
+		CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+		char first[128];
+		snprintf(first, sizeof first, "%s", s.session_id);
+		CHECK_INT(emu_call("POST", "/faults/gateway", "{\"action\": \"drop\"}", NULL), 200);
+		CHECK(test_run_until(s.loop, ready_twice, &s, 15000));
+		CHECK(gateway_is_ready(s.g));
+		CHECK(strcmp(first, s.session_id) != 0);
+		struct gateway_stats st;
+		gateway_get_stats(s.g, &st);
+		CHECK_INT(st.resume_url_fallbacks, 1);
+		CHECK_INT(st.identifies, 2);
+		CHECK_INT(st.resumes, 0);
+		/* the first connection, three at the bad URL, the new session */
+		CHECK_INT(st.connects, 5);
+		struct emu_view v;
+		const struct json_value *g = view_gateway(&v);
+		CHECK_INT(json_len(json_get(g, "identifies")), 2);
+		CHECK_INT(json_len(json_get(g, "resumes")), 0);
+		if (strcmp(modes[i], "bad_tls") == 0) {
+			int64_t hits = 0;
+			json_path_int64(g, "bad_tls_connections", &hits);
+			CHECK_INT(hits, 3);
+		}
+		view_free(&v);
+		CHECK_INT(emu_call("POST", "/faults/gateway",
+		                   "{\"action\": \"resume_url\", \"mode\": \"off\"}", NULL),
+		          200);
+		session_close(&s);
+	}
+}
+
+/* Bytes that are not TLS, written under the TLS layer mid-stream: the
+ * client's TLS engine fails, and the session is resumed (nothing lost). */
+TEST(gateway_tls_error_mid_stream_is_resumed)
+{
+	struct session s;
+	if (session_open(&s, NULL) < 0)
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	CHECK_INT(emu_call("POST", "/faults/gateway", "{\"action\": \"tls_garbage\"}", NULL), 200);
+	CHECK_INT(emu_call("POST", "/inject/message", "{\"content\": \"meanwhile\"}", NULL), 200);
+	CHECK(test_run_until(s.loop, resumed, &s, 10000));
+	CHECK_INT(s.ready, 1);
+	CHECK_INT(s.messages, 1);
+	CHECK(s.down >= 1);
+	session_close(&s);
+}
