@@ -625,19 +625,46 @@ config_parse(struct config *cfg, const char *path, const char *text, size_t len,
 
 /* ------------------------------------------------------------ files */
 
+/* What a file that is not a regular one is, for the message. */
+static const char *
+file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "not a regular file (a directory)";
+	if (S_ISFIFO(mode))
+		return "not a regular file (a FIFO)";
+	if (S_ISCHR(mode))
+		return "not a regular file (a character device)";
+	if (S_ISBLK(mode))
+		return "not a regular file (a block device)";
+	if (S_ISSOCK(mode))
+		return "not a regular file (a socket)";
+	return "not a regular file";
+}
+
 /* Reads a whole file of at most max bytes into a new string. On failure
- * returns NULL with *why set to a sentence and errno to the cause. */
+ * returns NULL with *why set to a sentence and errno to the cause.
+ * Only regular files: opening a FIFO blocks until a writer comes (start-up
+ * hung with no output), and a device like /dev/zero never ends. So the
+ * open is non-blocking (a FIFO then opens at once; the flag changes
+ * nothing for a regular file), and fstat on the opened descriptor (no
+ * race with a rename) decides before the first read. */
 static char *
 read_small_file(const char *path, size_t max, size_t *len, const char **why)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		*why = strerror(errno);
 		return NULL;
 	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		*why = "not a regular file";
+	if (fstat(fd, &st) < 0) {
+		*why = strerror(errno);
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*why = file_kind(st.st_mode);
 		close(fd);
 		errno = EINVAL;
 		return NULL;

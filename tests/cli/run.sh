@@ -85,7 +85,28 @@ if [ "$(id -u)" != 0 ]; then
 fi
 chmod 644 "$T/good.conf"
 expect "a directory as config exits 1" 1 "$AGORA" --check-config -c "$T"
-has "a directory as config says so" ":0: cannot read the config file: not a regular file"
+has "a directory as config says so" ":0: cannot read the config file: not a regular file \(a directory\)"
+# issue 12.7: a FIFO (no writer), a device or a directory fails at once
+# with "PATH:0: ... not a regular file"; a FIFO used to hang start-up in
+# open() with no output (timeout turns a hang into exit 124)
+mkfifo "$T/fifo.conf"
+expect "a FIFO as config exits 1 at once" 1 timeout 10 "$AGORA" --check-config -c "$T/fifo.conf"
+has "a FIFO as config says so" "fifo\.conf:0: cannot read the config file: not a regular file \(a FIFO\)"
+expect "a FIFO as config: a run exits 1 at once too" 1 timeout 10 "$AGORA" -c "$T/fifo.conf"
+has "a FIFO as config: the run says so" "fifo\.conf:0: .*not a regular file \(a FIFO\)"
+expect "/dev/zero as config exits 1 at once" 1 timeout 10 "$AGORA" --check-config -c /dev/zero
+has "/dev/zero as config says so" "^/dev/zero:0: cannot read the config file: not a regular file \(a character device\)"
+mkdir -p "$T/odd-secrets"
+mkfifo "$T/odd-secrets/discord_bot_token"
+ln -s /dev/zero "$T/odd-secrets/db_password"
+mkdir "$T/odd-secrets/open_webui_token"
+sed -e "s|^SECRETS_DIR = .*|SECRETS_DIR = $T/odd-secrets|" "$T/good.conf" >"$T/odd.conf"
+expect "FIFO, /dev/zero and directory secrets exit 1 at once" 1 timeout 10 "$AGORA" --check-config -c "$T/odd.conf"
+has "a FIFO secret says so" "odd-secrets/discord_bot_token:0: cannot read secret: not a regular file \(a FIFO\)"
+has "/dev/zero as a secret says so" "odd-secrets/db_password:0: cannot read secret: not a regular file \(a character device\)"
+has "a directory as a secret says so" "odd-secrets/open_webui_token:0: cannot read secret: not a regular file \(a directory\)"
+expect "a FIFO secret: a run exits 1 at once too" 1 timeout 10 "$AGORA" -c "$T/odd.conf"
+has "a FIFO secret: the run says so" "discord_bot_token:0: cannot read secret: not a regular file \(a FIFO\)"
 head -c 100000 /dev/urandom >"$T/random.conf"
 expect "binary garbage config exits 1 without crashing" 1 "$AGORA" --check-config -c "$T/random.conf"
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -371,4 +372,93 @@ TEST(config_missing_file_is_one_clear_line)
 	                         "file or directory (give another with -c PATH or AGORA_CONFIG)\n");
 	config_free(&cfg);
 	buf_free(&out);
+}
+
+/* config_load(path) in a child process that SIGALRM ends after 10 s (a
+ * FIFO used to block open() for ever): returns the problems text (static
+ * buffer) or "" with *status < 0 when the child did not finish by itself. */
+static const char *
+load_in_child(const char *path, int *status)
+{
+	static char text[4096];
+	int fds[2];
+	text[0] = '\0';
+	*status = -1;
+	if (pipe(fds) < 0)
+		return text;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		alarm(10);
+		struct config cfg;
+		struct buf out;
+		buf_init(&out, 1 << 16);
+		int n = config_load(&cfg, path, &out);
+		if (out.len && write(fds[1], out.data, out.len) < 0)
+			_exit(100);
+		_exit(n < 0 ? 101 : n);
+	}
+	close(fds[1]);
+	size_t got = 0;
+	ssize_t r;
+	while (pid > 0 && got < sizeof text - 1 &&
+	       (r = read(fds[0], text + got, sizeof text - 1 - got)) > 0)
+		got += (size_t)r;
+	text[got] = '\0';
+	close(fds[0]);
+	int ws;
+	if (pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws))
+		*status = WEXITSTATUS(ws);
+	return text;
+}
+
+/* Issue 12.7: a config or secret file that is a FIFO, a device or a
+ * directory fails at once with "PATH:0: ... not a regular file", naming
+ * what it is; before, a FIFO blocked start-up in open() with no output. */
+TEST(config_files_must_be_regular)
+{
+	char dir[512], path[700], conf[700], want[800];
+	int status;
+	snprintf(dir, sizeof dir, "%s/secrets-fifo", test_tmpdir());
+	mkdir(dir, 0700);
+
+	/* the config itself is a FIFO, with no writer */
+	snprintf(path, sizeof path, "%s/fifo.conf", test_tmpdir());
+	if (!CHECK(mkfifo(path, 0600) == 0))
+		return;
+	const char *out = load_in_child(path, &status);
+	CHECK_INT(status, 1);
+	snprintf(want, sizeof want,
+	         "%s:0: cannot read the config file: not a regular file (a FIFO)", path);
+	CHECK(strncmp(out, want, strlen(want)) == 0);
+
+	/* a directory as the config */
+	out = load_in_child(dir, &status);
+	CHECK_INT(status, 1);
+	snprintf(want, sizeof want,
+	         "%s:0: cannot read the config file: not a regular file (a directory)", dir);
+	CHECK(strncmp(out, want, strlen(want)) == 0);
+
+	/* the token secret a FIFO (no writer), db_password /dev/zero (a
+	 * device that never ends), open_webui_token a directory */
+	snprintf(path, sizeof path, "%s/discord_bot_token", dir);
+	CHECK(mkfifo(path, 0600) == 0);
+	snprintf(path, sizeof path, "%s/db_password", dir);
+	CHECK(symlink("/dev/zero", path) == 0);
+	snprintf(path, sizeof path, "%s/open_webui_token", dir);
+	CHECK(mkdir(path, 0700) == 0);
+	snprintf(conf, sizeof conf, "%s", write_config("fifo-secrets.conf", "", dir));
+	out = load_in_child(conf, &status);
+	CHECK_INT(status, 3);
+	snprintf(want, sizeof want,
+	         "%s/discord_bot_token:0: cannot read secret: not a regular file (a FIFO)\n", dir);
+	test_check(strstr(out, want) != NULL, out, __FILE__, __LINE__);
+	snprintf(want, sizeof want,
+	         "%s/db_password:0: cannot read secret: not a regular file (a character device)\n",
+	         dir);
+	test_check(strstr(out, want) != NULL, out, __FILE__, __LINE__);
+	snprintf(want, sizeof want,
+	         "%s/open_webui_token:0: cannot read secret: not a regular file (a directory)\n",
+	         dir);
+	test_check(strstr(out, want) != NULL, out, __FILE__, __LINE__);
 }
