@@ -132,6 +132,30 @@ class Control:
     def counters(self):
         return self.get("/counters")
 
+    # attachments and the CDN, emojis (control.py add_media_routes)
+    def add_attachment(self, filename, **spec):
+        """Register an attachment the CDN serves; returns its object (url,
+        proxy_url, size, ...) plus data_size, sha256, fetches."""
+        return self.post("/attachments", {"filename": filename, **spec})
+
+    def attachments(self):
+        return self.get("/attachments")
+
+    def attachment(self, aid):
+        return self.get("/attachments/%s" % aid)
+
+    def cdn_requests(self):
+        return self.get("/cdn/requests")
+
+    def emojis(self, gid):
+        return self.get("/guilds/%s/emojis" % gid)
+
+    def add_emojis(self, gid, name, **kw):
+        return self.post("/guilds/%s/emojis" % gid, {"name": name, **kw})
+
+    def emoji_limits(self, gid, **kw):
+        return self.post("/guilds/%s/emoji_limits" % gid, kw)
+
     @staticmethod
     def wait_for(predicate, timeout=5.0, interval=0.02, what=None):
         """Poll predicate() until it returns something truthy; returns it.

@@ -20,6 +20,32 @@ def jresp(obj, status=200):
     return web.Response(status=status, text=json.dumps(obj), content_type="application/json")
 
 
+def mark_focused(options, name):
+    """An autocomplete interaction has exactly one focused option (docs:
+    Interactions, "Autocomplete"): the one named `name`, else the one the
+    injection marked, else the last leaf option. Its value is what the user
+    has typed so far: always a string, whatever the option's type."""
+    leaves = []
+
+    def walk(opts):
+        for o in opts:
+            if o["type"] in (1, 2):
+                walk(o.get("options") or [])
+            else:
+                leaves.append(o)
+    walk(options)
+    if not leaves:
+        raise ValueError("an autocomplete interaction needs an option to focus")
+    chosen = [o for o in leaves if o["name"] == name] if name else [o for o in leaves if o.get("focused")]
+    if name and not chosen:
+        raise ValueError("no option named %r to focus" % name)
+    target = (chosen or leaves)[-1]
+    for o in leaves:
+        o.pop("focused", None)
+    target["focused"] = True
+    target["value"] = "" if target.get("value") is None else str(target["value"])
+
+
 class Control:
     def __init__(self, state, gateway, rest, limiter, config):
         self.state, self.gw, self.rest, self.limiter, self.config = state, gateway, rest, limiter, config
@@ -57,6 +83,7 @@ class Control:
         r.add_get("/interactions/{iid}", self.get_interaction)
         r.add_get("/commands", self.get_commands)
         r.add_get("/counters", self.get_counters)
+        self.add_media_routes(r)
         return app
 
     @web.middleware
@@ -85,7 +112,7 @@ class Control:
         b = await self.body(request)
         allowed = ("heartbeat_interval", "interaction_timeout", "token", "privileged_intents", "shards",
                    "category_max_channels", "emoji_limit", "gateway_url", "resume_gateway_url",
-                   "application_flags")
+                   "application_flags", "nonce_window")
         for k, v in b.items():
             if k not in allowed:
                 raise ValueError("unknown config key %r (allowed: %s)" % (k, ", ".join(allowed)))
@@ -241,6 +268,7 @@ class Control:
         msg = self.rest.build_message(cid, {"content": b.get("content", ""), "embeds": b.get("embeds"),
                                             "message_reference": b.get("message_reference")},
                                       author=author)
+        msg["attachments"] = [self.attachment_for(a, cid) for a in b.get("attachments") or []]
         if b.get("webhook_id"):
             msg["webhook_id"] = str(b["webhook_id"])
         self.state.store_message(msg)
@@ -274,7 +302,7 @@ class Control:
         now = time.time()
         it = {"id": p["id"], "token": p["token"], "type": p["type"], "payload": p, "created": now,
               "acknowledged": False, "responses": [], "original_id": None, "edits": [],
-              "followups": [], "modal": None, "late_callbacks": 0}
+              "followups": [], "modal": None, "late_callbacks": 0, "choices": None}
         self.state.interactions[p["id"]] = it
         self.state.interactions_by_token[p["token"]] = it
         n = await self.gw.dispatch("INTERACTION_CREATE", p)
@@ -326,16 +354,19 @@ class Control:
         if otype == 11:
             # an attachment option's value is the attachment's id; Discord
             # puts the object (url on its CDN, filename, size, ...) in
-            # data.resolved.attachments. Fields given in inject_slash's
-            # `attachments: {id: {...}}` override these defaults.
+            # data.resolved.attachments. An id registered with POST
+            # /attachments is used as registered; any other id is registered
+            # now (a 64x64 PNG unless inject_slash's `attachments: {id:
+            # spec}` says otherwise), so its url can always be fetched.
             aid = str(value)
-            given = (attachments or {}).get(aid, {})
-            filename = given.get("filename", "file.png")
-            url = "https://cdn.discordapp.com/ephemeral-attachments/%s/%s/%s" % (
-                S.snowflake(), aid, filename)
-            resolved.setdefault("attachments", {})[aid] = {
-                "id": aid, "filename": filename, "size": 1024, "url": url, "proxy_url": url,
-                "content_type": "image/png", "width": 64, "height": 64, "ephemeral": True, **given}
+            obj = self.rest.cdn.public(aid)
+            if obj is None:
+                spec = dict((attachments or {}).get(aid, {}))
+                if not any(k in spec for k in ("data_b64", "data", "png", "gif", "fill_size")):
+                    spec["png"] = {"width": 64, "height": 64}
+                spec.setdefault("filename", "file.png")
+                obj = self.rest.cdn.register({**spec, "id": aid}, ephemeral=True)
+            resolved.setdefault("attachments", {})[aid] = obj
         if otype in (6, 9) and str(value) in st.users:
             u = st.users[str(value)]
             resolved.setdefault("users", {})[u["id"]] = u
@@ -363,6 +394,8 @@ class Control:
         data = {"id": cmd["id"] if cmd else b.get("command_id", S.snowflake()), "name": b["name"],
                 "type": 1, "options": self.build_options(b.get("options"), cmd and cmd.get("options"), resolved, gid,
                                                          b.get("attachments"))}
+        if b.get("autocomplete"):
+            mark_focused(data["options"], b.get("focused"))
         if resolved:
             data["resolved"] = resolved
         if gid:
@@ -458,3 +491,96 @@ class Control:
 
     async def get_counters(self, request):
         return jresp(self.state.counters)
+
+
+# ------------------------------------------------------------------ attachments, CDN
+def attachment_for(self, a, cid):
+    """A registered attachment's id, or a spec to register now (not ephemeral)."""
+    if isinstance(a, dict):
+        return self.rest.cdn.register({"ephemeral": False, **a}, channel_id=cid)
+    obj = self.rest.cdn.public(a)
+    if obj is None:
+        raise ValueError("unknown attachment %r (register it with POST /attachments)" % a)
+    return obj
+
+
+async def add_attachment(self, request):
+    """Register an attachment the CDN serves (spec: see Cdn.register);
+    ephemeral (as Discord gives slash-command files) unless told otherwise."""
+    b = await self.body(request)
+    obj = self.rest.cdn.register({"ephemeral": True, **b})
+    return jresp(self.rest.cdn.describe(self.state.attachments[obj["id"]]))
+
+
+async def list_attachments(self, request):
+    return jresp([self.rest.cdn.describe(a) for a in self.state.attachments.values()])
+
+
+async def get_attachment(self, request):
+    return jresp(self.rest.cdn.describe(self.state.attachments[request.match_info["aid"]]))
+
+
+async def get_cdn_requests(self, request):
+    return jresp(self.state.cdn_requests)
+
+
+# ------------------------------------------------------------------ emojis
+async def get_emojis(self, request):
+    """The guild's emojis with the emulator-only image fields, and its limits."""
+    gid = request.match_info["gid"]
+    static_max, animated_max = self.rest.emoji_limits(gid)
+    return jresp({"emojis": self.state.emojis.get(gid, []), "limits": {
+        "static": static_max, "animated": animated_max,
+        "premium_tier": self.state.guilds[gid].get("premium_tier", 0)}})
+
+
+async def add_emojis(self, request):
+    """Pre-fill: {name, animated?, count? (default 1), announce?} adds emojis
+    as if someone had uploaded them (named name, name_2, ...)."""
+    gid = request.match_info["gid"]
+    b = await self.body(request)
+    emojis = self.state.emojis.setdefault(gid, [])
+    n = int(b.get("count", 1))
+    added = []
+    for i in range(n):
+        e = {"id": S.snowflake(), "name": b["name"] if n == 1 else "%s_%d" % (b["name"], i + 1),
+             "roles": [], "user": self.state.user(self.default_user(gid)), "require_colons": True,
+             "managed": False, "animated": bool(b.get("animated")), "available": True}
+        emojis.append(e)
+        added.append(e)
+    if b.get("announce", True):
+        await self.gw.dispatch("GUILD_EMOJIS_UPDATE", {"guild_id": gid,
+                                                       "emojis": [self.state.public_emoji(x) for x in emojis]})
+    return jresp(added)
+
+
+async def set_emoji_limits(self, request):
+    """{static?, animated?, premium_tier?}: slots for this guild (a null
+    removes the override); premium_tier also shows in GUILD_CREATE."""
+    gid = request.match_info["gid"]
+    b = await self.body(request)
+    if "premium_tier" in b:
+        self.state.guilds[gid]["premium_tier"] = int(b["premium_tier"])
+    over = self.state.emoji_limits.setdefault(gid, {})
+    for k in ("static", "animated"):
+        if k in b:
+            if b[k] is None:
+                over.pop(k, None)
+            else:
+                over[k] = int(b[k])
+    return await self.get_emojis(request)
+
+
+def add_media_routes(self, r):
+    r.add_get("/guilds/{gid}/emojis", self.get_emojis)
+    r.add_post("/guilds/{gid}/emojis", self.add_emojis)
+    r.add_post("/guilds/{gid}/emoji_limits", self.set_emoji_limits)
+    r.add_post("/attachments", self.add_attachment)
+    r.add_get("/attachments", self.list_attachments)
+    r.add_get("/attachments/{aid}", self.get_attachment)
+    r.add_get("/cdn/requests", self.get_cdn_requests)
+
+
+for _f in (attachment_for, add_attachment, list_attachments, get_attachment, get_cdn_requests, add_media_routes,
+           get_emojis, add_emojis, set_emoji_limits):
+    setattr(Control, _f.__name__, _f)

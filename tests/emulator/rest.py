@@ -8,10 +8,12 @@ Every request is recorded (method, path, headers, JSON body, time,
 status) so tests can assert what the bot did.
 """
 
+import base64
 import copy
 import hashlib
 import json
 import logging
+import mimetypes
 import re
 import time
 
@@ -19,6 +21,7 @@ from aiohttp import web
 
 from . import state as S
 from . import validate as V
+from .cdn import Cdn
 from .ratelimit import route_of
 
 log = logging.getLogger("emulator.rest")
@@ -85,6 +88,7 @@ class Rest:
     def __init__(self, state, gateway, limiter, config):
         self.state, self.gw, self.limiter, self.config = state, gateway, limiter, config
         self.faults = []  # {"route": template|"*", "method": ..., "count": n, "status": s, ...}
+        self.cdn = Cdn(state, config)  # attachments: bot uploads are served back from it
 
     # ----------------------------------------------------------- plumbing
     async def handle(self, request):
@@ -174,7 +178,8 @@ class Rest:
                 except ValueError:
                     body = None
             else:
-                files.append({"name": name, "filename": part.get_filename(), "size": len(data)})
+                files.append({"name": name, "filename": part.get_filename(), "size": len(data),
+                              "data": data, "content_type": part.get_content_type()})
         return body, files
 
     def take_fault(self, method, template):
@@ -262,7 +267,7 @@ class Rest:
             "timestamp": S.iso_now(), "edited_timestamp": None, "tts": bool(body.get("tts", False)),
             "mention_everyone": "@everyone" in content, "mentions": mentions,
             "mention_roles": re.findall(r"<@&(\d+)>", content),
-            "attachments": [{"id": S.snowflake(), "filename": f["filename"], "size": f["size"]} for f in files],
+            "attachments": [self.upload(channel_id, f) for f in files],
             "embeds": copy.deepcopy(embeds or []), "pinned": False,
             "flags": body.get("flags") or 0, "components": copy.deepcopy(body.get("components") or []),
             # emulator-only, for tests: what the bot asked for
@@ -280,6 +285,15 @@ class Rest:
         if extra:
             msg.update(extra)
         return msg
+
+    def upload(self, channel_id, f):
+        """A file the bot sent: an attachment object whose url the CDN serves."""
+        # Discord names the type from the file itself; the extension is the
+        # emulator's guess, the part's own header the fallback
+        spec = {"filename": f["filename"] or "file", "data_b64": base64.b64encode(f.get("data") or b"").decode()}
+        if not mimetypes.guess_type(spec["filename"])[0] and f.get("content_type"):
+            spec["content_type"] = f["content_type"]
+        return self.cdn.register(spec, channel_id=channel_id)
 
     @staticmethod
     def public_message(msg):
@@ -393,10 +407,48 @@ async def create_message(self, rec, body, files, channel_id):
     if body.get("flags", 0) and isinstance(body.get("flags"), int) and body["flags"] & S.FLAG_EPHEMERAL:
         raise form_error({"flags": V.err("MESSAGE_FLAGS_INVALID", "Ephemeral messages are only for interactions")})
     self.check_message(body, allow_empty=bool(files))
+    nonce = body.get("nonce")
+    if nonce is not None:
+        nonce_errors(nonce)
+        if body.get("enforce_nonce"):
+            again = self.nonce_seen(self.state.bot_user["id"], nonce)
+            if again is not None:
+                rec["nonce_deduplicated"] = True
+                self.state.counters["nonce_deduplicated"] = self.state.counters.get("nonce_deduplicated", 0) + 1
+                return 200, {**self.public_message(again), "nonce": again["nonce"]}
     msg = self.build_message(channel_id, body, files)
     self.state.store_message(msg)
+    if nonce is not None and body.get("enforce_nonce"):
+        self.state.nonces[(msg["author"]["id"], str(nonce))] = (msg["id"], time.time())
     await self.announce("MESSAGE_CREATE", msg)
-    return 200, self.public_message(msg)
+    out = self.public_message(msg)
+    if nonce is not None:
+        out["nonce"] = nonce  # Discord echoes the nonce in the created message
+    return 200, out
+
+
+def nonce_errors(nonce):
+    """docs: Message, "Create Message": nonce is an integer or a string of
+    at most 25 characters."""
+    if isinstance(nonce, bool) or not isinstance(nonce, (int, str)):
+        raise form_error({"nonce": V.err("BASE_TYPE_CHOICES", "Nonce must be an integer or a string.")})
+    if isinstance(nonce, str) and len(nonce) > 25:
+        raise form_error({"nonce": V.max_len(25)})
+
+
+def nonce_seen(self, author_id, nonce):
+    """docs: with enforce_nonce, a nonce is checked for uniqueness "in the
+    past few minutes" (here config nonce_window, default 300 s): another
+    message by the same author with the same nonce is returned instead of
+    creating a new one."""
+    hit = self.state.nonces.get((author_id, str(nonce)))
+    if hit is None or time.time() - hit[1] > self.config.get("nonce_window", 300):
+        return None
+    m = self.state.message_index.get(hit[0])
+    return m if m is not None and not m.get("deleted") else None
+
+
+Rest.nonce_seen = nonce_seen
 
 
 def visible(msgs):
@@ -586,25 +638,58 @@ async def list_emojis(self, rec, body, files, guild_id):
     return 200, [self.state.public_emoji(e) for e in self.state.emojis[guild_id]]
 
 
+# docs: Premium Guild Tiers / Emoji: slots per boost tier, static and
+# animated counted separately (50/100/150/250 each)
+EMOJI_SLOTS = {0: 50, 1: 100, 2: 150, 3: 250}
+
+
+def emoji_limits(self, guild_id):
+    """(static, animated) slots: a per-guild override (control API), else
+    the config's emoji_limit (both kinds), else the boost tier's."""
+    g = self.state.guilds[guild_id]
+    tier = EMOJI_SLOTS.get(g.get("premium_tier", 0), 50)
+    cfg = self.config.get("emoji_limit")
+    over = self.state.emoji_limits.get(guild_id, {})
+    return (over.get("static", cfg if cfg is not None else tier),
+            over.get("animated", cfg if cfg is not None else tier))
+
+
+Rest.emoji_limits = emoji_limits
+
+
 @route("POST", "/guilds/{guild_id}/emojis")
 async def create_emoji(self, rec, body, files, guild_id):
     self.guild(guild_id)
     tree, raw = V.emoji_errors(body)
     if tree:
         raise form_error(tree)
+    kind = V.image_kind(raw)
+    animated = kind == "gif"  # Discord makes every GIF upload an animated emoji
     emojis = self.state.emojis[guild_id]
-    static = [e for e in emojis if not e["animated"]]
-    if len(static) >= self.config["emoji_limit"]:
-        raise error(400, 30008, "Maximum number of emojis reached (%d)" % self.config["emoji_limit"])
-    e = {"id": S.snowflake(), "name": body["name"], "roles": body.get("roles") or [],
+    static_max, animated_max = self.emoji_limits(guild_id)
+    if animated and sum(1 for e in emojis if e["animated"]) >= animated_max:
+        raise error(400, 30018, "Maximum number of animated emojis reached (%d)" % animated_max)
+    if not animated and sum(1 for e in emojis if not e["animated"]) >= static_max:
+        raise error(400, 30008, "Maximum number of emojis reached (%d)" % static_max)
+    # names need not be unique: Discord accepts a second emoji of the same name
+    e = {"id": S.snowflake(), "name": body["name"], "roles": [str(r) for r in body.get("roles") or []],
          "user": self.state.bot_user, "require_colons": True, "managed": False,
-         "animated": body["image"].startswith("data:image/gif"), "available": True,
+         "animated": animated, "available": True,
          "image_size": len(raw), "image_sha256": hashlib.sha256(raw).hexdigest(),
-         "image_type": body["image"].split(";", 1)[0][5:]}
+         "image_type": body["image"].split(";", 1)[0][5:], "image_kind": kind}
     emojis.append(e)
     await self.gw.dispatch("GUILD_EMOJIS_UPDATE", {"guild_id": guild_id,
                                                    "emojis": [self.state.public_emoji(x) for x in emojis]})
     return 201, self.state.public_emoji(e)
+
+
+@route("GET", "/guilds/{guild_id}/emojis/{emoji_id}")
+async def get_emoji(self, rec, body, files, guild_id, emoji_id):
+    self.guild(guild_id)
+    for e in self.state.emojis[guild_id]:
+        if e["id"] == emoji_id:
+            return 200, self.state.public_emoji(e)
+    raise unknown("emoji")
 
 
 @route("DELETE", "/guilds/{guild_id}/emojis/{emoji_id}")
@@ -614,6 +699,8 @@ async def delete_emoji(self, rec, body, files, guild_id, emoji_id):
     for e in emojis:
         if e["id"] == emoji_id:
             emojis.remove(e)
+            await self.gw.dispatch("GUILD_EMOJIS_UPDATE", {"guild_id": guild_id,
+                                                           "emojis": [self.state.public_emoji(x) for x in emojis]})
             return 204, None
     raise unknown("emoji")
 
@@ -725,6 +812,11 @@ async def interaction_callback(self, rec, body, files, interaction_id, token):
         tree = V.modal_errors(data)
         if tree:
             raise form_error(tree)
+    elif ctype == CB_AUTOCOMPLETE:
+        tree = V.autocomplete_errors(body.get("data"), focused_type(it["payload"]["data"].get("options")))
+        if tree:
+            raise form_error(tree)
+        it["choices"] = data["choices"]
     it["acknowledged"] = True
     it["responses"].append({"type": ctype, "data": data, "time": now, "elapsed": round(now - it["created"], 3),
                             "files": [f["filename"] for f in files]})
@@ -751,6 +843,17 @@ async def interaction_callback(self, rec, body, files, interaction_id, token):
     elif ctype == CB_MODAL:
         it["modal"] = data
     return 204, None
+
+
+def focused_type(options):
+    """The type of the focused option of an autocomplete interaction."""
+    for o in options or []:
+        if o.get("focused"):
+            return o.get("type")
+        t = focused_type(o.get("options"))
+        if t is not None:
+            return t
+    return None
 
 
 def interaction_extra(self, it, flags):

@@ -61,7 +61,7 @@ def build_config(args):
         "application_id": args.bot_id, "application_flags": 0,
         "heartbeat_interval": args.heartbeat_interval, "interaction_timeout": args.interaction_timeout,
         "shards": args.shards, "privileged_intents": args.privileged_intents,
-        "category_max_channels": 50, "emoji_limit": 50, "guilds": None,
+        "category_max_channels": 50, "emoji_limit": None, "guilds": None,
         "gateway_url": None, "resume_gateway_url": None,
     }
     if args.config:
@@ -78,6 +78,7 @@ async def run(args):
                           global_limit=args.global_limit)
     gw = Gateway(st, cfg)
     rest = Rest(st, gw, limiter, cfg)
+    cdn = rest.cdn
     control = Control(st, gw, rest, limiter, cfg)
 
     async def main_handler(request):
@@ -85,6 +86,8 @@ async def run(args):
             return await rest.handle(request)
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await gw.handle(request)
+        if request.path.startswith(("/attachments/", "/ephemeral-attachments/", "/media/")):
+            return await cdn.handle(request)  # the CDN (cdn.py)
         return web.json_response({"message": "404: Not Found", "code": 0}, status=404)
 
     app = web.Application(client_max_size=32 << 20)
@@ -110,6 +113,7 @@ async def run(args):
     cfg["gateway_url"] = cfg["gateway_url"] or "%s://%s:%d" % (scheme, args.host, port)
     # a distinct URL, so tests can see that a client resumes where READY said
     cfg["resume_gateway_url"] = cfg["resume_gateway_url"] or "%s://%s:%d/resume" % (scheme, args.host, port)
+    cfg["cdn_base"] = "%s://%s:%d" % ("https" if tls else "http", args.host, port)
     info = {"port": port, "control_port": cport, "pid": os.getpid(),
             "api_base": "%s://%s:%d/api/v10" % ("https" if tls else "http", args.host, port),
             "gateway_url": cfg["gateway_url"], "control_url": "http://%s:%d" % (args.host, cport)}

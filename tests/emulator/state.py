@@ -168,14 +168,19 @@ class State:
         self.messages = {}     # channel id -> [message] in creation order
         self.message_index = {}  # message id -> message
         self.emojis = {}       # guild id -> [emoji] (with emulator-only image fields)
+        self.emoji_limits = {}  # guild id -> {static?, animated?} set by the control API
         self.commands = {}     # guild id or "global" -> [command]
         self.interactions = {}  # id -> record
         self.interactions_by_token = {}
         self.dm_channels = {}  # user id -> channel id
+        self.attachments = {}  # id -> {object, data, ...} served by the CDN (cdn.py)
+        self.nonces = {}       # (author id, nonce) -> (message id, time): enforce_nonce
+        self.cdn_requests = []  # every CDN fetch
         self.requests = []     # recorded REST requests
         self.request_seq = itertools.count(1)
         self.counters = {"requests": 0, "401": 0, "403": 0, "404": 0, "429": 0,
-                         "429_global": 0, "400": 0, "faults": 0, "bad_user_agent": 0}
+                         "429_global": 0, "400": 0, "faults": 0, "bad_user_agent": 0,
+                         "nonce_deduplicated": 0}
         for g in (guilds if guilds is not None else [default_guild(self.bot_user)]):
             self.add_guild(g)
 

@@ -172,7 +172,7 @@ def test_attachment_option_is_resolved(emu):
             assert opts["file"] == (11, "555") and opts["other"] == (11, "556"), opts
             att = p["data"]["resolved"]["attachments"]
             assert att["555"]["filename"] == "shot.jpg" and att["555"]["size"] == 2048, att
-            assert att["555"]["url"].startswith("https://cdn.discordapp.com/") and \
-                att["555"]["url"].endswith("/555/shot.jpg"), att
+            assert att["555"]["url"].startswith(emu.api_base[:-len("/api/v10")]) and \
+                "/555/shot.jpg?ex=" in att["555"]["url"], att
             assert att["556"]["filename"] == "file.png" and att["556"]["content_type"] == "image/png"
     run(go())

@@ -169,7 +169,7 @@ def test_emoji(emu):
     big = base64.b64encode(b"\0" * (256 * 1024 + 1)).decode()
     tree = form_errors(rest(emu, "POST", "/guilds/%s/emojis" % GUILD, {"name": "big", "image": "data:image/png;base64," + big}))
     assert tree["image"]["_errors"][0]["code"] == "BINARY_TYPE_MAX_SIZE"
-    just = base64.b64encode(b"\0" * (256 * 1024)).decode()
+    just = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * (256 * 1024 - 8)).decode()
     assert rest(emu, "POST", "/guilds/%s/emojis" % GUILD, {"name": "just", "image": "data:image/png;base64," + just}).status == 201
     tree = form_errors(rest(emu, "POST", "/guilds/%s/emojis" % GUILD, {"name": "notimg", "image": "hello"}))
     assert tree["image"]["_errors"][0]["code"] == "IMAGE_INVALID"

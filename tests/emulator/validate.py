@@ -194,6 +194,14 @@ def option_errors(tree, path, opt, depth):
                 check_str(tree, path + ["choices", k, "value"], v, 1, 100)
             elif otype in (4, 10) and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 put(tree, path + ["choices", k, "value"], err("NUMBER_TYPE_COERCE", "Value is not a valid number."))
+    if opt.get("autocomplete"):
+        if otype not in CHOICE_TYPES:
+            put(tree, path + ["autocomplete"], err("APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_INVALID",
+                                                   "Autocomplete is only valid for string, integer and "
+                                                   "number options"))
+        elif choices:
+            put(tree, path + ["autocomplete"], err("APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_INVALID",
+                                                   "Autocomplete cannot be used with choices"))
     if otype in (1, 2):
         if opt.get("required"):
             put(tree, path + ["required"], err("APPLICATION_COMMAND_OPTION_REQUIRED_INVALID",
@@ -361,8 +369,63 @@ def emoji_errors(body):
             raw = base64.b64decode(m.group(2), validate=True) if m else None
         except ValueError:
             raw = None
-        if raw is None:
-            put(tree, ["image"], err("IMAGE_INVALID", "Invalid image data"))
-        elif len(raw) > EMOJI_MAX_BYTES:
+        if raw is not None and len(raw) > EMOJI_MAX_BYTES:
             put(tree, ["image"], err("BINARY_TYPE_MAX_SIZE", "File cannot be larger than 256.0 kb."))
+        elif raw is None or image_kind(raw) is None:
+            # Discord decodes the image; bytes that are no image are refused
+            put(tree, ["image"], err("IMAGE_INVALID", "Invalid image data"))
     return tree, raw
+
+
+def image_kind(raw):
+    """png / jpeg / gif / webp / avif by magic bytes, else None."""
+    if raw is None:
+        return None
+    if raw.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if raw.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if raw.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return "webp"
+    if raw[4:12] in (b"ftypavif", b"ftypavis"):
+        return "avif"
+    return None
+
+
+def autocomplete_errors(data, otype=None):
+    """docs: Interactions, "Autocomplete": callback type 8 data {choices:
+    [{name 1-100, value}]}, at most 25; a value fits the focused option's
+    type (string 1-100 for string options, a number for integer/number)."""
+    tree = {}
+    if not isinstance(data, dict):
+        put(tree, ["data"], required())
+        return tree
+    choices = data.get("choices")
+    if choices is None:
+        put(tree, ["data", "choices"], required())
+        return tree
+    if not isinstance(choices, list):
+        put(tree, ["data", "choices"], err("LIST_TYPE_CONVERT", "Only iterables may be used in a ListType"))
+        return tree
+    if len(choices) > 25:
+        put(tree, ["data", "choices"], max_len(25))
+    for k, c in enumerate(choices):
+        p = ["data", "choices", k]
+        if not isinstance(c, dict):
+            put(tree, p, err("MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"))
+            continue
+        check_str(tree, p + ["name"], c.get("name"), 1, 100, need=True)
+        v = c.get("value")
+        if v is None:
+            put(tree, p + ["value"], required())
+        elif otype == 3 or (otype is None and isinstance(v, str)):
+            if not isinstance(v, str):
+                put(tree, p + ["value"], err("STRING_TYPE_CONVERT", "Could not interpret value as string."))
+            else:
+                check_str(tree, p + ["value"], v, 1, 100)
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or (otype == 4 and not isinstance(v, int)):
+            put(tree, p + ["value"], err("NUMBER_TYPE_COERCE", "Value \"%s\" is not %s." % (
+                v, "int" if otype == 4 else "a valid number")))
+    return tree
