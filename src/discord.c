@@ -101,6 +101,59 @@ interaction_option_id(const struct interaction *it, const char *name, uint64_t *
 	return json_id(interaction_option(it, name), out);
 }
 
+int
+interaction_option_row_id(const struct interaction *it, const char *name, int32_t *out)
+{
+	const struct json_value *v = interaction_option(it, name);
+	int64_t n;
+	switch (json_type(v)) {
+	case JSON_NUMBER:
+		/* json_int64 refuses fractions, exponents and what does not fit */
+		if (json_int64(v, &n) < 0)
+			return DISCORD_OPTION_INVALID;
+		break;
+	case JSON_STRING: {
+		size_t len;
+		const char *s = json_string(v, &len);
+		if (len == 0 || len > 10)
+			return DISCORD_OPTION_INVALID;
+		n = 0;
+		for (size_t i = 0; i < len; i++) {
+			if (s[i] < '0' || s[i] > '9')
+				return DISCORD_OPTION_INVALID;
+			n = n * 10 + (s[i] - '0'); /* 10 digits: no overflow */
+		}
+		break;
+	}
+	default:
+		return DISCORD_OPTION_ABSENT;
+	}
+	if (n < 1 || n > DISCORD_ROW_ID_MAX)
+		return DISCORD_OPTION_INVALID;
+	*out = (int32_t)n;
+	return DISCORD_OPTION_OK;
+}
+
+/* OK, INVALID (a NUL inside) or ABSENT for a string value v. */
+static int
+checked_text(const struct json_value *v, const char **out, size_t *len)
+{
+	size_t n = 0;
+	const char *s = json_string(v, &n);
+	*out = s;
+	*len = s ? n : 0;
+	if (!s)
+		return DISCORD_OPTION_ABSENT;
+	return memchr(s, '\0', n) ? DISCORD_OPTION_INVALID : DISCORD_OPTION_OK;
+}
+
+int
+interaction_option_text(const struct interaction *it, const char *name, const char **out,
+                        size_t *len)
+{
+	return checked_text(interaction_option(it, name), out, len);
+}
+
 const struct json_value *
 interaction_attachment(const struct interaction *it, const char *name)
 {
@@ -112,23 +165,25 @@ interaction_attachment(const struct interaction *it, const char *name)
 }
 
 /* Looks for a text input named custom_id in one component. */
-static const char *
+static const struct json_value *
 input_value(const struct json_value *c, const char *custom_id)
 {
 	const char *id = json_path_str(c, "custom_id");
-	if (id && strcmp(id, custom_id) == 0)
-		return json_path_str(c, "value");
+	const struct json_value *v = json_get(c, "value");
+	if (id && strcmp(id, custom_id) == 0 && json_type(v) == JSON_STRING)
+		return v;
 	return NULL;
 }
 
-const char *
-interaction_modal_value(const struct interaction *it, const char *custom_id)
+/* The value of the modal's text input custom_id, in either shape. */
+static const struct json_value *
+modal_value(const struct interaction *it, const char *custom_id)
 {
 	for (const struct json_value *c = json_first(json_get(it->data, "components")); c;
 	     c = json_next(c)) {
 		int64_t type = 0;
 		json_path_int64(c, "type", &type);
-		const char *v = NULL;
+		const struct json_value *v = NULL;
 		if (type == 1) {
 			/* action row: {type 1, components: [{type 4, custom_id, value}]} */
 			for (const struct json_value *in = json_first(json_get(c, "components"));
@@ -144,6 +199,19 @@ interaction_modal_value(const struct interaction *it, const char *custom_id)
 			return v;
 	}
 	return NULL;
+}
+
+const char *
+interaction_modal_value(const struct interaction *it, const char *custom_id)
+{
+	return json_string(modal_value(it, custom_id), NULL);
+}
+
+int
+interaction_modal_text(const struct interaction *it, const char *custom_id, const char **out,
+                       size_t *len)
+{
+	return checked_text(modal_value(it, custom_id), out, len);
 }
 
 /* ------------------------------------------------------------ lengths */

@@ -94,6 +94,34 @@ const char *interaction_option_str(const struct interaction *it, const char *nam
 int interaction_option_int(const struct interaction *it, const char *name, int64_t *out);
 /* An option holding a snowflake (channel, user, attachment): 0 or -1. */
 int interaction_option_id(const struct interaction *it, const char *name, uint64_t *out);
+/* Results of the checked getters below (issue 12.6): a command answers
+ * ABSENT and INVALID with a clear ephemeral message ("Report #N does not
+ * exist.", "text must not contain NUL"), never by passing the value on. */
+enum {
+	DISCORD_OPTION_OK = 0,
+	DISCORD_OPTION_ABSENT = -1,  /* not given, or not of the option's type */
+	DISCORD_OPTION_INVALID = -2, /* given, but not a usable value */
+};
+/* The largest row id a report or proposal can have: the database's
+ * `integer` columns (SERIAL) hold 2^31 - 1 at most. */
+#define DISCORD_ROW_ID_MAX INT32_MAX
+/* An option naming a database row (report_id, proposal_id): OK with *out
+ * in 1..DISCORD_ROW_ID_MAX; INVALID for 0, a negative number, 2^31 and up,
+ * a fraction, an exponent ("1e3"), or a string that is not such a number
+ * in plain decimal digits; ABSENT when left out (or null, or not a number
+ * or string). *out is set only on OK. Nothing out of range ever reaches a
+ * query, so no database error can be the answer. */
+int interaction_option_row_id(const struct interaction *it, const char *name, int32_t *out);
+/* A string option's text: OK with *out (NUL-terminated) and *len, its
+ * length in bytes; INVALID when the text holds a NUL byte ("\u0000"
+ * decodes to one): strlen would silently cut it there, so a caller refuses
+ * it, or stores the *len bytes faithfully (*out and *len are set for
+ * INVALID too); ABSENT when left out or not a string (*out NULL, *len 0). */
+int interaction_option_text(const struct interaction *it, const char *name, const char **out,
+                            size_t *len);
+/* The same for a modal's text input (either shape, as interaction_modal_value). */
+int interaction_modal_text(const struct interaction *it, const char *custom_id, const char **out,
+                           size_t *len);
 /* The attachment object (url, filename, size, content_type, width,
  * height) that an attachment option refers to; NULL if absent. */
 const struct json_value *interaction_attachment(const struct interaction *it, const char *name);

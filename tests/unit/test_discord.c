@@ -196,3 +196,116 @@ TEST(discord_messages_never_mention_and_respect_limits)
 	json_doc_free(&doc);
 	buf_free(&out);
 }
+
+/* Parses an interaction whose data.options is options_json (a JSON array). */
+static int
+parse_with_options(struct json_doc *doc, struct interaction *it, const char *options_json)
+{
+	char text[2048], err[100];
+	snprintf(text, sizeof text,
+	         "{\"id\":\"1\",\"type\":2,\"token\":\"t\",\"data\":{\"name\":\"view_report\","
+	         "\"options\":%s,\"components\":[{\"type\":1,\"components\":[{\"type\":4,"
+	         "\"custom_id\":\"why\",\"value\":\"a\\u0000b\"}]},{\"type\":18,\"component\":"
+	         "{\"type\":4,\"custom_id\":\"ok\",\"value\":\"fine\"}}]}}",
+	         options_json);
+	const struct json_value *d = json_parse(doc, text, strlen(text));
+	return d ? interaction_parse(d, it, err, sizeof err) : -1;
+}
+
+/* Issue 12.6: an id option out of range (0, negative, 2^31 and up, a
+ * fraction, an exponent, a non-number) is INVALID, a clear result the
+ * command turns into "no such report/proposal" before any query. */
+TEST(discord_row_id_options_out_of_range_are_invalid)
+{
+	static const struct {
+		const char *value;
+		int want;
+		int32_t id;
+	} cases[] = {
+	        {"1", DISCORD_OPTION_OK, 1},
+	        {"42", DISCORD_OPTION_OK, 42},
+	        {"2147483647", DISCORD_OPTION_OK, 2147483647},
+	        {"\"17\"", DISCORD_OPTION_OK, 17},
+	        {"\"2147483647\"", DISCORD_OPTION_OK, 2147483647},
+	        {"0", DISCORD_OPTION_INVALID, 0},
+	        {"-1", DISCORD_OPTION_INVALID, 0},
+	        {"-2147483648", DISCORD_OPTION_INVALID, 0},
+	        {"2147483648", DISCORD_OPTION_INVALID, 0},
+	        {"4294967297", DISCORD_OPTION_INVALID, 0},
+	        {"9007199254740993", DISCORD_OPTION_INVALID, 0},
+	        {"99999999999999999999999", DISCORD_OPTION_INVALID, 0},
+	        {"1.5", DISCORD_OPTION_INVALID, 0},
+	        {"1.0", DISCORD_OPTION_INVALID, 0},
+	        {"1e3", DISCORD_OPTION_INVALID, 0},
+	        {"\"\"", DISCORD_OPTION_INVALID, 0},
+	        {"\"0\"", DISCORD_OPTION_INVALID, 0},
+	        {"\"-5\"", DISCORD_OPTION_INVALID, 0},
+	        {"\"2147483648\"", DISCORD_OPTION_INVALID, 0},
+	        {"\"12abc\"", DISCORD_OPTION_INVALID, 0},
+	        {"\" 12\"", DISCORD_OPTION_INVALID, 0},
+	        {"\"1\\u00002\"", DISCORD_OPTION_INVALID, 0},
+	        {"null", DISCORD_OPTION_ABSENT, 0},
+	        {"true", DISCORD_OPTION_ABSENT, 0},
+	        {"[1]", DISCORD_OPTION_ABSENT, 0},
+	};
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 16);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char options[200];
+		snprintf(options, sizeof options,
+		         "[{\"name\":\"report_id\",\"type\":4,\"value\":%s}]", cases[i].value);
+		struct interaction it;
+		if (!CHECK_INT(parse_with_options(&doc, &it, options), 0))
+			continue;
+		int32_t id = -7;
+		int got = interaction_option_row_id(&it, "report_id", &id);
+		if (!test_check(got == cases[i].want, cases[i].value, __FILE__, __LINE__))
+			continue;
+		CHECK_INT(id,
+		          got == DISCORD_OPTION_OK ? cases[i].id : -7); /* untouched unless OK */
+	}
+	/* left out entirely */
+	struct interaction it;
+	int32_t id = -7;
+	if (CHECK_INT(parse_with_options(&doc, &it, "[]"), 0))
+		CHECK_INT(interaction_option_row_id(&it, "report_id", &id), DISCORD_OPTION_ABSENT);
+	json_doc_free(&doc);
+}
+
+/* Issue 12.6: a NUL in user text ("\u0000") is reported, with the whole
+ * length, so a command refuses it (or stores every byte) instead of
+ * cutting the text at the NUL after thanking the user. */
+TEST(discord_text_with_nul_is_detected)
+{
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 16);
+	struct interaction it;
+	const char *s = NULL;
+	size_t len = 99;
+	if (!CHECK_INT(parse_with_options(&doc, &it,
+	                                  "[{\"name\":\"description\",\"type\":3,\"value\":"
+	                                  "\"spam\\u0000 hidden part\"},{\"name\":\"plain\","
+	                                  "\"type\":3,\"value\":\"caf\\u00e9\"},{\"name\":\"n\","
+	                                  "\"type\":4,\"value\":3}]"),
+	               0))
+		return;
+	CHECK_INT(interaction_option_text(&it, "description", &s, &len), DISCORD_OPTION_INVALID);
+	CHECK_INT(len, 17);
+	CHECK(s && memcmp(s, "spam\0 hidden part", 17) == 0);
+	/* the old getter cuts silently: why callers must use the checked one */
+	CHECK_STR(interaction_option_str(&it, "description"), "spam");
+	CHECK_INT(interaction_option_text(&it, "plain", &s, &len), DISCORD_OPTION_OK);
+	CHECK_STR(s, "caf\xc3\xa9");
+	CHECK_INT(len, 5);
+	CHECK_INT(interaction_option_text(&it, "n", &s, &len), DISCORD_OPTION_ABSENT);
+	CHECK(s == NULL);
+	CHECK_INT(len, 0);
+	CHECK_INT(interaction_option_text(&it, "missing", &s, &len), DISCORD_OPTION_ABSENT);
+	/* modal text inputs, both shapes */
+	CHECK_INT(interaction_modal_text(&it, "why", &s, &len), DISCORD_OPTION_INVALID);
+	CHECK_INT(len, 3);
+	CHECK_INT(interaction_modal_text(&it, "ok", &s, &len), DISCORD_OPTION_OK);
+	CHECK_STR(s, "fine");
+	CHECK_INT(interaction_modal_text(&it, "nope", &s, &len), DISCORD_OPTION_ABSENT);
+	json_doc_free(&doc);
+}
