@@ -302,7 +302,10 @@ global_record_done(struct ratelimit *rl, int64_t now)
 int64_t
 ratelimit_acquire(struct ratelimit *rl, const struct ratelimit_route *route, int64_t now)
 {
-	if (rl->blocked_until > now)
+	/* a global 429 or a Cloudflare block holds everything but interaction
+	 * answers: they are not bound to the global limit, and an interaction
+	 * not answered within 3 s fails for the user */
+	if (!route->global_exempt && rl->blocked_until > now)
 		return rl->blocked_until - now;
 	if (!route->global_exempt) {
 		int64_t wait = global_wait(rl, now);

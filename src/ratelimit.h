@@ -12,7 +12,8 @@
  *    response tells its limit, so no request is sent that the known state
  *    says would get a 429.
  *  - The global limit (50 requests/s by default), from which interaction
- *    callbacks are exempt; a global 429 blocks everything for retry_after.
+ *    callbacks are exempt; a global 429 (or a Cloudflare block) holds
+ *    every route but those for retry_after.
  *    The server counts arrivals, which fall anywhere between a request's
  *    start and its answer: a request counts against the global second from
  *    its start until one second (and 50 ms for our clock's error) after its
@@ -81,7 +82,8 @@ int64_t ratelimit_acquire(struct ratelimit *rl, const struct ratelimit_route *ro
  * let go, and learns from its headers. */
 void ratelimit_done(struct ratelimit *rl, const struct ratelimit_route *route,
                     const struct ratelimit_response *resp, int64_t now_ms);
-/* Blocks every request until until_ms (a Cloudflare block, or a 401). */
+/* Blocks every request but the global-exempt ones (interaction callbacks)
+ * until until_ms (a Cloudflare block). */
 void ratelimit_block_all(struct ratelimit *rl, int64_t until_ms);
 /* Invalid requests (401, 403, non-shared 429) in the last 10 minutes. */
 long ratelimit_invalid_count(struct ratelimit *rl, int64_t now_ms);

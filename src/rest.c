@@ -531,8 +531,20 @@ handle_answer(struct rest *rest, struct rest_req *req, const struct http_respons
 	if (res && res->body_len > 0)
 		root = json_parse(&rest->doc, res->body, res->body_len);
 	struct ratelimit_response limits;
+	int64_t block_ms = 0; /* a Cloudflare block's hold */
 	if (res)
 		read_limits(res, root, &limits);
+	if (res && res->status == 429 && json_type(root) != JSON_OBJECT) {
+		/* docs: Rate Limits, "Invalid Request Limit": Cloudflare answers
+		 * a banned IP with an HTML 429. It is held for as long as its
+		 * Retry-After says, capped: one stray block page must not
+		 * freeze the bot for minutes (nor its route for an hour).
+		 * Without a Retry-After, the cap. */
+		block_ms = seconds_to_ms(http_response_header(res, "Retry-After"));
+		if (block_ms <= 0 || block_ms > rest->cloudflare_block_ms)
+			block_ms = rest->cloudflare_block_ms;
+		limits.retry_after_ms = block_ms;
+	}
 	ratelimit_done(rest->limits, &q->route, res ? &limits : NULL, now);
 
 	if (rest->closing) {
@@ -560,17 +572,15 @@ handle_answer(struct rest *rest, struct rest_req *req, const struct http_respons
 	if (status == 429) {
 		rest->stats.rate_limited++;
 		if (json_type(root) != JSON_OBJECT) {
-			/* docs: Rate Limits, "Invalid Request Limit": Cloudflare
-			 * answers a banned IP with an HTML 429 */
+			/* a Cloudflare block (block_ms, above) */
 			rest->stats.blocks++;
-			ratelimit_block_all(rest->limits, now + rest->cloudflare_block_ms);
+			ratelimit_block_all(rest->limits, now + block_ms);
 			log_error("rest",
 			          "%s %s: HTTP 429 without a JSON body: Cloudflare is blocking us "
-			          "(%ld invalid requests in 10 min); holding every request for "
-			          "%lld s",
+			          "(%ld invalid requests in 10 min); holding every request but "
+			          "interaction answers for %lld ms",
 			          req->method, req->path,
-			          ratelimit_invalid_count(rest->limits, now),
-			          (long long)(rest->cloudflare_block_ms / 1000));
+			          ratelimit_invalid_count(rest->limits, now), (long long)block_ms);
 		} else {
 			log_warn("rest", "%s %s: rate limited (%s), retry after %lld ms",
 			         req->method, req->path, limits.global ? "global" : "bucket",

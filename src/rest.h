@@ -42,10 +42,13 @@
  *    "gave up after N rate-limited attempts (429)". A 429 means Discord did
  *    not act on the request, so this is safe even for POST.
  *  - 429 whose body is not JSON: Cloudflare blocked us (docs: "Invalid
- *    Request Limit"). Every request is held for cloudflare_block_ms (5 min)
- *    and an error is logged; the request that met it is retried after the
- *    block like any 429 (deferred, not failed: work queued during a block
- *    still matters afterwards, e.g. a queue message edit).
+ *    Request Limit"). Every request but interaction answers (exempt from
+ *    the global limit, and due within 3 s) is held for as long as its
+ *    Retry-After says, at most cloudflare_block_ms (60 s; the cap too when
+ *    there is no Retry-After), and an error is logged; the request that met
+ *    it is retried after the block like any 429 (deferred, not failed: work
+ *    queued during a block still matters afterwards, e.g. a queue message
+ *    edit).
  *  - 401: the token is wrong or revoked. rest becomes fatal at once: every
  *    queued request fails with "Discord rejected the bot token (401)", and
  *    so does every later rest_request (it returns -1); rest_is_fatal()
@@ -92,9 +95,11 @@ struct json_value;
 #define REST_TIMEOUT_MS_DEFAULT 15000
 /* First backoff after a 5xx or a transport error; doubled each time. */
 #define REST_RETRY_BASE_MS_DEFAULT 1000
-/* How long a Cloudflare block (a non-JSON 429) holds every request. Such
- * bans last minutes to an hour; probing sooner only prolongs them. */
-#define REST_CLOUDFLARE_BLOCK_MS_DEFAULT (5 * 60 * 1000)
+/* The longest a Cloudflare block (a non-JSON 429) holds requests, whatever
+ * its Retry-After says. A stray block page (one edge node, a mistaken
+ * rule) must not freeze the bot for minutes; a real ban answers the next
+ * probe with another 429, and one probe a minute costs nothing. */
+#define REST_CLOUDFLARE_BLOCK_MS_DEFAULT (60 * 1000)
 /* Requests queued or in flight at once. Agora issues a handful per user
  * action; past this something is stuck, and new requests fail fast. */
 #define REST_PENDING_MAX 1024
@@ -115,7 +120,7 @@ struct rest_options {
 	int max_retries;               /* 0: REST_RETRIES_DEFAULT */
 	int64_t timeout_ms;            /* 0: REST_TIMEOUT_MS_DEFAULT */
 	int64_t retry_base_ms;         /* 0: REST_RETRY_BASE_MS_DEFAULT */
-	int64_t cloudflare_block_ms;   /* 0: REST_CLOUDFLARE_BLOCK_MS_DEFAULT */
+	int64_t cloudflare_block_ms;   /* cap of a block; 0: REST_CLOUDFLARE_BLOCK_MS_DEFAULT */
 };
 
 struct rest;

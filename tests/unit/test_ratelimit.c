@@ -184,14 +184,19 @@ TEST(ratelimit_429_blocks_the_bucket_or_everything)
 	ratelimit_done(rl, &r, &h, 10);
 	CHECK_INT(ratelimit_acquire(rl, &r, 20), 1490);
 	CHECK_INT(ratelimit_acquire(rl, &other, 20), RATELIMIT_GO);
-	/* a global 429 stops every route */
+	/* a global 429 stops every route but interaction callbacks, which
+	 * are not bound to the global limit (issue 12.4) */
 	h.global = 1;
 	h.retry_after_ms = 2000;
 	ratelimit_done(rl, &other, &h, 30);
 	CHECK_INT(ratelimit_acquire(rl, &other, 40), 1990);
 	struct ratelimit_route cb = route("POST", "/interactions/1/t/callback");
-	CHECK_INT(ratelimit_acquire(rl, &cb, 40), 1990);
-	CHECK_INT(ratelimit_acquire(rl, &cb, 2030), RATELIMIT_GO);
+	CHECK_INT(ratelimit_acquire(rl, &cb, 40), RATELIMIT_GO);
+	/* and so does a Cloudflare block */
+	ratelimit_block_all(rl, 60000);
+	CHECK_INT(ratelimit_acquire(rl, &r, 3000), 57000);
+	struct ratelimit_route cb2 = route("POST", "/interactions/2/t/callback");
+	CHECK_INT(ratelimit_acquire(rl, &cb2, 3000), RATELIMIT_GO);
 	ratelimit_free(rl);
 }
 
