@@ -38,9 +38,11 @@ struct rest_req {
 	struct rest_req *next; /* in its queue while waiting */
 	struct rest_queue *queue;
 	char method[8];
-	char *url;        /* api_url + path, owned */
-	const char *path; /* inside url, for logs */
-	char *body;       /* owned JSON text, or NULL */
+	char *url; /* api_url + path, owned */
+	/* the path with any webhook or interaction token masked: the only
+	 * form that reaches a log (tokens are 15-minute credentials) */
+	char path[REST_LOG_PATH_MAX];
+	char *body; /* owned JSON text, or NULL */
 	size_t body_len;
 	char *audit_reason; /* owned, already percent-encoded, or NULL */
 	rest_done_fn *fn;
@@ -109,6 +111,37 @@ rest_encode_reason(const char *s, char *out, size_t cap)
 		return -1;
 	out[len] = '\0';
 	return (int)len;
+}
+
+void
+rest_log_path(const char *path, char *out, size_t cap)
+{
+	if (cap == 0)
+		return;
+	size_t len = 0;
+	const char *p = path;
+	/* the segment after /webhooks/{id}/ or /interactions/{id}/ is a token */
+	int token_at =
+	        strncmp(p, "/webhooks/", 10) == 0 || strncmp(p, "/interactions/", 14) == 0 ? 3 : -1;
+	int segment = 0;
+	while (*p && len + 1 < cap) {
+		if (*p == '/') {
+			segment++;
+			out[len++] = *p++;
+			if (segment == token_at && *p && *p != '/' && *p != '?') {
+				static const char mask[] = "{token}";
+				for (const char *m = mask; *m && len + 1 < cap; m++)
+					out[len++] = *m;
+				while (*p && *p != '/' && *p != '?')
+					p++;
+			}
+			continue;
+		}
+		if (*p == '?')
+			token_at = -1; /* the query holds no token segment */
+		out[len++] = *p++;
+	}
+	out[len] = '\0';
 }
 
 /* An appender into a fixed array that cuts with "..." when full. */
@@ -796,7 +829,7 @@ rest_request(struct rest *rest, const char *method, const char *path, const char
 	}
 	memcpy(req->url, rest->api_url, base_len);
 	memcpy(req->url + base_len, path, strlen(path) + 1);
-	req->path = req->url + base_len;
+	rest_log_path(path, req->path, sizeof req->path);
 	snprintf(req->method, sizeof req->method, "%s", method);
 	req->idempotent = method_idempotent(method);
 	req->fn = fn;

@@ -103,6 +103,8 @@ struct json_value;
 /* Requests queued or in flight at once. Agora issues a handful per user
  * action; past this something is stuck, and new requests fail fast. */
 #define REST_PENDING_MAX 1024
+/* Longest path shown in a log line; longer ones are cut. */
+#define REST_LOG_PATH_MAX 160
 /* Longest error sentence handed to a callback (a Discord error body can
  * list many fields; the rest is cut, ending in "..."). */
 #define REST_ERROR_MAX 512
@@ -176,6 +178,13 @@ void rest_stats(const struct rest *rest, struct rest_stats *out);
  * REST_AUDIT_REASON_MAX_CHARS characters. Writes a NUL-terminated string
  * into out; returns its length, or -1 if it does not fit in cap. */
 int rest_encode_reason(const char *s, char *out, size_t cap);
+
+/* The form of a path that logs show: the token segment of
+ * /webhooks/{id}/{token}... and /interactions/{id}/{token}/... replaced by
+ * "{token}" (interaction and webhook tokens are 15-minute credentials and
+ * never reach a log line). Always NUL-terminates out (cap > 0), cutting a
+ * path too long. */
+void rest_log_path(const char *path, char *out, size_t cap);
 
 /* The readable sentence for an error response: from a Discord error body
  * (root, may be NULL) "CODE MESSAGE: path: message; path: message", else

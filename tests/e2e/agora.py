@@ -240,6 +240,16 @@ class Agora:
         self.log.close()
         return self.status, took
 
+    def leaked_tokens(self):
+        """Credentials the emulator issued that appear in this bot's log
+        (issue 9.4: interaction and webhook tokens never reach a log line)."""
+        issued = self.emu.tokens()
+        text = self.log_text()
+        leaked = [t for t in issued["interaction_tokens"] if t in text]
+        if issued["bot_token"] and issued["bot_token"] in text:
+            leaked.append(issued["bot_token"])
+        return leaked, len(issued["interaction_tokens"])
+
     def __enter__(self):
         return self
 
@@ -251,3 +261,11 @@ class Agora:
             self.log.close()
         if exc[0] is not None:
             print("---- agora log (last 4000 bytes) ----\n" + self.log_text()[-4000:])
+        elif self.proc:
+            # every test's teardown: no token the emulator issued is in the log
+            leaked, issued = self.leaked_tokens()
+            print("token check: %d interaction tokens issued, %d found in %s" % (issued, len(leaked),
+                                                                                 self.log_path))
+            if leaked:
+                lines = [line for line in self.log_text().splitlines() if any(t in line for t in leaked)]
+                raise AssertionError("%d token(s) in the agora log, e.g.:\n%s" % (len(leaked), "\n".join(lines[:5])))

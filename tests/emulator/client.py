@@ -129,6 +129,9 @@ class Control:
     def commands(self):
         return self.get("/commands")
 
+    def tokens(self):
+        return self.get("/tokens")
+
     def counters(self):
         return self.get("/counters")
 

@@ -84,6 +84,7 @@ class Control:
         r.add_get("/commands", self.get_commands)
         r.add_get("/counters", self.get_counters)
         self.add_media_routes(r)
+        r.add_get("/tokens", self.get_tokens)
         return app
 
     @web.middleware
@@ -488,6 +489,11 @@ class Control:
 
     async def get_commands(self, request):
         return jresp(self.state.commands)
+
+    async def get_tokens(self, request):
+        """Every credential a bot could leak: the interaction tokens issued
+        since start (a /reset keeps them) and the bot token."""
+        return jresp({"interaction_tokens": self.state.issued_tokens, "bot_token": self.config["token"]})
 
     async def get_counters(self, request):
         return jresp(self.state.counters)

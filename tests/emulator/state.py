@@ -157,6 +157,7 @@ class State:
     def __init__(self, config):
         self.config = config
         self.bot_user = make_user(config["bot_id"], config["bot_name"], bot=True)
+        self.issued_tokens = []  # interaction tokens, never reset (GET /tokens)
         self.reset(guilds=config.get("guilds"))
 
     # ----------------------------------------------------------- setup
@@ -269,7 +270,11 @@ class State:
         return self.users[uid]
 
     def new_token(self):
-        return "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
+        token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
+        # every token ever issued, kept across /reset, so a test can check
+        # that none reached the bot's logs (GET /tokens)
+        self.issued_tokens.append(token)
+        return token
 
     def store_message(self, msg):
         self.messages.setdefault(msg["channel_id"], []).append(msg)

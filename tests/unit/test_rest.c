@@ -58,6 +58,29 @@ sentence_of(int status, const char *reason, const char *json, char *out, size_t 
 	json_doc_free(&doc);
 }
 
+/* Tokens never reach a log: the token segment is masked, the rest kept. */
+TEST(rest_log_path_masks_webhook_and_interaction_tokens)
+{
+	char out[REST_LOG_PATH_MAX];
+	rest_log_path("/webhooks/1100/aW50ZXJhY3Rpb246dG9rZW4/messages/@original", out, sizeof out);
+	CHECK_STR(out, "/webhooks/1100/{token}/messages/@original");
+	rest_log_path("/webhooks/1100/secret-token", out, sizeof out);
+	CHECK_STR(out, "/webhooks/1100/{token}");
+	rest_log_path("/webhooks/1100/secret-token?wait=true", out, sizeof out);
+	CHECK_STR(out, "/webhooks/1100/{token}?wait=true");
+	rest_log_path("/interactions/42/secret-token/callback", out, sizeof out);
+	CHECK_STR(out, "/interactions/42/{token}/callback");
+	rest_log_path("/channels/12/messages/34", out, sizeof out);
+	CHECK_STR(out, "/channels/12/messages/34");
+	rest_log_path("/channels/12/messages?limit=1", out, sizeof out);
+	CHECK_STR(out, "/channels/12/messages?limit=1");
+	/* cut, never overrun, and the token still masked */
+	char small[20];
+	rest_log_path("/interactions/42/secret-token/callback", small, sizeof small);
+	CHECK_STR(small, "/interactions/42/{t");
+	CHECK(!strstr(small, "secret"));
+}
+
 TEST(rest_error_sentence_reads_discord_error_bodies)
 {
 	char out[REST_ERROR_MAX];
