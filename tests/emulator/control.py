@@ -213,7 +213,7 @@ class Control:
     async def add_rest_fault(self, request):
         b = await self.body(request)
         f = {"route": b.get("route", "*"), "count": int(b.get("count", 1)), "status": int(b.get("status", 500))}
-        for k in ("method", "html", "body", "message", "retry_after"):
+        for k in ("method", "html", "body", "message", "retry_after", "after"):
             if k in b:
                 f[k] = b[k]
         self.rest.faults.append(f)

@@ -191,6 +191,12 @@ class Rest:
 
     async def process(self, request, path, template, major, body, files, rec):
         fault = self.take_fault(request.method, template)
+        if fault is not None and fault.get("after"):
+            # {"after": true}: the request takes effect, then its answer is
+            # lost and the client sees only the fault (a proxy's 5xx after
+            # the write): a client that sends it again must not act twice
+            real = await self.serve_route(request, path, template, major, body, files, rec)
+            rec["fault_after"] = real[0]
         if fault is not None:
             self.state.counters["faults"] += 1
             rec["fault"] = True
@@ -203,6 +209,9 @@ class Rest:
                                           "retry_after": fault.get("retry_after", 1.0), "global": False}
                 h = {"Retry-After": str(int(max(1, fault.get("retry_after", 1)))), "X-RateLimit-Scope": "user"}
             return fault["status"], b, h
+        return await self.serve_route(request, path, template, major, body, files, rec)
+
+    async def serve_route(self, request, path, template, major, body, files, rec):
         for method, rx, fn, auth in ROUTES:
             m = rx.match(path)
             if not m:
