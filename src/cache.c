@@ -41,7 +41,7 @@ struct cache_record {
 	int64_t unix_time;
 };
 
-enum cache_req_kind { CACHE_REQ_STATS, CACHE_REQ_DONE, CACHE_REQ_REPLY };
+enum cache_req_kind { CACHE_REQ_STATS, CACHE_REQ_DONE, CACHE_REQ_REPLY, CACHE_REQ_PIPELINE };
 
 /* One read/ping/command request; privdata of its hiredis callbacks. */
 struct cache_req {
@@ -53,6 +53,8 @@ struct cache_req {
 	cache_stats_fn *stats_fn;
 	cache_done_fn *done_fn;
 	cache_reply_fn *reply_fn;
+	cache_each_fn *each_fn;              /* CACHE_REQ_PIPELINE */
+	cache_pipeline_done_fn *pipeline_fn; /* CACHE_REQ_PIPELINE */
 	void *data;
 	struct cache_channel_stats stats;
 	long long value;
@@ -484,6 +486,9 @@ cache_req_finish(struct cache_req *q, const redisReply *reply)
 	case CACHE_REQ_REPLY:
 		q->reply_fn(q->data, error ? NULL : reply, error);
 		break;
+	case CACHE_REQ_PIPELINE:
+		q->pipeline_fn(q->data, (size_t)q->replies, error);
+		break;
 	}
 	mem_free(q);
 }
@@ -509,6 +514,8 @@ cache_req_reply(redisAsyncContext *ac, void *r, void *privdata)
 	if (c->outstanding)
 		c->outstanding--;
 	int index = q->replies++;
+	if (q->kind == CACHE_REQ_PIPELINE && q->each_fn)
+		q->each_fn(q->data, (size_t)index, reply);
 	if (!reply) {
 		if (!q->error[0]) {
 			const char *why = c->drop_reason[0]             ? c->drop_reason
@@ -705,6 +712,49 @@ cache_command(struct cache *c, int argc, const char **argv, cache_reply_fn *fn, 
 	const int argcs[] = {argc};
 	const char **const argvs[] = {argv};
 	return cache_req_send(c, q, 1, argcs, argvs);
+}
+
+int
+cache_pipeline(struct cache *c, size_t count, cache_build_fn *build, cache_each_fn *each,
+               cache_pipeline_done_fn *done, void *data)
+{
+	if (!build || !done || count == 0 || count > INT32_MAX)
+		return -1;
+	struct cache_req *q = cache_req_new(c, CACHE_REQ_PIPELINE, data);
+	if (!q)
+		return -1;
+	q->each_fn = each;
+	q->pipeline_fn = done;
+	if (!c->ac || (c->state != CACHE_READY && c->state != CACHE_CONNECTING)) {
+		char msg[CACHE_ERROR_MAX + 32];
+		snprintf(msg, sizeof msg, "redis unavailable: %.*s", CACHE_ERROR_MAX,
+		         c->error[0] ? c->error : "not connected");
+		cache_fail_later(c, q, msg);
+		return 0;
+	}
+	/* every command goes into hiredis's output buffer now; the loop
+	 * writes them together and the replies come back in order */
+	const char *argv[CACHE_PIPELINE_ARGV_MAX];
+	size_t sent = 0;
+	for (size_t i = 0; i < count; i++) {
+		int argc = build(data, i, argv);
+		if (argc < 1 || argc > CACHE_PIPELINE_ARGV_MAX)
+			break;
+		if (redisAsyncCommandArgv(c->ac, cache_req_reply, q, argc, argv, NULL) != REDIS_OK)
+			break;
+		q->pending++;
+		cache_owe_reply(c);
+		sent++;
+	}
+	if (sent < count && !q->error[0])
+		snprintf(q->error, sizeof q->error, "pipeline cut after %zu of %zu commands", sent,
+		         count);
+	if (sent == 0) {
+		char msg[sizeof q->error];
+		snprintf(msg, sizeof msg, "%s", q->error);
+		cache_fail_later(c, q, msg);
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ life */

@@ -118,4 +118,27 @@ int cache_ping(struct cache *c, cache_done_fn *fn, void *data);
 typedef void cache_reply_fn(void *data, const struct redisReply *reply, const char *error);
 int cache_command(struct cache *c, int argc, const char **argv, cache_reply_fn *fn, void *data);
 
+/* ---- pipelines: many commands, one round trip */
+
+/* Most arguments of one pipelined command (a ZADD of a 100-message page
+ * is 2 + 200). */
+#define CACHE_PIPELINE_ARGV_MAX 256
+/* Fills argv with command `index` (at most CACHE_PIPELINE_ARGV_MAX
+ * strings, which must stay valid until the next call) and returns argc;
+ * -1 stops the pipeline there (the commands built so far still run). */
+typedef int cache_build_fn(void *data, size_t index, const char **argv);
+/* Runs for each reply, in order; reply borrowed, NULL when the command
+ * failed without one (connection lost). */
+typedef void cache_each_fn(void *data, size_t index, const struct redisReply *reply);
+/* Runs once after the last reply: error NULL when every command got a
+ * non-error reply, else the first error (same sentences as above). */
+typedef void cache_pipeline_done_fn(void *data, size_t replies, const char *error);
+/* Builds `count` commands with build and queues them all at once, before
+ * any reply is read: one round trip to Redis however many there are (the
+ * stats task reads 1,000 channels this way). each may be NULL. Returns 0
+ * and done runs exactly once, later; or -1 at once without callbacks (no
+ * memory, closing, count 0). */
+int cache_pipeline(struct cache *c, size_t count, cache_build_fn *build, cache_each_fn *each,
+                   cache_pipeline_done_fn *done, void *data);
+
 #endif
