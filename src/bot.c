@@ -8,15 +8,19 @@
 #include "cache.h"
 #include "config.h"
 #include "db.h"
+#include "embeds.h"
 #include "gateway.h"
+#include "guild.h"
 #include "health.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
 #include "migrate.h"
+#include "reply.h"
 #include "store.h"
 #include "tls.h"
+#include "tracked.h"
 #include "versions.h"
 
 /* The whole stop must end within 5 s (CONTRACT.md); these are its steps'
@@ -25,9 +29,6 @@
 #define STOP_GOODBYE_MS  2000 /* posting "Bot Shutting Down" */
 #define STOP_GATEWAY_MS  1200 /* the close handshake */
 #define STOP_FLUSH_MS    600  /* Redis writes still buffered */
-/* A live status check answers within this, so /status can reply directly
- * inside Discord's 3-second window; what has not answered counts as down. */
-#define STATUS_TIMEOUT_MS 2000
 /* GET /gateway/bot failed (Discord down, network): try again after this. */
 #define GATEWAY_BOT_RETRY_MS 5000
 /* Embed colours. */
@@ -43,43 +44,6 @@ enum phase {
 	PHASE_RUNNING,     /* gateway started (connected or reconnecting) */
 	PHASE_STOPPING,
 	PHASE_STOPPED,
-};
-
-struct tracked_channel {
-	uint64_t id;
-	int permanent;
-};
-
-/* Interactions being handled at once: each is a user waiting; past this
- * many something is stuck, and new ones run without the guard. */
-#define BOT_ANSWERS_MAX 64
-/* The guard defers a handler that has not answered by then, leaving a
- * margin within Discord's 3 s for the defer to travel. */
-#define ANSWER_GUARD_MS 1500
-/* A deferred answer that never comes is replaced by an apology. */
-#define ANSWER_GIVE_UP_MS 30000
-
-struct pending_answer {
-	int in_use;
-	int deferred;
-	struct interaction it; /* id, token, name: what an answer needs */
-	struct bot *bot;
-	struct loop_timer timer;
-};
-
-/* persistent_embeds rows: a handful of named messages (spec 5.1). */
-#define BOT_EMBEDS_MAX 16
-
-struct persistent_embed {
-	char name[64];
-	uint64_t channel_id, message_id; /* where it lives; 0: not posted yet */
-	/* a refresh (bot_embed_refresh): at most one in flight per embed */
-	struct bot *bot;
-	int refreshing;
-	int dirty;                   /* asked again during the refresh */
-	uint64_t wanted_channel_id;  /* where the refresh puts it */
-	bot_embed_render_fn *render; /* the last refresh's renderer */
-	char *body;                  /* the rendered message, for a re-POST after 404 */
 };
 
 struct bot {
@@ -99,12 +63,15 @@ struct bot {
 	int online_announced;
 	int ever_ready;
 
-	struct tracked_channel *tracked;
-	size_t tracked_count, tracked_cap;
-	struct persistent_embed embeds[BOT_EMBEDS_MAX];
-	size_t embed_count;
-
-	struct pending_answer answers[BOT_ANSWERS_MAX];
+	/* the bot layer's modules */
+	struct replies *replies;
+	struct embeds *embeds;
+	struct tracked *tracked;
+	struct guild *guild;
+	bot_health_fn *health_check; /* set by a feature's start (cmd_core.c) */
+	/* each feature's state block, by its index in bot_features */
+	void **feature_state;
+	size_t features_started; /* bot_features[0..n) ran start: free them */
 
 	struct loop_timer retry_timer;
 	struct loop_timer stop_deadline;
@@ -154,214 +121,22 @@ bot_exit_status(const struct bot *b)
 	return b->exit_status;
 }
 
-/* Logs a failed request; for calls whose outcome needs no other care. */
-static void
-log_failure(int status, const struct json_value *body, const char *error, void *data)
+const struct guild *
+bot_guild(const struct bot *b)
 {
-	(void)body;
-	if (error)
-		log_warn("bot", "%s failed: %s (HTTP %d)", (const char *)data, error, status);
+	return b->guild;
 }
 
-static void
-request(struct bot *b, const char *method, const char *path, const char *body, const char *what,
-        rest_done_fn *fn, void *data)
+int
+bot_gateway_ready(const struct bot *b)
 {
-	if (rest_request(b->rest, method, path, body, NULL, fn ? fn : log_failure,
-	                 fn ? data : (void *)what) < 0) {
-		log_warn("bot", "%s not sent: %s", what, rest_error(b->rest));
-		if (fn)
-			fn(0, NULL, rest_error(b->rest), data);
-	}
+	return b->gateway && gateway_is_ready(b->gateway);
 }
 
-/* ------------------------------------------------------------ answers */
-
-/* Every interaction must be acknowledged within 3 s (docs: Interactions,
- * "Responding to an Interaction"). A handler that has not answered after
- * ANSWER_GUARD_MS is deferred for it (type 5, or 6 for a click), and its
- * answer, when it comes, becomes an edit of the original response. A
- * handler that never answers gets an apology after ANSWER_GIVE_UP_MS, so
- * no user is left looking at "thinking..." for ever. */
-static void
-edit_original(struct bot *b, const struct interaction *it, const char *content,
-              const struct discord_embed *embed, const char *components_json)
+uint64_t
+bot_application_id(const struct bot *b)
 {
-	char path[DISCORD_TOKEN_MAX + 64];
-	snprintf(path, sizeof path, "/webhooks/%llu/%s/messages/@original",
-	         (unsigned long long)(it->application_id ? it->application_id : b->application_id),
-	         it->token);
-	if (discord_message_json(&b->scratch, content, embed, 0, components_json) < 0) {
-		log_error("bot", "edit of the answer to %s does not fit", it->name);
-		return;
-	}
-	request(b, "PATCH", path, b->scratch.data, "interaction edit", NULL, NULL);
-}
-
-static struct pending_answer *
-find_answer(struct bot *b, uint64_t id)
-{
-	for (size_t i = 0; i < BOT_ANSWERS_MAX; i++)
-		if (b->answers[i].in_use && b->answers[i].it.id == id)
-			return &b->answers[i];
-	return NULL;
-}
-
-static void
-forget_answer(struct bot *b, struct pending_answer *a)
-{
-	loop_timer_stop(b->loop, &a->timer);
-	a->in_use = 0;
-}
-
-static void
-on_answer_timer(struct loop *loop, struct loop_timer *t)
-{
-	struct pending_answer *a = t->data;
-	struct bot *b = a->bot;
-	if (!a->deferred) {
-		/* the handler is still working: acknowledge now, answer later */
-		log_info("bot", "%s is taking long; deferring its answer", a->it.name);
-		a->deferred = 1;
-		int type = a->it.type == INTERACTION_COMPONENT ? CALLBACK_DEFER_UPDATE
-		                                               : CALLBACK_DEFER;
-		char path[DISCORD_TOKEN_MAX + 64];
-		snprintf(path, sizeof path, "/interactions/%llu/%s/callback",
-		         (unsigned long long)a->it.id, a->it.token);
-		discord_callback_json(&b->scratch, type, NULL, NULL, 1, NULL);
-		request(b, "POST", path, b->scratch.data, "interaction defer", NULL, NULL);
-		loop_timer_start(loop, t, ANSWER_GIVE_UP_MS);
-		return;
-	}
-	log_error("bot", "%s never answered; telling the user", a->it.name);
-	edit_original(b, &a->it, "Sorry, this took too long. Please try again later.", NULL, NULL);
-	forget_answer(b, a);
-}
-
-/* Starts the guard for an interaction about to be handled. */
-static void
-guard_answer(struct bot *b, const struct interaction *it)
-{
-	struct pending_answer *a = NULL;
-	for (size_t i = 0; i < BOT_ANSWERS_MAX && !a; i++)
-		if (!b->answers[i].in_use)
-			a = &b->answers[i];
-	if (!a) {
-		log_warn("bot", "more than %d interactions in progress; %s runs unguarded",
-		         BOT_ANSWERS_MAX, it->name);
-		return;
-	}
-	a->in_use = 1;
-	a->deferred = 0;
-	a->it = *it;
-	a->it.data = NULL;
-	a->bot = b;
-	loop_timer_init(&a->timer, on_answer_timer, a);
-	loop_timer_start(b->loop, &a->timer, ANSWER_GUARD_MS);
-}
-
-/* Sends an interaction callback of the given type, or, once the guard
- * deferred it, the equivalent edit of the original response. */
-static void
-respond(struct bot *b, const struct interaction *it, int type, const char *content,
-        const struct discord_embed *embed, int ephemeral, const char *components_json)
-{
-	struct pending_answer *a = find_answer(b, it->id);
-	if (a && a->deferred) {
-		forget_answer(b, a);
-		edit_original(b, it, content, embed, components_json);
-		return;
-	}
-	if (a)
-		forget_answer(b, a);
-	char path[DISCORD_TOKEN_MAX + 64];
-	snprintf(path, sizeof path, "/interactions/%llu/%s/callback", (unsigned long long)it->id,
-	         it->token);
-	if (discord_callback_json(&b->scratch, type, content, embed, ephemeral, components_json) <
-	    0) {
-		log_error("bot", "answer to %s does not fit", it->name);
-		return;
-	}
-	request(b, "POST", path, b->scratch.data, "interaction response", NULL, NULL);
-}
-
-void
-bot_reply(struct bot *b, const struct interaction *it, const char *content,
-          const struct discord_embed *embed, int ephemeral)
-{
-	respond(b, it, CALLBACK_MESSAGE, content, embed, ephemeral, NULL);
-}
-
-void
-bot_reply_components(struct bot *b, const struct interaction *it, const char *content,
-                     const struct discord_embed *embed, int ephemeral, const char *components_json)
-{
-	respond(b, it, CALLBACK_MESSAGE, content, embed, ephemeral, components_json);
-}
-
-void
-bot_update_message(struct bot *b, const struct interaction *it, const char *content,
-                   const struct discord_embed *embed, const char *components_json)
-{
-	respond(b, it, CALLBACK_UPDATE_MESSAGE, content, embed, 0, components_json);
-}
-
-void
-bot_defer(struct bot *b, const struct interaction *it, int ephemeral)
-{
-	struct pending_answer *a = find_answer(b, it->id);
-	if (a && a->deferred)
-		return; /* the guard did it already */
-	char path[DISCORD_TOKEN_MAX + 64];
-	snprintf(path, sizeof path, "/interactions/%llu/%s/callback", (unsigned long long)it->id,
-	         it->token);
-	discord_callback_json(&b->scratch, CALLBACK_DEFER, NULL, NULL, ephemeral, NULL);
-	request(b, "POST", path, b->scratch.data, "interaction defer", NULL, NULL);
-	if (a) {
-		/* keep watching: the final edit must still come */
-		a->deferred = 1;
-		loop_timer_start(b->loop, &a->timer, ANSWER_GIVE_UP_MS);
-	}
-}
-
-void
-bot_edit_reply(struct bot *b, const struct interaction *it, const char *content,
-               const struct discord_embed *embed)
-{
-	struct pending_answer *a = find_answer(b, it->id);
-	if (a)
-		forget_answer(b, a);
-	edit_original(b, it, content, embed, NULL);
-}
-
-void
-bot_post(struct bot *b, uint64_t channel_id, const char *content, const struct discord_embed *embed,
-         rest_done_fn *fn, void *data)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/channels/%llu/messages", (unsigned long long)channel_id);
-	if (discord_message_json(&b->scratch, content, embed, 0, NULL) < 0) {
-		log_error("bot", "message to channel %llu does not fit",
-		          (unsigned long long)channel_id);
-		if (fn)
-			fn(0, NULL, "message too large", data);
-		return;
-	}
-	request(b, "POST", path, b->scratch.data, "message", fn, data);
-}
-
-void
-bot_followup(struct bot *b, const struct interaction *it, const char *content, int ephemeral)
-{
-	char path[DISCORD_TOKEN_MAX + 64];
-	snprintf(path, sizeof path, "/webhooks/%llu/%s",
-	         (unsigned long long)(it->application_id ? it->application_id : b->application_id),
-	         it->token);
-	if (discord_message_json(&b->scratch, content, NULL, ephemeral, NULL) < 0) {
-		log_error("bot", "follow-up to %s does not fit", it->name);
-		return;
-	}
-	request(b, "POST", path, b->scratch.data, "interaction follow-up", NULL, NULL);
+	return b->application_id;
 }
 
 int
@@ -370,478 +145,62 @@ bot_closing(const struct bot *b)
 	return b->freeing;
 }
 
-/* ------------------------------------------------------------ direct messages */
-
-/* docs: Resources, User, "Create DM": the channel is the same for the same
- * user, so opening it each time is harmless (and keeps no state here). */
-struct dm_job {
-	struct bot *bot;
-	char *body; /* the message, built at bot_dm time */
-	rest_done_fn *fn;
-	void *data;
-};
-
-static void
-dm_finish(struct dm_job *j, int status, const struct json_value *body, const char *error)
+int
+bot_stopping(const struct bot *b)
 {
-	if (j->fn)
-		j->fn(status, body, error, j->data);
-	mem_free(j->body);
-	mem_free(j);
+	return b->phase == PHASE_STOPPING || b->phase == PHASE_STOPPED;
 }
 
-static void
-on_dm_sent(int status, const struct json_value *body, const char *error, void *data)
+int
+bot_stopped(const struct bot *b)
 {
-	dm_finish(data, status, body, error);
-}
-
-static void
-on_dm_channel(int status, const struct json_value *body, const char *error, void *data)
-{
-	struct dm_job *j = data;
-	struct bot *b = j->bot;
-	uint64_t channel_id = 0;
-	if (!error && json_path_id(body, "id", &channel_id) < 0)
-		error = "no channel id in the answer";
-	if (error || b->freeing) {
-		dm_finish(j, status, body, error ? error : "bot closing");
-		return;
-	}
-	char path[64];
-	snprintf(path, sizeof path, "/channels/%llu/messages", (unsigned long long)channel_id);
-	request(b, "POST", path, j->body, "direct message", on_dm_sent, j);
+	return b->phase == PHASE_STOPPED;
 }
 
 void
-bot_dm(struct bot *b, uint64_t user_id, const char *content, const struct discord_embed *embed,
-       rest_done_fn *fn, void *data)
+bot_set_health_check(struct bot *b, bot_health_fn *fn)
 {
-	struct dm_job *j = mem_calloc(1, sizeof *j);
-	if (j && discord_message_json(&b->scratch, content, embed, 0, NULL) == 0)
-		j->body = mem_strdup(b->scratch.data);
-	if (!j || !j->body) {
-		mem_free(j);
-		if (fn)
-			fn(0, NULL, "out of memory (or the message does not fit)", data);
-		return;
-	}
-	j->bot = b;
-	j->fn = fn;
-	j->data = data;
-	struct buf open;
-	buf_init(&open, 256);
-	struct json_writer w;
-	json_writer_init(&w, &open);
-	json_write_object_begin(&w);
-	json_write_key(&w, "recipient_id");
-	json_write_id(&w, user_id);
-	json_write_object_end(&w);
-	if (json_writer_finish(&w) < 0) {
-		buf_free(&open);
-		dm_finish(j, 0, NULL, "out of memory");
-		return;
-	}
-	request(b, "POST", "/users/@me/channels", open.data, "DM channel", on_dm_channel, j);
-	buf_free(&open);
+	b->health_check = fn;
 }
 
-/* ------------------------------------------------------------ persistent embeds */
-
-static struct persistent_embed *
-embed_named(struct bot *b, const char *name)
+struct replies *
+bot_replies(struct bot *b)
 {
-	for (size_t i = 0; i < b->embed_count; i++)
-		if (strcmp(b->embeds[i].name, name) == 0)
-			return &b->embeds[i];
+	return b->replies;
+}
+
+struct embeds *
+bot_embeds(struct bot *b)
+{
+	return b->embeds;
+}
+
+struct tracked *
+bot_tracked(struct bot *b)
+{
+	return b->tracked;
+}
+
+void *
+bot_feature_state(struct bot *b, const struct bot_feature *f)
+{
+	for (size_t i = 0; i < bot_feature_count; i++)
+		if (bot_features[i] == f)
+			return b->feature_state[i];
 	return NULL;
 }
 
-/* The entry for name, made (not yet posted) if missing; NULL when full. */
-static struct persistent_embed *
-embed_entry(struct bot *b, const char *name)
-{
-	struct persistent_embed *e = embed_named(b, name);
-	if (e || b->embed_count == BOT_EMBEDS_MAX)
-		return e;
-	e = &b->embeds[b->embed_count++];
-	memset(e, 0, sizeof *e);
-	snprintf(e->name, sizeof e->name, "%s", name);
-	return e;
-}
-
-int
-bot_embed_find(const struct bot *b, const char *name, uint64_t *channel_id, uint64_t *message_id)
-{
-	for (size_t i = 0; i < b->embed_count; i++)
-		if (strcmp(b->embeds[i].name, name) == 0 && b->embeds[i].message_id) {
-			*channel_id = b->embeds[i].channel_id;
-			*message_id = b->embeds[i].message_id;
-			return 0;
-		}
-	return -1;
-}
-
-static void
-on_embed_saved(void *data, const struct db_reply *reply)
-{
-	(void)data;
-	if (reply->error)
-		log_error("bot", "saving a persistent embed failed: %s", reply->error);
-}
-
-int
-bot_embed_save(struct bot *b, const char *name, uint64_t channel_id, uint64_t message_id)
-{
-	struct persistent_embed *e = embed_entry(b, name);
-	if (!e) {
-		log_error("bot", "no room for persistent embed %s", name);
-		return -1;
-	}
-	e->channel_id = channel_id;
-	e->message_id = message_id;
-	if (!b->db ||
-	    store_embed_upsert(b->db, name, channel_id, message_id, on_embed_saved, b) < 0)
-		log_error("bot", "persistent embed %s not saved: %s", name,
-		          b->db ? db_error(b->db) : "no database");
-	return 0;
-}
-
-static void embed_render(struct persistent_embed *e);
-
-/* The refresh of e ended (well or not): run the one more it owes. */
-static void
-embed_done(struct persistent_embed *e)
-{
-	mem_free(e->body);
-	e->body = NULL;
-	e->refreshing = 0;
-	if (e->dirty && !e->bot->freeing && e->bot->phase != PHASE_STOPPED) {
-		e->dirty = 0;
-		embed_render(e);
-	}
-}
-
-static void
-on_embed_posted(int status, const struct json_value *body, const char *error, void *data)
-{
-	struct persistent_embed *e = data;
-	struct bot *b = e->bot;
-	if (b->freeing)
-		return;
-	uint64_t message_id;
-	if (error)
-		log_error("bot", "posting persistent embed %s failed: %s (HTTP %d)", e->name, error,
-		          status);
-	else if (json_path_id(body, "id", &message_id) < 0)
-		log_error("bot", "posting persistent embed %s: no message id", e->name);
-	else {
-		log_info("bot", "persistent embed %s posted as message %llu", e->name,
-		         (unsigned long long)message_id);
-		bot_embed_save(b, e->name, e->wanted_channel_id, message_id);
-	}
-	embed_done(e);
-}
-
-static void
-embed_post(struct persistent_embed *e)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/channels/%llu/messages",
-	         (unsigned long long)e->wanted_channel_id);
-	request(e->bot, "POST", path, e->body, "persistent embed post", on_embed_posted, e);
-}
-
-static void
-on_embed_edited(int status, const struct json_value *body, const char *error, void *data)
-{
-	(void)body;
-	struct persistent_embed *e = data;
-	if (e->bot->freeing)
-		return;
-	if (status == 404) {
-		/* docs: 10008 Unknown Message: deleted by hand; post a new one */
-		log_warn("bot", "persistent embed %s was deleted; posting it again", e->name);
-		embed_post(e);
-		return;
-	}
-	if (error)
-		log_error("bot", "editing persistent embed %s failed: %s (HTTP %d)", e->name, error,
-		          status);
-	else
-		log_debug("bot", "persistent embed %s edited", e->name);
-	embed_done(e);
-}
-
-static void
-embed_render(struct persistent_embed *e)
-{
-	e->refreshing = 1;
-	e->render(e->bot, e->name);
-}
-
-void
-bot_embed_refresh(struct bot *b, const char *name, uint64_t channel_id, bot_embed_render_fn *render)
-{
-	if (b->freeing)
-		return;
-	struct persistent_embed *e = embed_entry(b, name);
-	if (!e) {
-		log_error("bot", "no room for persistent embed %s", name);
-		return;
-	}
-	e->bot = b;
-	e->render = render;
-	e->wanted_channel_id = channel_id;
-	if (e->refreshing) {
-		e->dirty = 1;
-		return;
-	}
-	embed_render(e);
-}
-
-void
-bot_embed_rendered(struct bot *b, const char *name, const struct discord_embed *embed)
-{
-	if (b->freeing)
-		return;
-	struct persistent_embed *e = embed_named(b, name);
-	if (!e || !e->refreshing)
-		return;
-	if (!embed) {
-		embed_done(e);
-		return;
-	}
-	if (discord_message_json(&b->scratch, NULL, embed, 0, NULL) < 0 ||
-	    !(e->body = mem_strdup(b->scratch.data))) {
-		log_error("bot", "persistent embed %s: out of memory", name);
-		embed_done(e);
-		return;
-	}
-	if (!e->message_id || e->channel_id != e->wanted_channel_id) {
-		embed_post(e);
-		return;
-	}
-	char path[96];
-	snprintf(path, sizeof path, "/channels/%llu/messages/%llu",
-	         (unsigned long long)e->channel_id, (unsigned long long)e->message_id);
-	request(b, "PATCH", path, e->body, "persistent embed edit", on_embed_edited, e);
-}
-
-/* ------------------------------------------------------------ status */
-
-struct status_job {
-	struct bot *bot;
-	bot_status_fn *fn;
-	void *data;
-	int pending;               /* checks still out */
-	int answered;              /* fn was called */
-	int db_state, cache_state; /* -1 no answer yet, 0 down, 1 up */
-	char db_error[160], cache_error[160];
-	struct loop_timer timer;
-};
-
-static void
-status_answer(struct status_job *j)
-{
-	struct bot *b = j->bot;
-	int gateway_ok = b->gateway && gateway_is_ready(b->gateway);
-	int db_ok = j->db_state == 1, cache_ok = j->cache_state == 1;
-	char db_part[200], cache_part[200], summary[512];
-	if (db_ok)
-		snprintf(db_part, sizeof db_part, "Connected");
-	else
-		snprintf(db_part, sizeof db_part, "Disconnected (%s)",
-		         j->db_state < 0 ? "no answer within 2 s" : j->db_error);
-	if (cache_ok)
-		snprintf(cache_part, sizeof cache_part, "Connected");
-	else
-		snprintf(cache_part, sizeof cache_part, "Disconnected (%s)",
-		         j->cache_state < 0 ? "no answer within 2 s" : j->cache_error);
-	/* the spec's words when all is well (6.6) */
-	snprintf(summary, sizeof summary, "Status: %s. DB: %s. Redis: %s.",
-	         db_ok && cache_ok ? "OK" : "DEGRADED", db_part, cache_part);
-	j->answered = 1;
-	loop_timer_stop(b->loop, &j->timer);
-	j->fn(j->data, db_ok && cache_ok && gateway_ok, db_ok, cache_ok, gateway_ok, summary);
-}
-
-static void
-status_settle(struct status_job *j)
-{
-	if (j->pending == 0 && !j->answered)
-		status_answer(j);
-	if (j->pending == 0 && j->answered)
-		mem_free(j);
-}
-
-static void
-on_status_timeout(struct loop *loop, struct loop_timer *t)
-{
-	(void)loop;
-	struct status_job *j = t->data;
-	if (!j->answered)
-		status_answer(j);
-}
-
-static void
-on_status_db(void *data, const struct db_reply *reply)
-{
-	struct status_job *j = data;
-	j->db_state = reply->error ? 0 : 1;
-	if (reply->error)
-		snprintf(j->db_error, sizeof j->db_error, "%s", reply->error);
-	j->pending--;
-	status_settle(j);
-}
-
-static void
-on_status_cache(void *data, long long value, const char *error)
-{
-	(void)value;
-	struct status_job *j = data;
-	j->cache_state = error ? 0 : 1;
-	if (error)
-		snprintf(j->cache_error, sizeof j->cache_error, "%s", error);
-	j->pending--;
-	status_settle(j);
-}
-
-void
-bot_check_status(struct bot *b, bot_status_fn *fn, void *data)
-{
-	struct status_job *j = mem_calloc(1, sizeof *j);
-	if (!j) {
-		fn(data, 0, 0, 0, 0, "Status: check failed: out of memory.");
-		return;
-	}
-	j->bot = b;
-	j->fn = fn;
-	j->data = data;
-	j->db_state = j->cache_state = -1;
-	loop_timer_init(&j->timer, on_status_timeout, j);
-	loop_timer_start(b->loop, &j->timer, STATUS_TIMEOUT_MS);
-	j->pending = 2;
-	if (!b->db || db_ping(b->db, STATUS_TIMEOUT_MS, on_status_db, j) < 0) {
-		j->db_state = 0;
-		snprintf(j->db_error, sizeof j->db_error, "%s",
-		         b->db ? db_error(b->db) : "not started");
-		j->pending--;
-	}
-	if (!b->cache || cache_ping(b->cache, on_status_cache, j) < 0) {
-		j->cache_state = 0;
-		snprintf(j->cache_error, sizeof j->cache_error, "%s",
-		         b->cache ? cache_error(b->cache) : "not started");
-		j->pending--;
-	}
-	status_settle(j);
-}
-
-/* The health listener's check: the same, plus the gateway. */
-static void
-on_health_status(void *data, int healthy, int db_ok, int cache_ok, int gateway_ok,
-                 const char *summary)
-{
-	(void)db_ok;
-	(void)cache_ok;
-	void **ctx = data;
-	health_answer_fn *answer = (health_answer_fn *)ctx[0];
-	void *conn = ctx[1];
-	char line[600];
-	snprintf(line, sizeof line, "%s Gateway: %s.", summary,
-	         gateway_ok ? "Connected" : "Disconnected");
-	answer(conn, healthy, line);
-	mem_free(ctx);
-}
-
+/* The health listener asks; the feature that provides the check answers
+ * (none yet, early in the start: say so, unhealthy). */
 static void
 health_check(void *data, health_answer_fn *answer, void *conn)
 {
 	struct bot *b = data;
-	void **ctx = mem_calloc(2, sizeof *ctx);
-	if (!ctx) {
-		answer(conn, 0, "Status: out of memory");
+	if (!b->health_check) {
+		answer(conn, 0, "Status: starting.");
 		return;
 	}
-	/* a function pointer travels as data: one small context */
-	memcpy(&ctx[0], &answer, sizeof answer);
-	ctx[1] = conn;
-	bot_check_status(b, on_health_status, ctx);
-}
-
-/* ------------------------------------------------------------ commands */
-
-static const struct bot_command *
-find_command(const char *name)
-{
-	for (size_t i = 0; i < bot_command_count; i++)
-		if (strcmp(bot_commands[i].name, name) == 0)
-			return &bot_commands[i];
-	return NULL;
-}
-
-/* The handler whose prefix starts custom_id ("status:refresh"). */
-static const struct bot_component *
-find_component(const char *custom_id)
-{
-	for (size_t i = 0; i < bot_component_count; i++)
-		if (strncmp(custom_id, bot_components[i].prefix,
-		            strlen(bot_components[i].prefix)) == 0)
-			return &bot_components[i];
-	return NULL;
-}
-
-int
-bot_commands_json(const struct config *cfg, struct buf *out)
-{
-	struct json_writer w;
-	buf_reset(out);
-	json_writer_init(&w, out);
-	json_write_array_begin(&w);
-	for (size_t i = 0; i < bot_command_count; i++) {
-		const struct bot_command *c = &bot_commands[i];
-		json_write_object_begin(&w);
-		json_write_key_string(&w, "name", c->name);
-		json_write_key_string(&w, "description", c->description);
-		json_write_key_int64(&w, "type", 1); /* CHAT_INPUT */
-		if (c->admin) {
-			/* hidden from members without Manage Server by default;
-			 * the run-time check still applies */
-			json_write_key_string(&w, "default_member_permissions", "32");
-		}
-		json_write_key(&w, "options");
-		json_write_array_begin(&w);
-		for (size_t k = 0; k < BOT_OPTIONS_MAX && c->options[k].name; k++) {
-			const struct bot_option *o = &c->options[k];
-			json_write_object_begin(&w);
-			json_write_key_int64(&w, "type", o->type);
-			json_write_key_string(&w, "name", o->name);
-			json_write_key_string(&w, "description", o->description);
-			json_write_key_bool(&w, "required", o->required);
-			if (o->min_value)
-				json_write_key_int64(&w, "min_value", o->min_value);
-			if (o->max_value == -1)
-				json_write_key_int64(&w, "max_value",
-				                     cfg->stats_recalculation_month_limit);
-			else if (o->max_value)
-				json_write_key_int64(&w, "max_value", o->max_value);
-			if (o->min_length)
-				json_write_key_int64(&w, "min_length", o->min_length);
-			if (o->max_length)
-				json_write_key_int64(&w, "max_length", o->max_length);
-			if (o->text_channels) {
-				json_write_key(&w, "channel_types");
-				json_write_array_begin(&w);
-				json_write_int64(&w, 0); /* GUILD_TEXT */
-				json_write_array_end(&w);
-			}
-			json_write_object_end(&w);
-		}
-		json_write_array_end(&w);
-		json_write_object_end(&w);
-	}
-	json_write_array_end(&w);
-	return json_writer_finish(&w);
+	b->health_check(b, answer, conn);
 }
 
 static void
@@ -867,7 +226,8 @@ register_commands(struct bot *b)
 		return;
 	}
 	/* one bulk overwrite: Discord then holds exactly these commands */
-	request(b, "PUT", path, b->scratch.data, "command registration", on_commands_registered, b);
+	reply_request(b, "PUT", path, b->scratch.data, "command registration",
+	              on_commands_registered, b);
 }
 
 /* ------------------------------------------------------------ events */
@@ -882,72 +242,55 @@ dispatch_interaction(struct bot *b, const struct json_value *d)
 		return;
 	}
 	if (it.guild_id != b->cfg->guild_id) {
-		bot_reply(b, &it, "Agora works only inside its server.", NULL, 1);
+		reply_message(b, &it, "Agora works only inside its server.", NULL, 1);
 		return;
 	}
 	if (it.type == INTERACTION_COMMAND) {
-		const struct bot_command *c = find_command(it.name);
+		const struct bot_command *c = bot_command_find(it.name);
 		if (!c) {
 			log_warn("bot", "unknown command /%s", it.name);
-			bot_reply(b, &it, "This command is not known to Agora.", NULL, 1);
+			reply_message(b, &it, "This command is not known to Agora.", NULL, 1);
 			return;
 		}
 		if (c->admin && !interaction_is_admin(&it, b->cfg->admin_role_id)) {
 			log_info("bot", "refused /%s to user %llu: not an admin", it.name,
 			         (unsigned long long)it.user_id);
-			bot_reply(b, &it, "This command is for admins only.", NULL, 1);
+			reply_message(b, &it, "This command is for admins only.", NULL, 1);
 			return;
 		}
 		log_info("bot", "/%s from user %llu", it.name, (unsigned long long)it.user_id);
-		guard_answer(b, &it);
+		reply_guard(b, &it);
 		c->run(b, &it);
 		return;
 	}
+	if (it.type == INTERACTION_AUTOCOMPLETE) {
+		/* answered at once with choices (callback 8): no guard, no
+		 * defer exists for it; a refusal is an empty list */
+		const struct bot_command *c = bot_command_find(it.name);
+		if (c && c->autocomplete &&
+		    (!c->admin || interaction_is_admin(&it, b->cfg->admin_role_id)))
+			c->autocomplete(b, &it);
+		else
+			reply_autocomplete(b, &it, NULL, 0);
+		return;
+	}
 	if (it.type == INTERACTION_COMPONENT || it.type == INTERACTION_MODAL_SUBMIT) {
-		const struct bot_component *c = find_component(it.name);
+		const struct bot_component *c = bot_component_find(it.name);
 		if (!c) {
 			/* an old button, or one from a removed feature: answer so
 			 * the user's client does not spin, and say why */
 			log_info("bot", "no handler for custom_id %s", it.name);
-			bot_reply(b, &it, "This button or form is no longer active.", NULL, 1);
+			reply_message(b, &it, "This button or form is no longer active.", NULL, 1);
 			return;
 		}
 		if (c->admin && !interaction_is_admin(&it, b->cfg->admin_role_id)) {
-			bot_reply(b, &it, "This is for admins only.", NULL, 1);
+			reply_message(b, &it, "This is for admins only.", NULL, 1);
 			return;
 		}
-		guard_answer(b, &it);
+		reply_guard(b, &it);
 		c->run(b, &it);
 		return;
 	}
-}
-
-/* Whether channel_id is tracked (tracked_channels, loaded at start). */
-static int
-is_tracked(const struct bot *b, uint64_t channel_id)
-{
-	for (size_t i = 0; i < b->tracked_count; i++)
-		if (b->tracked[i].id == channel_id)
-			return 1;
-	return 0;
-}
-
-static void
-on_message(struct bot *b, const struct json_value *d)
-{
-	uint64_t channel_id, message_id;
-	if (json_path_id(d, "channel_id", &channel_id) < 0 ||
-	    json_path_id(d, "id", &message_id) < 0)
-		return;
-	if (!is_tracked(b, channel_id))
-		return;
-	/* bots do not make a channel lively (and this keeps our own posts out) */
-	if (json_bool(json_path(d, "author.bot")) == 1)
-		return;
-	/* a snowflake holds its creation time: ms since 2015-01-01 in the top
-	 * 42 bits (docs: Reference, "Snowflakes") */
-	int64_t unix_time = (int64_t)(((message_id >> 22) + UINT64_C(1420070400000)) / 1000);
-	cache_record_message(b->cache, channel_id, message_id, unix_time);
 }
 
 static void
@@ -959,7 +302,7 @@ announce_online(struct bot *b)
 	char text[160];
 	snprintf(text, sizeof text, "Agora %s is connected and ready.", AGORA_VERSION);
 	struct discord_embed e = {.title = "Bot Online", .description = text, .color = COLOR_GREEN};
-	bot_post(b, b->cfg->admin_notification_channel_id, NULL, &e, NULL, NULL);
+	reply_post(b, b->cfg->admin_notification_channel_id, NULL, &e, NULL, NULL);
 }
 
 static void
@@ -982,14 +325,23 @@ on_gateway_event(struct gateway *g, enum gateway_event ev, const char *name,
 			json_path_id(d, "user.id", &b->application_id);
 		register_commands(b);
 		announce_online(b);
+		for (size_t i = 0; i < bot_feature_count; i++)
+			if (bot_features[i]->ready)
+				bot_features[i]->ready(b);
 		break;
 	case GATEWAY_RESUMED:
 		break;
 	case GATEWAY_DISPATCH:
-		if (strcmp(name, "INTERACTION_CREATE") == 0)
+		if (strcmp(name, "INTERACTION_CREATE") == 0) {
 			dispatch_interaction(b, d);
-		else if (strcmp(name, "MESSAGE_CREATE") == 0)
-			on_message(b, d);
+			break;
+		}
+		/* the guild cache first, so features see the channel it names */
+		if (guild_on_event(b->guild, name, d) < 0)
+			log_warn("bot", "%s without a usable channel id", name);
+		for (size_t i = 0; i < bot_feature_count; i++)
+			if (bot_features[i]->dispatch)
+				bot_features[i]->dispatch(b, name, d);
 		break;
 	case GATEWAY_DOWN:
 		break;
@@ -1063,7 +415,7 @@ static void
 ask_gateway_bot(struct bot *b)
 {
 	b->phase = PHASE_GATEWAY_BOT;
-	request(b, "GET", "/gateway/bot", NULL, "GET /gateway/bot", on_gateway_bot, b);
+	reply_request(b, "GET", "/gateway/bot", NULL, "GET /gateway/bot", on_gateway_bot, b);
 }
 
 /* 1 when a load query's reply should be used: the bot is still loading
@@ -1087,18 +439,9 @@ on_embeds(void *data, const struct db_reply *reply)
 	struct bot *b = data;
 	if (!loading(b, reply))
 		return;
-	b->embed_count = 0;
-	for (int i = 0; i < db_rows(reply) && b->embed_count < BOT_EMBEDS_MAX; i++) {
-		struct store_embed row;
-		if (store_embed_row(reply, i, &row) < 0)
-			continue;
-		struct persistent_embed *e = &b->embeds[b->embed_count++];
-		snprintf(e->name, sizeof e->name, "%s", row.name);
-		e->channel_id = row.channel_id;
-		e->message_id = row.message_id;
-	}
-	log_info("bot", "loaded %zu tracked channels and %zu persistent embeds", b->tracked_count,
-	         b->embed_count);
+	embeds_load(b, reply);
+	log_info("bot", "loaded %zu tracked channels and %zu persistent embeds", tracked_count(b),
+	         embeds_count(b));
 	ask_gateway_bot(b);
 }
 
@@ -1108,24 +451,9 @@ on_tracked(void *data, const struct db_reply *reply)
 	struct bot *b = data;
 	if (!loading(b, reply))
 		return;
-	size_t rows = (size_t)db_rows(reply);
-	if (rows > b->tracked_cap) {
-		struct tracked_channel *t = mem_realloc(b->tracked, rows * sizeof *t);
-		if (!t) {
-			fail(b, "out of memory loading tracked channels");
-			return;
-		}
-		b->tracked = t;
-		b->tracked_cap = rows;
-	}
-	b->tracked_count = 0;
-	for (size_t i = 0; i < rows; i++) {
-		struct store_channel row;
-		if (store_channel_row(reply, (int)i, &row) < 0)
-			continue;
-		b->tracked[b->tracked_count].id = row.channel_id;
-		b->tracked[b->tracked_count].permanent = strcmp(row.category, "permanent") == 0;
-		b->tracked_count++;
+	if (tracked_load(b, reply) < 0) {
+		fail(b, "out of memory loading tracked channels");
+		return;
 	}
 	if (store_embed_list(b->db, on_embeds, b) < 0)
 		fail(b, db_error(b->db));
@@ -1191,9 +519,24 @@ bot_new(struct loop *loop, const struct config *cfg, char *err, size_t err_len)
 	b->cfg = cfg;
 	buf_init(&b->scratch, 1 << 20);
 	loop_timer_init(&b->retry_timer, on_retry_timer, b);
+	b->replies = replies_new(b);
+	b->embeds = embeds_new(b);
+	b->tracked = tracked_new();
+	b->guild = guild_new(cfg->guild_id, 0);
+	b->feature_state = mem_calloc(bot_feature_count, sizeof *b->feature_state);
+	int ok = b->replies && b->embeds && b->tracked && b->guild && b->feature_state;
+	for (size_t i = 0; ok && i < bot_feature_count; i++)
+		if (bot_features[i]->state_size &&
+		    !(b->feature_state[i] = mem_calloc(1, bot_features[i]->state_size)))
+			ok = 0;
+	if (!ok) {
+		snprintf(err, err_len, "out of memory");
+		bot_free(b);
+		return NULL;
+	}
 	b->trust = tls_trust_load(cfg->tls_ca_file, err, err_len);
 	if (!b->trust) {
-		mem_free(b);
+		bot_free(b);
 		return NULL;
 	}
 	log_info("bot", "loaded %zu trust anchors from %s", tls_trust_count(b->trust),
@@ -1214,6 +557,14 @@ bot_start(struct bot *b, char *err, size_t err_len)
 	b->rest = rest_new(b->loop, &ro, err, err_len);
 	if (!b->rest)
 		return -1;
+	/* in table order; bot_free frees exactly the ones that started */
+	for (; b->features_started < bot_feature_count; b->features_started++) {
+		const struct bot_feature *f = bot_features[b->features_started];
+		if (f->start && f->start(b) < 0) {
+			snprintf(err, err_len, "feature %s could not start", f->name);
+			return -1;
+		}
+	}
 	if (cfg->health_port) {
 		b->health = health_new(b->loop, (uint16_t)cfg->health_port, health_check, b, err,
 		                       err_len);
@@ -1295,8 +646,8 @@ stop_next(struct bot *b)
 			                          .description = "Agora is stopping.",
 			                          .color = COLOR_ORANGE};
 			loop_timer_start(b->loop, &b->stop_step_timer, STOP_GOODBYE_MS);
-			bot_post(b, b->cfg->admin_notification_channel_id, NULL, &e,
-			         on_goodbye_posted, b);
+			reply_post(b, b->cfg->admin_notification_channel_id, NULL, &e,
+			           on_goodbye_posted, b);
 			return;
 		}
 		stop_next(b);
@@ -1354,20 +705,25 @@ bot_free(struct bot *b)
 		loop_timer_stop(b->loop, &b->stop_deadline);
 		loop_timer_stop(b->loop, &b->stop_step_timer);
 	}
-	/* order: whatever may still answer a status check or post through
-	 * rest goes first; rest and the health listener last */
-	for (size_t i = 0; i < BOT_ANSWERS_MAX; i++)
-		if (b->answers[i].in_use)
-			forget_answer(b, &b->answers[i]);
+	/* features first (their timers and caches), then whatever may still
+	 * answer a status check or post through rest; rest and the health
+	 * listener last; the bot layer's modules after every callback ran */
+	for (size_t i = 0; i < b->features_started; i++)
+		if (bot_features[i]->free)
+			bot_features[i]->free(b);
 	gateway_free(b->gateway);
 	db_free(b->db);
 	cache_free(b->cache);
 	rest_free(b->rest);
 	health_free(b->health);
 	tls_trust_free(b->trust);
-	mem_free(b->tracked);
-	for (size_t i = 0; i < b->embed_count; i++)
-		mem_free(b->embeds[i].body);
+	replies_free(b->replies);
+	embeds_free(b->embeds);
+	tracked_free(b->tracked);
+	guild_free(b->guild);
+	for (size_t i = 0; b->feature_state && i < bot_feature_count; i++)
+		mem_free(b->feature_state[i]);
+	mem_free(b->feature_state);
 	buf_free(&b->scratch);
 	mem_free(b);
 }

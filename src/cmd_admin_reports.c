@@ -18,8 +18,9 @@
  *
  * A DM that fails (403 50007: the member accepts no DMs from the bot) does
  * not stop either command; the admin's reply says the reporter could not
- * be messaged. Replies go through bot_reply: a job slower than the answer
- * guard's 1.5 s is deferred by bot.c and the reply becomes an edit.
+ * be messaged. Replies go through reply_message: a job slower than the
+ * answer guard's 1.5 s is deferred by reply.c and the reply becomes an
+ * edit.
  *
  * One job struct per command, a state and step() (STYLE.md). */
 #include <stdio.h>
@@ -27,9 +28,12 @@
 
 #include "bot.h"
 #include "config.h"
+#include "embeds.h"
+#include "feature_table.h"
 #include "json.h"
 #include "log.h"
 #include "mem.h"
+#include "reply.h"
 #include "store.h"
 
 enum admin_state {
@@ -157,7 +161,7 @@ dm_reporter(struct admin_job *j)
 		snprintf(text, sizeof text, "Your report has been resolved. %s", j->explanation);
 	else
 		snprintf(text, sizeof text, "Your report is being investigated.");
-	bot_dm(j->bot, j->reporter, text, NULL, on_dm, j);
+	reply_dm(j->bot, j->reporter, text, NULL, on_dm, j);
 }
 
 /* The admin's answer, from what the job found and did. */
@@ -169,12 +173,12 @@ reply(struct admin_job *j)
 	if (j->db_error[0] && !j->found) {
 		snprintf(text, sizeof text, "Report #%lld could not be read: %s", (long long)j->id,
 		         j->db_error);
-		bot_reply(j->bot, &j->it, text, NULL, 1);
+		reply_message(j->bot, &j->it, text, NULL, 1);
 		return;
 	}
 	if (!j->found) {
 		snprintf(text, sizeof text, "Report #%lld does not exist.", (long long)j->id);
-		bot_reply(j->bot, &j->it, text, NULL, 1);
+		reply_message(j->bot, &j->it, text, NULL, 1);
 		return;
 	}
 	if (j->notification_id)
@@ -205,7 +209,7 @@ reply(struct admin_job *j)
 	else
 		snprintf(text, sizeof text, "Report #%lld is resolved; the reporter was %s.%s",
 		         (long long)j->id, j->dm_failed ? "NOT told" : "told by DM", dm_note);
-	bot_reply(j->bot, &j->it, text, NULL, 1);
+	reply_message(j->bot, &j->it, text, NULL, 1);
 }
 
 /* Each case issues one asynchronous call and returns; its callback records
@@ -234,7 +238,7 @@ step(struct admin_job *j)
 	case ADMIN_REPLY:
 		reply(j);
 		if (j->resolve && j->status_changed)
-			cmd_reports_queue_refresh(j->bot);
+			embeds_refresh(j->bot, EMBED_REPORT_QUEUE);
 		job_free(j);
 		return;
 	}
@@ -245,12 +249,12 @@ start(struct bot *b, const struct interaction *it, int resolve)
 {
 	int64_t id;
 	if (interaction_option_int(it, "report_id", &id) < 0 || id < 1) {
-		bot_reply(b, it, "Please give a report number.", NULL, 1);
+		reply_message(b, it, "Please give a report number.", NULL, 1);
 		return;
 	}
 	const char *explanation = resolve ? interaction_option_str(it, "explanation") : NULL;
 	if (resolve && (!explanation || !*explanation)) {
-		bot_reply(b, it, "Please give an explanation for the reporter.", NULL, 1);
+		reply_message(b, it, "Please give an explanation for the reporter.", NULL, 1);
 		return;
 	}
 	struct admin_job *j = mem_calloc(1, sizeof *j);
@@ -258,7 +262,7 @@ start(struct bot *b, const struct interaction *it, int resolve)
 		j->explanation = mem_strdup(explanation);
 	if (!j || (explanation && !j->explanation)) {
 		mem_free(j);
-		bot_reply(b, it, "Sorry: out of memory. Please try again.", NULL, 1);
+		reply_message(b, it, "Sorry: out of memory. Please try again.", NULL, 1);
 		return;
 	}
 	j->bot = b;
@@ -270,14 +274,42 @@ start(struct bot *b, const struct interaction *it, int resolve)
 	step(j);
 }
 
-void
+static void
 cmd_view_report(struct bot *b, const struct interaction *it)
 {
 	start(b, it, 0);
 }
 
-void
+static void
 cmd_resolve_report(struct bot *b, const struct interaction *it)
 {
 	start(b, it, 1);
 }
+
+/* ------------------------------------------------------------ the feature */
+
+/* An explanation sent to the reporter: bounded like a rejection reason. */
+#define EXPLANATION_MAX 1000
+
+static const struct bot_command commands[] = {
+        {"view_report",
+         "Mark a report as investigating and get a link to it",
+         1,
+         {{"report_id", "The report's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0, 0}},
+         cmd_view_report,
+         NULL},
+        {"resolve_report",
+         "Close a report and tell the reporter the outcome",
+         1,
+         {{"report_id", "The report's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0, 0},
+          {"explanation", "The resolution (sent to the reporter)", OPTION_STRING, 1, 0, 0, 1,
+           EXPLANATION_MAX, 0, 0}},
+         cmd_resolve_report,
+         NULL},
+};
+
+const struct bot_feature feature_admin_reports = {
+        .name = "admin_reports",
+        .commands = commands,
+        .command_count = sizeof commands / sizeof commands[0],
+};

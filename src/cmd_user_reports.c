@@ -19,7 +19,7 @@
  *            nobody is pinged), the whole description, the attachment's
  *            link, the status
  *   SAVE_ID  the notification's message id into the row
- *   QUEUE    refresh the queue embed (coalesced by bot_embed_refresh)
+ *   QUEUE    refresh the queue embed (coalesced by embeds_refresh)
  * A failure after the insert is logged with the report id and the job goes
  * on with what still makes sense (no notification: the queue still shows
  * the report).
@@ -34,12 +34,14 @@
 #include "bot.h"
 #include "buf.h"
 #include "config.h"
+#include "embeds.h"
+#include "feature_table.h"
 #include "json.h"
 #include "log.h"
 #include "mem.h"
+#include "reply.h"
 #include "store.h"
 
-#define QUEUE_EMBED_NAME "report_queue"
 /* Characters of a description shown in the queue: enough to tell reports
  * apart, short enough for ~40 reports in one embed. */
 #define QUEUE_BRIEF_MAX 60
@@ -86,8 +88,8 @@ on_inserted(void *data, const struct db_reply *reply)
 	if (!id || sscanf(id, "%lld", (long long *)&j->id) != 1) {
 		log_error("reports", "report from user %llu not saved: %s",
 		          (unsigned long long)j->it.user_id, reply->error ? reply->error : "no id");
-		bot_followup(j->bot, &j->it,
-		             "Sorry, your report could not be saved. Please try again later.", 1);
+		reply_followup(j->bot, &j->it,
+		               "Sorry, your report could not be saved. Please try again later.", 1);
 		job_free(j);
 		return;
 	}
@@ -149,8 +151,8 @@ notify(struct report_job *j)
 	        .fields = fields,
 	        .field_count = sizeof fields / sizeof fields[0],
 	};
-	bot_post(j->bot, bot_config(j->bot)->admin_notification_channel_id, NULL, &e, on_notified,
-	         j);
+	reply_post(j->bot, bot_config(j->bot)->admin_notification_channel_id, NULL, &e, on_notified,
+	           j);
 }
 
 /* Each case issues one asynchronous call and returns; its callback stores
@@ -178,18 +180,18 @@ step(struct report_job *j)
 		}
 		return;
 	case REPORT_QUEUE:
-		cmd_reports_queue_refresh(j->bot);
+		embeds_refresh(j->bot, EMBED_REPORT_QUEUE);
 		job_free(j);
 		return;
 	}
 }
 
-void
+static void
 cmd_report(struct bot *b, const struct interaction *it)
 {
 	const char *description = interaction_option_str(it, "description");
 	if (!description || !*description) {
-		bot_reply(b, it, "Please describe what happened.", NULL, 1);
+		reply_message(b, it, "Please describe what happened.", NULL, 1);
 		return;
 	}
 	/* Discord sends the attachment's CDN url in data.resolved */
@@ -204,11 +206,12 @@ cmd_report(struct bot *b, const struct interaction *it)
 			job_free(j);
 		log_error("reports", "report from user %llu dropped: out of memory",
 		          (unsigned long long)it->user_id);
-		bot_reply(b, it, "Sorry, your report could not be saved. Please try again later.",
-		          NULL, 1);
+		reply_message(b, it,
+		              "Sorry, your report could not be saved. Please try again later.",
+		              NULL, 1);
 		return;
 	}
-	bot_reply(b, it, "Thank you for your report.", NULL, 1);
+	reply_message(b, it, "Thank you for your report.", NULL, 1);
 	j->bot = b;
 	j->it = *it;
 	j->it.data = NULL;
@@ -247,7 +250,7 @@ on_open_reports(void *data, const struct db_reply *reply)
 		return;
 	if (reply->error) {
 		log_error("reports", "queue embed not refreshed: %s", reply->error);
-		bot_embed_rendered(b, QUEUE_EMBED_NAME, NULL);
+		embeds_rendered(b, EMBED_REPORT_QUEUE, NULL);
 		return;
 	}
 	struct buf text, line;
@@ -284,7 +287,7 @@ on_open_reports(void *data, const struct db_reply *reply)
 	        .footer = footer,
 	};
 	log_debug("reports", "queue embed: %d open, %d shown", rows, shown);
-	bot_embed_rendered(b, QUEUE_EMBED_NAME, &e);
+	embeds_rendered(b, EMBED_REPORT_QUEUE, &e);
 	buf_free(&text);
 	buf_free(&line);
 }
@@ -295,12 +298,36 @@ render_queue(struct bot *b, const char *name)
 	(void)name;
 	if (store_report_list_open(bot_db(b), on_open_reports, b) < 0) {
 		log_error("reports", "queue embed not refreshed: %s", db_error(bot_db(b)));
-		bot_embed_rendered(b, QUEUE_EMBED_NAME, NULL);
+		embeds_rendered(b, EMBED_REPORT_QUEUE, NULL);
 	}
 }
 
-void
-cmd_reports_queue_refresh(struct bot *b)
+/* ------------------------------------------------------------ the feature */
+
+static int
+user_reports_start(struct bot *b)
 {
-	bot_embed_refresh(b, QUEUE_EMBED_NAME, bot_config(b)->queue_channel_id, render_queue);
+	return embeds_register(b, EMBED_REPORT_QUEUE, bot_config(b)->queue_channel_id,
+	                       render_queue);
 }
+
+/* A report's text: long enough for any honest report, short enough that
+ * the admin notification embed (description 4096) holds it whole. */
+#define DESCRIPTION_MAX 2000
+
+static const struct bot_command commands[] = {
+        {"report",
+         "Send a confidential report to the admin team",
+         0,
+         {{"description", "What happened", OPTION_STRING, 1, 0, 0, 3, DESCRIPTION_MAX, 0, 0},
+          {"file", "An optional screenshot", OPTION_ATTACHMENT, 0, 0, 0, 0, 0, 0, 0}},
+         cmd_report,
+         NULL},
+};
+
+const struct bot_feature feature_user_reports = {
+        .name = "user_reports",
+        .commands = commands,
+        .command_count = sizeof commands / sizeof commands[0],
+        .start = user_reports_start,
+};

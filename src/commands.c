@@ -1,97 +1,185 @@
-/* commands — the slash commands Agora registers (spec 7, Command
- * Reference): names, descriptions, typed options and who may use them.
- * One table, so registration and dispatch cannot disagree. The handlers
- * live in cmd_*.c, one file per command group as in the spec's cogs. */
+/* commands — the feature table: every feature Agora runs, and through
+ * them the slash commands it registers (spec 7, Command Reference) and
+ * the buttons and forms it handles. One table, so registration and
+ * dispatch cannot disagree. Each feature's commands live in its own file
+ * (cmd_*.c, activity.c) next to their handlers; adding a feature adds its
+ * line here and in feature_table.h. */
 #include <stdio.h>
+#include <string.h>
 
-#include "bot.h"
+#include "buf.h"
+#include "config.h"
+#include "feature_table.h"
+#include "json.h"
+#include "reply.h"
+
+/* ------------------------------------------------------------ not built yet */
 
 /* A command whose feature is not built yet answers honestly instead of
- * leaving the user's client waiting. */
+ * leaving the user's client waiting. Each row moves to its feature's file
+ * when the feature lands. */
 static void
 cmd_not_yet(struct bot *b, const struct interaction *it)
 {
 	char text[160];
 	snprintf(text, sizeof text, "/%s is not available yet in this version of Agora.", it->name);
-	bot_reply(b, it, text, NULL, 1);
+	reply_message(b, it, text, NULL, 1);
 }
 
-/* Bounds on user text: long enough for any honest proposal or report,
- * short enough that the admin notification embed (description 4096)
- * holds it whole. */
-#define IDEA_MAX        1000
-#define REASON_MAX      1000
-#define DESCRIPTION_MAX 2000
+/* Bounds on user text: long enough for any honest proposal, short enough
+ * that the admin notification embed (description 4096) holds it whole. */
+#define IDEA_MAX   1000
+#define REASON_MAX 1000
 
-const struct bot_command bot_commands[] = {
-        /* 7.1 user commands (cogs/proposals.py, cogs/user_reports.py) */
+static const struct bot_command pending_commands[] = {
+        /* 7.1 user commands (cogs/proposals.py) */
         {"propose_channel",
          "Propose a new channel for the server",
          0,
-         {{"idea_text", "What the channel would be about", OPTION_STRING, 1, 0, 0, 3, IDEA_MAX, 0}},
-         cmd_not_yet},
+         {{"idea_text", "What the channel would be about", OPTION_STRING, 1, 0, 0, 3, IDEA_MAX, 0,
+           0}},
+         cmd_not_yet,
+         NULL},
         {"propose_emoji",
          "Propose a new emoji (PNG, JPEG or GIF, square, 32-256 px, up to 256 KB)",
          0,
          {{"name", "Emoji name: 2-32 letters, digits or underscores", OPTION_STRING, 1, 0, 0, 2, 32,
-           0},
-          {"file", "The emoji image", OPTION_ATTACHMENT, 1, 0, 0, 0, 0, 0}},
-         cmd_not_yet},
-        {"report",
-         "Send a confidential report to the admin team",
-         0,
-         {{"description", "What happened", OPTION_STRING, 1, 0, 0, 3, DESCRIPTION_MAX, 0},
-          {"file", "An optional screenshot", OPTION_ATTACHMENT, 0, 0, 0, 0, 0, 0}},
-         cmd_report},
-        /* 7.2 admin commands (cogs/admin_queue.py, admin_reports.py,
-         * admin_manage.py, core.py) */
+           0, 0},
+          {"file", "The emoji image", OPTION_ATTACHMENT, 1, 0, 0, 0, 0, 0, 0}},
+         cmd_not_yet,
+         NULL},
+        /* 7.2 admin commands (cogs/admin_queue.py, admin_manage.py) */
         {"approve_proposal",
          "Approve a pending channel or emoji proposal",
          1,
-         {{"proposal_id", "The proposal's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0}},
-         cmd_not_yet},
+         {{"proposal_id", "The proposal's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0, 0}},
+         cmd_not_yet,
+         NULL},
         {"reject_proposal",
          "Reject a pending proposal and tell the proposer why",
          1,
-         {{"proposal_id", "The proposal's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0},
+         {{"proposal_id", "The proposal's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0, 0},
           {"reason", "Why it is rejected (sent to the proposer)", OPTION_STRING, 1, 0, 0, 1,
-           REASON_MAX, 0}},
-         cmd_not_yet},
-        {"view_report",
-         "Mark a report as investigating and get a link to it",
-         1,
-         {{"report_id", "The report's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0}},
-         cmd_view_report},
-        {"resolve_report",
-         "Close a report and tell the reporter the outcome",
-         1,
-         {{"report_id", "The report's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0},
-          {"explanation", "The resolution (sent to the reporter)", OPTION_STRING, 1, 0, 0, 1,
-           REASON_MAX, 0}},
-         cmd_resolve_report},
+           REASON_MAX, 0, 0}},
+         cmd_not_yet,
+         NULL},
         {"promote_channel",
          "Move a proposed channel to the permanent category",
          1,
-         {{"channel", "The channel to promote", OPTION_CHANNEL, 1, 0, 0, 0, 0, 1}},
-         cmd_not_yet},
+         {{"channel", "The channel to promote", OPTION_CHANNEL, 1, 0, 0, 0, 0, 1, 0}},
+         cmd_not_yet,
+         NULL},
         {"recalculate_stats",
          "Rebuild the activity statistics from message history",
          1,
-         {{"months_limit", "How many months back to read", OPTION_INTEGER, 1, 1, -1, 0, 0, 0}},
-         cmd_not_yet},
+         {{"months_limit", "How many months back to read", OPTION_INTEGER, 1, 1, -1, 0, 0, 0, 0}},
+         cmd_not_yet,
+         NULL},
         {"refresh_channels",
          "Re-scan the proposed and permanent categories",
          1,
          {{0}},
-         cmd_not_yet},
-        {"status", "Check the bot's database and cache connections", 1, {{0}}, cmd_status},
+         cmd_not_yet,
+         NULL},
 };
 
-const size_t bot_command_count = sizeof bot_commands / sizeof bot_commands[0];
-
-/* Buttons and forms, by custom_id prefix. */
-const struct bot_component bot_components[] = {
-        {"status:", 1, cmd_status_refresh},
+static const struct bot_feature feature_pending = {
+        .name = "pending",
+        .commands = pending_commands,
+        .command_count = sizeof pending_commands / sizeof pending_commands[0],
 };
 
-const size_t bot_component_count = sizeof bot_components / sizeof bot_components[0];
+/* ------------------------------------------------------------ the table */
+
+const struct bot_feature *const bot_features[] = {
+        &feature_core,     &feature_user_reports, &feature_admin_reports,
+        &feature_activity, &feature_pending,
+};
+
+const size_t bot_feature_count = sizeof bot_features / sizeof bot_features[0];
+
+/* ------------------------------------------------------------ lookups */
+
+const struct bot_command *
+bot_command_find(const char *name)
+{
+	for (size_t f = 0; f < bot_feature_count; f++)
+		for (size_t i = 0; i < bot_features[f]->command_count; i++)
+			if (strcmp(bot_features[f]->commands[i].name, name) == 0)
+				return &bot_features[f]->commands[i];
+	return NULL;
+}
+
+/* The handler whose prefix starts custom_id ("status:refresh"). */
+const struct bot_component *
+bot_component_find(const char *custom_id)
+{
+	for (size_t f = 0; f < bot_feature_count; f++)
+		for (size_t i = 0; i < bot_features[f]->component_count; i++) {
+			const struct bot_component *c = &bot_features[f]->components[i];
+			if (strncmp(custom_id, c->prefix, strlen(c->prefix)) == 0)
+				return c;
+		}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ registration */
+
+static void
+write_option(struct json_writer *w, const struct config *cfg, const struct bot_option *o)
+{
+	json_write_object_begin(w);
+	json_write_key_int64(w, "type", o->type);
+	json_write_key_string(w, "name", o->name);
+	json_write_key_string(w, "description", o->description);
+	json_write_key_bool(w, "required", o->required);
+	if (o->min_value)
+		json_write_key_int64(w, "min_value", o->min_value);
+	if (o->max_value == -1)
+		json_write_key_int64(w, "max_value", cfg->stats_recalculation_month_limit);
+	else if (o->max_value)
+		json_write_key_int64(w, "max_value", o->max_value);
+	if (o->min_length)
+		json_write_key_int64(w, "min_length", o->min_length);
+	if (o->max_length)
+		json_write_key_int64(w, "max_length", o->max_length);
+	if (o->text_channels) {
+		json_write_key(w, "channel_types");
+		json_write_array_begin(w);
+		json_write_int64(w, 0); /* GUILD_TEXT */
+		json_write_array_end(w);
+	}
+	if (o->autocomplete)
+		json_write_key_bool(w, "autocomplete", 1);
+	json_write_object_end(w);
+}
+
+int
+bot_commands_json(const struct config *cfg, struct buf *out)
+{
+	struct json_writer w;
+	buf_reset(out);
+	json_writer_init(&w, out);
+	json_write_array_begin(&w);
+	for (size_t f = 0; f < bot_feature_count; f++)
+		for (size_t i = 0; i < bot_features[f]->command_count; i++) {
+			const struct bot_command *c = &bot_features[f]->commands[i];
+			json_write_object_begin(&w);
+			json_write_key_string(&w, "name", c->name);
+			json_write_key_string(&w, "description", c->description);
+			json_write_key_int64(&w, "type", 1); /* CHAT_INPUT */
+			if (c->admin) {
+				/* hidden from members without Manage Server by
+				 * default; the run-time check still applies */
+				json_write_key_string(&w, "default_member_permissions", "32");
+			}
+			json_write_key(&w, "options");
+			json_write_array_begin(&w);
+			for (size_t k = 0; k < BOT_OPTIONS_MAX && c->options[k].name; k++)
+				write_option(&w, cfg, &c->options[k]);
+			json_write_array_end(&w);
+			json_write_object_end(&w);
+		}
+	json_write_array_end(&w);
+	return json_writer_finish(&w);
+}

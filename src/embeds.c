@@ -1,0 +1,270 @@
+/* embeds — see embeds.h. */
+#include "embeds.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "bot.h"
+#include "buf.h"
+#include "db.h"
+#include "json.h"
+#include "log.h"
+#include "mem.h"
+#include "reply.h"
+#include "store.h"
+
+struct persistent_embed {
+	char name[EMBED_NAME_MAX + 1];
+	uint64_t channel_id, message_id; /* where it lives; 0: not posted yet */
+	struct bot *bot;
+	/* a refresh: at most one in flight per embed */
+	int refreshing;
+	int dirty;                  /* asked again during the refresh */
+	uint64_t wanted_channel_id; /* where the refresh puts it */
+	embeds_render_fn *render;   /* NULL until registered */
+	char *body;                 /* the rendered message, for a re-POST after 404 */
+};
+
+struct embeds {
+	struct bot *bot;
+	struct persistent_embed list[EMBEDS_MAX];
+	size_t count;
+	struct buf scratch;
+};
+
+struct embeds *
+embeds_new(struct bot *b)
+{
+	struct embeds *s = mem_calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->bot = b;
+	buf_init(&s->scratch, 1 << 20);
+	return s;
+}
+
+void
+embeds_free(struct embeds *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->count; i++)
+		mem_free(s->list[i].body);
+	buf_free(&s->scratch);
+	mem_free(s);
+}
+
+size_t
+embeds_count(struct bot *b)
+{
+	return bot_embeds(b)->count;
+}
+
+static struct persistent_embed *
+embed_named(struct bot *b, const char *name)
+{
+	struct embeds *s = bot_embeds(b);
+	for (size_t i = 0; i < s->count; i++)
+		if (strcmp(s->list[i].name, name) == 0)
+			return &s->list[i];
+	return NULL;
+}
+
+/* The entry for name, made (not yet posted) if missing; NULL when full. */
+static struct persistent_embed *
+embed_entry(struct bot *b, const char *name)
+{
+	struct embeds *s = bot_embeds(b);
+	struct persistent_embed *e = embed_named(b, name);
+	if (e || s->count == EMBEDS_MAX || strlen(name) > EMBED_NAME_MAX)
+		return e;
+	e = &s->list[s->count++];
+	memset(e, 0, sizeof *e);
+	snprintf(e->name, sizeof e->name, "%s", name);
+	e->bot = b;
+	return e;
+}
+
+void
+embeds_load(struct bot *b, const struct db_reply *reply)
+{
+	for (int i = 0; i < db_rows(reply); i++) {
+		struct store_embed row;
+		if (store_embed_row(reply, i, &row) < 0)
+			continue;
+		struct persistent_embed *e = embed_entry(b, row.name);
+		if (!e)
+			break;
+		e->channel_id = row.channel_id;
+		e->message_id = row.message_id;
+	}
+}
+
+int
+embeds_find(struct bot *b, const char *name, uint64_t *channel_id, uint64_t *message_id)
+{
+	struct persistent_embed *e = embed_named(b, name);
+	if (!e || !e->message_id)
+		return -1;
+	*channel_id = e->channel_id;
+	*message_id = e->message_id;
+	return 0;
+}
+
+static void
+on_embed_saved(void *data, const struct db_reply *reply)
+{
+	(void)data;
+	if (reply->error)
+		log_error("bot", "saving a persistent embed failed: %s", reply->error);
+}
+
+int
+embeds_save(struct bot *b, const char *name, uint64_t channel_id, uint64_t message_id)
+{
+	struct persistent_embed *e = embed_entry(b, name);
+	if (!e) {
+		log_error("bot", "no room for persistent embed %s", name);
+		return -1;
+	}
+	e->channel_id = channel_id;
+	e->message_id = message_id;
+	struct db *db = bot_db(b);
+	if (!db || store_embed_upsert(db, name, channel_id, message_id, on_embed_saved, b) < 0)
+		log_error("bot", "persistent embed %s not saved: %s", name,
+		          db ? db_error(db) : "no database");
+	return 0;
+}
+
+int
+embeds_register(struct bot *b, const char *name, uint64_t channel_id, embeds_render_fn *render)
+{
+	struct persistent_embed *e = embed_entry(b, name);
+	if (!e) {
+		log_error("bot", "no room for persistent embed %s", name);
+		return -1;
+	}
+	e->wanted_channel_id = channel_id;
+	e->render = render;
+	return 0;
+}
+
+static void embed_render(struct persistent_embed *e);
+
+/* The refresh of e ended (well or not): run the one more it owes. */
+static void
+embed_done(struct persistent_embed *e)
+{
+	mem_free(e->body);
+	e->body = NULL;
+	e->refreshing = 0;
+	if (e->dirty && !bot_closing(e->bot) && !bot_stopped(e->bot)) {
+		e->dirty = 0;
+		embed_render(e);
+	}
+}
+
+static void
+on_embed_posted(int status, const struct json_value *body, const char *error, void *data)
+{
+	struct persistent_embed *e = data;
+	struct bot *b = e->bot;
+	if (bot_closing(b))
+		return;
+	uint64_t message_id;
+	if (error)
+		log_error("bot", "posting persistent embed %s failed: %s (HTTP %d)", e->name, error,
+		          status);
+	else if (json_path_id(body, "id", &message_id) < 0)
+		log_error("bot", "posting persistent embed %s: no message id", e->name);
+	else {
+		log_info("bot", "persistent embed %s posted as message %llu", e->name,
+		         (unsigned long long)message_id);
+		embeds_save(b, e->name, e->wanted_channel_id, message_id);
+	}
+	embed_done(e);
+}
+
+static void
+embed_post(struct persistent_embed *e)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/channels/%llu/messages",
+	         (unsigned long long)e->wanted_channel_id);
+	reply_request(e->bot, "POST", path, e->body, "persistent embed post", on_embed_posted, e);
+}
+
+static void
+on_embed_edited(int status, const struct json_value *body, const char *error, void *data)
+{
+	(void)body;
+	struct persistent_embed *e = data;
+	if (bot_closing(e->bot))
+		return;
+	if (status == 404) {
+		/* docs: 10008 Unknown Message: deleted by hand; post a new one */
+		log_warn("bot", "persistent embed %s was deleted; posting it again", e->name);
+		embed_post(e);
+		return;
+	}
+	if (error)
+		log_error("bot", "editing persistent embed %s failed: %s (HTTP %d)", e->name, error,
+		          status);
+	else
+		log_debug("bot", "persistent embed %s edited", e->name);
+	embed_done(e);
+}
+
+static void
+embed_render(struct persistent_embed *e)
+{
+	e->refreshing = 1;
+	e->render(e->bot, e->name);
+}
+
+void
+embeds_refresh(struct bot *b, const char *name)
+{
+	if (bot_closing(b))
+		return;
+	struct persistent_embed *e = embed_named(b, name);
+	if (!e || !e->render) {
+		log_error("bot", "refresh of persistent embed %s, which no feature registered",
+		          name);
+		return;
+	}
+	if (e->refreshing) {
+		e->dirty = 1;
+		return;
+	}
+	embed_render(e);
+}
+
+void
+embeds_rendered(struct bot *b, const char *name, const struct discord_embed *embed)
+{
+	if (bot_closing(b))
+		return;
+	struct embeds *s = bot_embeds(b);
+	struct persistent_embed *e = embed_named(b, name);
+	if (!e || !e->refreshing)
+		return;
+	if (!embed) {
+		embed_done(e);
+		return;
+	}
+	if (discord_message_json(&s->scratch, NULL, embed, 0, NULL) < 0 ||
+	    !(e->body = mem_strdup(s->scratch.data))) {
+		log_error("bot", "persistent embed %s: out of memory", name);
+		embed_done(e);
+		return;
+	}
+	if (!e->message_id || e->channel_id != e->wanted_channel_id) {
+		embed_post(e);
+		return;
+	}
+	char path[96];
+	snprintf(path, sizeof path, "/channels/%llu/messages/%llu",
+	         (unsigned long long)e->channel_id, (unsigned long long)e->message_id);
+	reply_request(b, "PATCH", path, e->body, "persistent embed edit", on_embed_edited, e);
+}

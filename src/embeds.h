@@ -1,0 +1,62 @@
+/* embeds — persistent embeds: messages the bot keeps current in place
+ * (spec 6.2: the queue embeds), found across restarts through the
+ * persistent_embeds table (loaded at start).
+ *
+ * A feature registers each of its embeds once (name, channel, renderer)
+ * in its start hook; then any feature may ask for a refresh by name. A
+ * refresh renders, then PATCHes the message; when there is none yet, it
+ * lives in another channel, or Discord answers 404 (someone deleted it),
+ * it POSTs a new one and saves its id. Coalesced: at most one refresh of
+ * a name is in flight; a call during one marks it dirty and exactly one
+ * more refresh runs after it, so a burst of changes costs a few edits
+ * and the last one is current. */
+#ifndef AGORA_EMBEDS_H
+#define AGORA_EMBEDS_H
+
+#include <stdint.h>
+
+#include "discord.h"
+
+struct bot;
+struct db_reply;
+struct embeds;
+
+/* The names shared by the features that refresh an embed and the one
+ * that renders it (persistent_embeds.embed_name). */
+#define EMBED_REPORT_QUEUE "report_queue"
+
+/* persistent_embeds rows: a handful of named messages (spec 5.1). */
+#define EMBEDS_MAX 16
+/* Longest name, in bytes. */
+#define EMBED_NAME_MAX 63
+
+/* Produces the current content of embed `name`: it must call
+ * embeds_rendered(b, name, embed) exactly once, later or at once (embed
+ * NULL: rendering failed, the message is left as it is). */
+typedef void embeds_render_fn(struct bot *b, const char *name);
+
+/* ---- for features */
+
+/* Declares embed name (copied), kept in channel_id, drawn by render.
+ * 0, or -1 when the table is full or the name too long. */
+int embeds_register(struct bot *b, const char *name, uint64_t channel_id, embeds_render_fn *render);
+/* Brings a registered embed up to date (coalesced, see above). Unknown
+ * names are logged and ignored. */
+void embeds_refresh(struct bot *b, const char *name);
+/* The render's answer (see above); embed is borrowed for the call. */
+void embeds_rendered(struct bot *b, const char *name, const struct discord_embed *embed);
+/* 0 and the message where embed `name` was last posted, or -1 if none. */
+int embeds_find(struct bot *b, const char *name, uint64_t *channel_id, uint64_t *message_id);
+/* Remembers where `name` now lives, in memory and in persistent_embeds
+ * (the upsert's failure is logged). 0, or -1 when the table is full. */
+int embeds_save(struct bot *b, const char *name, uint64_t channel_id, uint64_t message_id);
+
+/* ---- for the bot */
+
+struct embeds *embeds_new(struct bot *b);
+void embeds_free(struct embeds *e);
+/* Takes persistent_embeds rows (store_embed_list's reply). */
+void embeds_load(struct bot *b, const struct db_reply *reply);
+size_t embeds_count(struct bot *b);
+
+#endif

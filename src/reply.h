@@ -1,0 +1,99 @@
+/* reply — answering interactions, and the messages a feature sends:
+ * replies, defers and edits of the original response, follow-ups,
+ * channel posts and direct messages.
+ *
+ * The answer guard: every interaction must be acknowledged within 3 s
+ * (docs: Interactions, "Responding to an Interaction"). Dispatch guards
+ * each command and component before its handler runs; a handler that has
+ * not answered after REPLY_GUARD_MS is deferred for it (type 5, or 6 for
+ * a click), and its answer, when it comes, becomes an edit of the
+ * original response. A handler that never answers gets an apology after
+ * the give-up time, so no user is left looking at "thinking..." for ever.
+ *
+ * Every function copies what it is given; errors are logged (a failed
+ * answer has no one else to tell). All contents obey Discord's limits or
+ * are refused whole (discord_message_json). */
+#ifndef AGORA_REPLY_H
+#define AGORA_REPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "discord.h"
+#include "rest.h"
+
+struct bot;
+struct replies;
+
+/* The guard defers a handler that has not answered by then, leaving a
+ * margin within Discord's 3 s for the defer to travel. */
+#define REPLY_GUARD_MS 1500
+/* A deferred answer that never comes is replaced by an apology. */
+#define REPLY_GIVE_UP_MS 30000
+
+/* ---- for features */
+
+/* Answers with a message (type 4). ephemeral: only the user sees it
+ * (CONTRACT.md: every reply is ephemeral unless the spec says otherwise).
+ * Once the guard deferred, this edits the deferred response instead. */
+void reply_message(struct bot *b, const struct interaction *it, const char *content,
+                   const struct discord_embed *embed, int ephemeral);
+/* The same with buttons: components_json is a JSON array of action rows. */
+void reply_components(struct bot *b, const struct interaction *it, const char *content,
+                      const struct discord_embed *embed, int ephemeral,
+                      const char *components_json);
+/* Answers a button click by replacing the message it is on (type 7). */
+void reply_update(struct bot *b, const struct interaction *it, const char *content,
+                  const struct discord_embed *embed, const char *components_json);
+/* Acknowledges now (type 5, "thinking..."); finish with reply_edit. A
+ * no-op when the guard deferred already. */
+void reply_defer(struct bot *b, const struct interaction *it, int ephemeral);
+/* Replaces the original response (after reply_defer or reply_message). */
+void reply_edit(struct bot *b, const struct interaction *it, const char *content,
+                const struct discord_embed *embed);
+/* Sends a follow-up message to an interaction already answered (POST
+ * /webhooks/{app}/{token}: allowed for 15 minutes after the interaction,
+ * docs: Interactions, "Followup Messages"). */
+void reply_followup(struct bot *b, const struct interaction *it, const char *content,
+                    int ephemeral);
+
+/* One autocomplete choice (docs: "Autocomplete"): name shown, and the
+ * value filled in: the string, or int_value when string_value is NULL. */
+struct reply_choice {
+	const char *name;
+	const char *string_value;
+	int64_t int_value;
+};
+/* Discord's cap on choices per autocomplete answer. */
+#define REPLY_CHOICES_MAX 25
+/* Answers a type 4 interaction with callback type 8 (at most 25 choices;
+ * more are cut). Not guarded: it must be answered at once. */
+void reply_autocomplete(struct bot *b, const struct interaction *it,
+                        const struct reply_choice *choices, size_t count);
+
+/* Posts a message to a channel; fn may be NULL (failures are logged). fn
+ * runs exactly once, possibly before reply_post returns. */
+void reply_post(struct bot *b, uint64_t channel_id, const char *content,
+                const struct discord_embed *embed, rest_done_fn *fn, void *data);
+/* Direct-messages user_id: opens (or finds) the DM channel (POST
+ * /users/@me/channels {recipient_id}), then posts to it. fn (may be NULL)
+ * runs exactly once with the post's outcome, or the open's failure; a
+ * member who accepts no DMs from the bot gives 403 with "50007 Cannot
+ * send messages to this user". fn may run before reply_dm returns. */
+void reply_dm(struct bot *b, uint64_t user_id, const char *content,
+              const struct discord_embed *embed, rest_done_fn *fn, void *data);
+
+/* Sends a REST request and logs its failure under `what`; fn (may be
+ * NULL) runs exactly once, possibly before this returns. body is copied. */
+void reply_request(struct bot *b, const char *method, const char *path, const char *body,
+                   const char *what, rest_done_fn *fn, void *data);
+
+/* ---- for the bot */
+
+struct replies *replies_new(struct bot *b);
+/* Stops every guard; the answers they watch are left as they are. */
+void replies_free(struct replies *r);
+/* Starts the guard for an interaction about to be handled. */
+void reply_guard(struct bot *b, const struct interaction *it);
+
+#endif

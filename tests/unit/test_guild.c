@@ -1,0 +1,166 @@
+/* test_guild.c — the guild channel cache replays gateway events
+ * (GUILD_CREATE, CHANNEL_CREATE/UPDATE/DELETE) and answers counts and
+ * lists per category; events for other guilds change nothing; the cache
+ * is bounded and allocates nothing per event once made. */
+#include <stdio.h>
+#include <string.h>
+
+#include "guild.h"
+#include "json.h"
+#include "mem.h"
+#include "test.h"
+
+#define GUILD     "1200000000000000001"
+#define GUILD_ID  1200000000000000001ULL
+#define PROPOSED  900
+#define PERMANENT 901
+
+/* Feeds one event; returns guild_on_event's answer (-2: bad JSON here). */
+static int
+feed(struct guild *g, const char *name, const char *json)
+{
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 16);
+	const struct json_value *d = json_parse(&doc, json, strlen(json));
+	int r = d ? guild_on_event(g, name, d) : -2;
+	json_doc_free(&doc);
+	return r;
+}
+
+static const char guild_create[] =
+        "{\"id\":\"" GUILD "\",\"name\":\"Agora test\",\"channels\":["
+        "{\"id\":\"900\",\"type\":4,\"name\":\"Proposed\",\"position\":1},"
+        "{\"id\":\"901\",\"type\":4,\"name\":\"Permanent\",\"position\":2},"
+        "{\"id\":\"10\",\"type\":0,\"name\":\"general\",\"position\":0,\"parent_id\":null},"
+        "{\"id\":\"11\",\"type\":0,\"name\":\"cats\",\"position\":3,\"parent_id\":\"900\"},"
+        "{\"id\":\"12\",\"type\":0,\"name\":\"dogs\",\"position\":1,\"parent_id\":\"900\"},"
+        "{\"id\":\"13\",\"type\":0,\"name\":\"r\xc3\xa9sum\xc3\xa9\",\"position\":0,"
+        "\"parent_id\":\"901\"}]}";
+
+TEST(guild_replays_create_update_delete)
+{
+	struct guild *g = guild_new(GUILD_ID, 0);
+	CHECK(g != NULL);
+	CHECK_INT(guild_loaded(g), 0);
+	CHECK_INT(guild_count_in(g, PROPOSED), 0);
+	CHECK_INT(feed(g, "GUILD_CREATE", guild_create), 1);
+	CHECK_INT(guild_loaded(g), 1);
+	CHECK_INT(guild_channel_count(g), 6);
+	CHECK_INT(guild_count_in(g, PROPOSED), 2);
+	CHECK_INT(guild_count_in(g, PERMANENT), 1);
+	CHECK_INT(guild_count_in(g, 0), 3); /* two categories and #general */
+	CHECK_STR(guild_channel(g, 13)->name, "r\xc3\xa9sum\xc3\xa9");
+	CHECK_INT(guild_channel(g, 900)->type, GUILD_CHANNEL_CATEGORY);
+
+	/* listed in Discord's order: by position, not arrival */
+	const struct guild_channel *list[8];
+	CHECK_INT(guild_list_in(g, PROPOSED, list, 8), 2);
+	CHECK_STR(list[0]->name, "dogs");
+	CHECK_STR(list[1]->name, "cats");
+
+	/* a new channel in the category */
+	CHECK_INT(feed(g, "CHANNEL_CREATE",
+	               "{\"id\":\"14\",\"guild_id\":\"" GUILD "\",\"type\":0,\"name\":\"birds\","
+	               "\"position\":0,\"parent_id\":\"900\"}"),
+	          1);
+	CHECK_INT(guild_count_in(g, PROPOSED), 3);
+	CHECK_INT(guild_list_in(g, PROPOSED, list, 8), 3);
+	CHECK_STR(list[0]->name, "birds");
+	/* a list shorter than the category still holds the first ones */
+	CHECK_INT(guild_list_in(g, PROPOSED, list, 1), 3);
+	CHECK_STR(list[0]->name, "birds");
+
+	/* promoted: moved to the permanent category, renamed */
+	CHECK_INT(feed(g, "CHANNEL_UPDATE",
+	               "{\"id\":\"11\",\"guild_id\":\"" GUILD
+	               "\",\"type\":0,\"name\":\"cats-forever\","
+	               "\"position\":5,\"parent_id\":\"901\"}"),
+	          1);
+	CHECK_INT(guild_count_in(g, PROPOSED), 2);
+	CHECK_INT(guild_count_in(g, PERMANENT), 2);
+	CHECK_STR(guild_channel(g, 11)->name, "cats-forever");
+	CHECK_INT(guild_channel(g, 11)->parent_id, PERMANENT);
+	CHECK_INT(guild_channel_count(g), 7);
+
+	/* deleted */
+	CHECK_INT(feed(g, "CHANNEL_DELETE",
+	               "{\"id\":\"12\",\"guild_id\":\"" GUILD
+	               "\",\"type\":0,\"parent_id\":\"900\"}"),
+	          1);
+	CHECK(guild_channel(g, 12) == NULL);
+	CHECK_INT(guild_count_in(g, PROPOSED), 1);
+	CHECK_INT(guild_channel_count(g), 6);
+	/* deleting what is not there changes nothing */
+	CHECK_INT(feed(g, "CHANNEL_DELETE", "{\"id\":\"12\",\"guild_id\":\"" GUILD "\"}"), 0);
+
+	/* a second GUILD_CREATE (a new session) replaces the whole set */
+	CHECK_INT(feed(g, "GUILD_CREATE",
+	               "{\"id\":\"" GUILD "\",\"channels\":[{\"id\":\"900\",\"type\":4,"
+	               "\"name\":\"Proposed\"}]}"),
+	          1);
+	CHECK_INT(guild_channel_count(g), 1);
+	CHECK_INT(guild_count_in(g, PROPOSED), 0);
+	/* an outage's unavailable guild keeps what we know */
+	CHECK_INT(feed(g, "GUILD_CREATE", "{\"id\":\"" GUILD "\",\"unavailable\":true}"), 0);
+	CHECK_INT(guild_channel_count(g), 1);
+	guild_free(g);
+}
+
+TEST(guild_ignores_other_guilds_and_bad_events)
+{
+	struct guild *g = guild_new(GUILD_ID, 0);
+	CHECK_INT(feed(g, "GUILD_CREATE", guild_create), 1);
+	CHECK_INT(feed(g, "GUILD_CREATE", "{\"id\":\"77\",\"channels\":[]}"), 0);
+	CHECK_INT(feed(g, "CHANNEL_CREATE",
+	               "{\"id\":\"15\",\"guild_id\":\"77\",\"type\":0,\"name\":\"x\"}"),
+	          0);
+	CHECK_INT(feed(g, "CHANNEL_DELETE", "{\"id\":\"11\",\"guild_id\":\"77\"}"), 0);
+	CHECK_INT(feed(g, "MESSAGE_CREATE", "{\"id\":\"1\",\"guild_id\":\"" GUILD "\"}"), 0);
+	/* one of the four, but no id or type: refused, the cache unchanged */
+	CHECK_INT(feed(g, "CHANNEL_CREATE", "{\"guild_id\":\"" GUILD "\",\"type\":0}"), -1);
+	CHECK_INT(feed(g, "CHANNEL_UPDATE", "{\"id\":\"11\",\"guild_id\":\"" GUILD "\"}"), -1);
+	CHECK_INT(feed(g, "CHANNEL_DELETE", "{\"guild_id\":\"" GUILD "\"}"), -1);
+	CHECK_INT(feed(g, "GUILD_CREATE", "{\"id\":\"" GUILD "\",\"channels\":7}"), -1);
+	CHECK_INT(guild_channel_count(g), 6);
+	CHECK_STR(guild_channel(g, 11)->name, "cats");
+	/* a name longer than Discord allows is cut, not overflowed */
+	char big[2048];
+	char name[1200];
+	memset(name, 'n', sizeof name - 1);
+	name[sizeof name - 1] = 0;
+	snprintf(big, sizeof big,
+	         "{\"id\":\"16\",\"guild_id\":\"" GUILD "\",\"type\":0,\"name\":\"%s\"}", name);
+	CHECK_INT(feed(g, "CHANNEL_CREATE", big), 1);
+	CHECK_INT(strlen(guild_channel(g, 16)->name), GUILD_CHANNEL_NAME_MAX);
+	guild_free(g);
+}
+
+TEST(guild_is_bounded_and_allocates_nothing_per_event)
+{
+	struct guild *g = guild_new(GUILD_ID, 4);
+	char ev[256];
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 16);
+	/* warm the document's arena once, then count */
+	snprintf(ev, sizeof ev,
+	         "{\"id\":\"1\",\"guild_id\":\"" GUILD "\",\"type\":0,\"name\":\"c1\","
+	         "\"parent_id\":\"900\"}");
+	guild_on_event(g, "CHANNEL_CREATE", json_parse(&doc, ev, strlen(ev)));
+	mem_fail_after(1000000); /* counts from here */
+	for (int i = 2; i <= 10; i++) {
+		snprintf(ev, sizeof ev,
+		         "{\"id\":\"%d\",\"guild_id\":\"" GUILD "\",\"type\":0,\"name\":\"c%d\","
+		         "\"parent_id\":\"900\"}",
+		         i, i);
+		const struct json_value *d = json_parse(&doc, ev, strlen(ev));
+		guild_on_event(g, "CHANNEL_CREATE", d);
+		guild_on_event(g, "CHANNEL_UPDATE", d);
+	}
+	long counted = mem_fail_after(-1);
+	CHECK_INT(counted, 0);
+	CHECK_INT(guild_channel_count(g), 4); /* the cap */
+	CHECK_INT(guild_dropped(g), 12);      /* channels 5-10: each create and update refused */
+	CHECK_INT(guild_count_in(g, 900), 4);
+	json_doc_free(&doc);
+	guild_free(g);
+}
