@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "buf.h"
 #include "http.h"
@@ -330,6 +332,55 @@ fail_queued(struct rest *rest, const char *error)
 	for (struct rest_queue *q = rest->queues; q; q = q->next)
 		while (q->head)
 			finish(rest, queue_pop(q), 0, NULL, error);
+}
+
+/* A random message nonce: a 64-bit number in decimal, at most 20
+ * characters (Discord allows 25). Unique enough for the few minutes
+ * Discord remembers one. */
+static void
+message_nonce(char out[24])
+{
+	uint64_t r;
+	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+		/* no entropy yet: the clock, mixed, still differs per call */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		static uint64_t counter;
+		r = ((uint64_t)ts.tv_sec * 1000000007u + (uint64_t)ts.tv_nsec) ^
+		    (++counter * 0x9E3779B97F4A7C15u);
+	}
+	snprintf(out, 24, "%llu", (unsigned long long)r);
+}
+
+/* docs: Message, "Create Message": with a nonce and enforce_nonce true,
+ * Discord answers a second message by the same author with the same nonce
+ * within a few minutes with the first, and creates nothing. A message POST
+ * that carries them may therefore be sent again after a 5xx or a lost
+ * answer without posting twice. Returns the new body (owned), or NULL when
+ * the body is not a JSON object, already names a nonce, or out of memory:
+ * then the POST is sent as given and never retried. */
+static char *
+with_nonce(const char *json_body)
+{
+	const char *p = json_body;
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	if (*p != '{' || strstr(json_body, "\"nonce\""))
+		return NULL;
+	p++;
+	const char *q = p;
+	while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+		q++;
+	char nonce[24];
+	message_nonce(nonce);
+	struct buf b;
+	buf_init(&b, strlen(json_body) + 128);
+	if (buf_printf(&b, "{\"nonce\":\"%s\",\"enforce_nonce\":true%s%s", nonce,
+	               *q == '}' ? "" : ",", p) < 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return b.data;
 }
 
 static int
@@ -797,7 +848,12 @@ rest_request(struct rest *rest, const char *method, const char *path, const char
 	size_t base_len = strlen(rest->api_url);
 	if (req) {
 		req->url = mem_alloc(base_len + strlen(path) + 1);
-		if (json_body) {
+		if (json_body && strcmp(route.route, "POST /channels/{}/messages") == 0 &&
+		    (req->body = with_nonce(json_body)) != NULL) {
+			/* a message POST, now safe to send again */
+			req->body_len = strlen(req->body);
+			req->idempotent = 1;
+		} else if (json_body) {
 			req->body_len = strlen(json_body);
 			req->body = mem_strdup(json_body);
 		}
@@ -831,7 +887,7 @@ rest_request(struct rest *rest, const char *method, const char *path, const char
 	memcpy(req->url + base_len, path, strlen(path) + 1);
 	rest_log_path(path, req->path, sizeof req->path);
 	snprintf(req->method, sizeof req->method, "%s", method);
-	req->idempotent = method_idempotent(method);
+	req->idempotent |= method_idempotent(method);
 	req->fn = fn;
 	req->data = data;
 	req->queue = q;

@@ -59,7 +59,12 @@
  *    endpoints set the given fields to the given values, so sending one
  *    twice leaves the same state. POST creates (a message, a channel, an
  *    emoji, an interaction response): once it may have reached Discord it
- *    is never sent again; its caller gets the error. (A repeated DELETE may
+ *    is never sent again; its caller gets the error. The exception is a
+ *    message POST (POST /channels/{id}/messages): rest adds a random
+ *    "nonce" with "enforce_nonce": true to its body (unless the caller
+ *    named a nonce), so Discord answers a repeat within a few minutes with
+ *    the message already created instead of posting twice; it is retried
+ *    like a PATCH. (A repeated DELETE may
  *    answer 404 "Unknown Message" when the first did arrive; callers treat
  *    that as done.)
  *  - Other statuses: callback(status, body, sentence), where a Discord
