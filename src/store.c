@@ -55,6 +55,35 @@ store_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+int
+store_id_in_range(int64_t id)
+{
+	return id >= 1 && id <= STORE_ID_MAX;
+}
+
+int
+store_returned_id(const struct db_reply *reply, int64_t *out)
+{
+	*out = 0;
+	if (reply->error || !reply->result || db_rows(reply) != 1 || db_cols(reply) < 1)
+		return -1;
+	const char *s = db_value(reply, 0, 0);
+	/* digits only, no leading zero, at most 10 of them: strtoll would take
+	 * "+7", " 7" and "007", and a NULL or "" must not read as 0 */
+	if (!s || s[0] < '1' || s[0] > '9')
+		return -1;
+	int64_t v = 0;
+	for (size_t i = 0; s[i]; i++) {
+		if (i >= 10 || s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (!store_id_in_range(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static int
 store_valid_type(const char *type)
 {
@@ -101,6 +130,61 @@ store_proposal_insert(struct db *db, uint64_t user_id, const char *type, const c
 	                "INSERT INTO proposals (user_id, proposal_type, original_text, file_url) "
 	                "VALUES ($1, $2, $3, $4) RETURNING proposal_id",
 	                4, p, 0, fn, data);
+}
+
+static int
+store_valid_image_type(const char *content_type)
+{
+	return content_type &&
+	       (strcmp(content_type, "image/png") == 0 || strcmp(content_type, "image/jpeg") == 0 ||
+	        strcmp(content_type, "image/gif") == 0);
+}
+
+int
+store_proposal_insert_emoji(struct db *db, uint64_t user_id, const char *name, const char *file_url,
+                            const void *image, size_t len, const char *content_type,
+                            db_query_fn *fn, void *data)
+{
+	if (!name || !image || len == 0 || len > STORE_EMOJI_IMAGE_MAX ||
+	    !store_valid_image_type(content_type))
+		return -1;
+	/* bytea travels as text in its hex form (\x...), 2 * 256 KiB at most,
+	 * well inside DB_MAX_QUERY_BYTES */
+	static const char hex[] = "0123456789abcdef";
+	char *text = malloc(2 + 2 * len + 1);
+	if (!text)
+		return -1;
+	const unsigned char *b = image;
+	text[0] = '\\';
+	text[1] = 'x';
+	for (size_t i = 0; i < len; i++) {
+		text[2 + 2 * i] = hex[b[i] >> 4];
+		text[3 + 2 * i] = hex[b[i] & 15];
+	}
+	text[2 + 2 * len] = 0;
+	char uid[STORE_NUM];
+	const char *p[] = {store_u64(uid, user_id), name, file_url, text, content_type};
+	int rc = db_query(db,
+	                  "INSERT INTO proposals (user_id, proposal_type, original_text, file_url, "
+	                  "emoji_image, emoji_content_type) "
+	                  "VALUES ($1, 'emoji', $2, $3, $4::bytea, $5) RETURNING proposal_id",
+	                  5, p, 0, fn, data);
+	free(text); /* db_query copied it */
+	return rc;
+}
+
+int
+store_proposal_emoji_image(struct db *db, int64_t id, db_query_fn *fn, void *data)
+{
+	char n[STORE_NUM];
+	const char *p[] = {store_i64(n, id)};
+	/* encode(..., 'base64') breaks lines every 76 characters; a data URI
+	 * must not hold them */
+	return db_query(db,
+	                "SELECT emoji_content_type, translate(encode(emoji_image, 'base64'), "
+	                "E'\\n', '') FROM proposals WHERE proposal_id = $1 "
+	                "AND emoji_image IS NOT NULL",
+	                1, p, 0, fn, data);
 }
 
 int
@@ -170,7 +254,7 @@ store_proposal_set_suggestion(struct db *db, int64_t id, const char *suggestion,
 	const char *p[] = {store_i64(n, id), suggestion};
 	return db_query(db,
 	                "UPDATE proposals SET llm_suggestion = $2 WHERE proposal_id = $1 "
-	                "RETURNING proposal_id",
+	                "AND status = 'pending' RETURNING proposal_id",
 	                2, p, 0, fn, data);
 }
 

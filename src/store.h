@@ -15,11 +15,29 @@
 #ifndef AGORA_STORE_H
 #define AGORA_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db.h"
 
 #define STORE_UNIQUE_VIOLATION "23505"
+
+/* Ids are SERIAL (PostgreSQL int4): 1 .. 2^31-1. A user-typed id outside
+ * this range names nothing; callers answer "no such ..." without a query
+ * (a bound parameter out of int4's range is a database error otherwise). */
+#define STORE_ID_MAX 2147483647
+/* 1 if id can name a row: 1 <= id <= STORE_ID_MAX. */
+int store_id_in_range(int64_t id);
+
+/* The one parser for the id of `INSERT ... RETURNING id` (and of any
+ * one-row, one-id reply): the reply succeeded, holds exactly one row, and
+ * its first column is plain decimal digits without sign, space or leading
+ * zero, within 1..STORE_ID_MAX. 0 and *out set, or -1 (*out = 0). */
+int store_returned_id(const struct db_reply *reply, int64_t *out);
+
+/* Emoji images stored with their proposal (sql/002): at most this many
+ * bytes, the limit Discord puts on an emoji. */
+#define STORE_EMOJI_IMAGE_MAX 262144
 
 /* ---- proposals: rows are (proposal_id, user_id, proposal_type, status,
  * original_text, llm_suggestion, final_name, file_url, created_at as Unix
@@ -43,6 +61,18 @@ int store_proposal_row(const struct db_reply *reply, int row, struct store_propo
 int store_proposal_insert(struct db *db, uint64_t user_id, const char *type,
                           const char *original_text, const char *file_url, db_query_fn *fn,
                           void *data);
+/* Inserts a pending emoji proposal with its validated image (len bytes,
+ * 1..STORE_EMOJI_IMAGE_MAX, content_type "image/png" | "image/jpeg" |
+ * "image/gif"; both borrowed, copied into the query). name is the emoji
+ * name (kept as original_text). Reply: one row (proposal_id), or SQLSTATE
+ * STORE_UNIQUE_VIOLATION when the user already has a pending emoji. */
+int store_proposal_insert_emoji(struct db *db, uint64_t user_id, const char *name,
+                                const char *file_url, const void *image, size_t len,
+                                const char *content_type, db_query_fn *fn, void *data);
+/* Reply: 0 or 1 row (emoji_content_type, the image in base64 without line
+ * breaks), ready for Discord's data URI. 0 rows when the proposal has no
+ * stored image. */
+int store_proposal_emoji_image(struct db *db, int64_t id, db_query_fn *fn, void *data);
 /* Reply: one row, one column, "t" or "f": does user have a pending
  * proposal of this type (spec 6.1 limit check). */
 int store_proposal_pending_exists(struct db *db, uint64_t user_id, const char *type,
@@ -57,8 +87,8 @@ int store_proposal_approve(struct db *db, int64_t id, const char *final_name, db
                            void *data);
 /* pending -> rejected; reply as store_proposal_approve. */
 int store_proposal_reject(struct db *db, int64_t id, db_query_fn *fn, void *data);
-/* Records the LLM's suggestion (or the error text); reply: 0 or 1 row
- * (proposal_id). */
+/* Records the LLM's suggestion (or the error text) while the proposal is
+ * pending; reply: 0 or 1 row (proposal_id). */
 int store_proposal_set_suggestion(struct db *db, int64_t id, const char *suggestion,
                                   db_query_fn *fn, void *data);
 

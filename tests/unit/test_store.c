@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "db.h"
 #include "loop.h"
 #include "migrate.h"
@@ -400,4 +401,194 @@ TEST(store_row_parsers_check_shape)
 	CHECK_INT(store_report_row(&empty, 0, &rep), -1);
 	CHECK_INT(store_channel_row(&empty, 0, &c), -1);
 	CHECK_INT(store_embed_row(&empty, 0, &e), -1);
+}
+
+/* A reply's id read through store_returned_id inside the callback. */
+struct store_test_id {
+	int done, rc;
+	int64_t id;
+	char sqlstate[8];
+};
+
+static void
+store_test_id_fn(void *data, const struct db_reply *reply)
+{
+	struct store_test_id *o = data;
+	o->done++;
+	o->rc = store_returned_id(reply, &o->id);
+	snprintf(o->sqlstate, sizeof o->sqlstate, "%s", reply->sqlstate);
+}
+
+/* issue 9.8: one strict parser for returned ids; a reply that is not one
+ * plain id in 1..2^31-1 is refused, never read as 0 or as a prefix. */
+TEST(store_returned_id_is_strict)
+{
+	struct store_test t;
+	if (store_test_open(&t, "store_returned_id_is_strict") < 0)
+		return;
+	static const struct {
+		const char *sql;
+		int rc;
+		int64_t id;
+	} cases[] = {
+	        {"SELECT 1", 0, 1},
+	        {"SELECT 2147483647", 0, 2147483647},
+	        {"SELECT 2147483648", -1, 0},
+	        {"SELECT 0", -1, 0},
+	        {"SELECT -5", -1, 0},
+	        {"SELECT '007'", -1, 0},
+	        {"SELECT '+7'", -1, 0},
+	        {"SELECT ' 7'", -1, 0},
+	        {"SELECT '7 '", -1, 0},
+	        {"SELECT '12abc'", -1, 0},
+	        {"SELECT ''", -1, 0},
+	        {"SELECT NULL", -1, 0},
+	        {"SELECT 99999999999999999999", -1, 0},
+	        {"SELECT 1 WHERE false", -1, 0},
+	        {"SELECT 1 UNION ALL SELECT 2", -1, 0},
+	        {"SELECT 1/0", -1, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct store_test_id o = {0};
+		CHECK_INT(db_query(t.db, cases[i].sql, 0, NULL, 0, store_test_id_fn, &o), 0);
+		services_wait(t.loop, &o.done, 10000);
+		if (!CHECK_INT(o.rc, cases[i].rc) || !CHECK_INT(o.id, cases[i].id))
+			printf("    case: %s\n", cases[i].sql);
+	}
+	CHECK(!store_id_in_range(0));
+	CHECK(!store_id_in_range(-1));
+	CHECK(store_id_in_range(1));
+	CHECK(store_id_in_range(STORE_ID_MAX));
+	CHECK(!store_id_in_range((int64_t)STORE_ID_MAX + 1));
+	store_test_close(&t);
+}
+
+/* issue 10.1: one pending proposal per user and type is the database's
+ * rule. Two connections send the same user's insert at the same moment,
+ * 20 times over (for both types): each time exactly one wins and the
+ * other gets the unique violation. */
+TEST(store_concurrent_duplicate_inserts)
+{
+	struct store_test t;
+	if (store_test_open(&t, "store_concurrent_duplicate_inserts") < 0)
+		return;
+	struct db_config cfg;
+	services_pg("store_concurrent_duplicate_inserts", &cfg);
+	struct db *other = services_db(t.loop, &cfg);
+	if (!CHECK(other != NULL)) {
+		store_test_close(&t);
+		return;
+	}
+	static const unsigned char png[] = {0x89, 'P', 'N', 'G'};
+	int wins = 0, refusals = 0, others = 0;
+	for (uint64_t user = 1; user <= 20; user++) {
+		struct store_test_id a = {0}, b = {0}, c = {0}, d = {0};
+		CHECK_INT(store_proposal_insert(t.db, user, "channel", "one", NULL,
+		                                store_test_id_fn, &a),
+		          0);
+		CHECK_INT(store_proposal_insert(other, user, "channel", "two", NULL,
+		                                store_test_id_fn, &b),
+		          0);
+		CHECK_INT(store_proposal_insert_emoji(t.db, user, "e_one", NULL, png, sizeof png,
+		                                      "image/png", store_test_id_fn, &c),
+		          0);
+		CHECK_INT(store_proposal_insert_emoji(other, user, "e_two", NULL, png, sizeof png,
+		                                      "image/png", store_test_id_fn, &d),
+		          0);
+		struct store_test_id *all[] = {&a, &b, &c, &d};
+		for (int k = 0; k < 4; k++) {
+			services_wait(t.loop, &all[k]->done, 10000);
+			CHECK_INT(all[k]->done, 1);
+		}
+		for (int pair = 0; pair < 2; pair++) {
+			struct store_test_id *x = all[2 * pair], *y = all[2 * pair + 1];
+			int won = (x->rc == 0) + (y->rc == 0);
+			CHECK_INT(won, 1);
+			wins += won;
+			struct store_test_id *lost = x->rc == 0 ? y : x;
+			if (strcmp(lost->sqlstate, STORE_UNIQUE_VIOLATION) == 0)
+				refusals++;
+			else
+				others++;
+		}
+	}
+	printf("    40 concurrent pairs: %d won, %d refused by the unique index, %d other\n", wins,
+	       refusals, others);
+	CHECK_INT(wins, 40);
+	CHECK_INT(refusals, 40);
+	struct services_reply r;
+	services_query(t.loop, t.db, "SELECT count(*) FROM proposals WHERE status = 'pending'", 0,
+	               NULL, &r);
+	CHECK_STR(r.value[0][0], "40");
+	db_free(other);
+	store_test_close(&t);
+}
+
+struct store_test_image {
+	int done, rows;
+	char type[32];
+	char *b64;
+};
+
+static void
+store_test_image_fn(void *data, const struct db_reply *reply)
+{
+	struct store_test_image *o = data;
+	o->done++;
+	o->rows = reply->error ? -1 : db_rows(reply);
+	if (o->rows == 1) {
+		snprintf(o->type, sizeof o->type, "%s", db_value(reply, 0, 0));
+		o->b64 = strdup(db_value(reply, 0, 1));
+	}
+}
+
+/* issue 10.3: the validated bytes are kept with the proposal, every byte
+ * value intact, and come back as the base64 of a data URI. */
+TEST(store_emoji_image_round_trip)
+{
+	struct store_test t;
+	if (store_test_open(&t, "store_emoji_image_round_trip") < 0)
+		return;
+	enum { N = 3000 };
+	static unsigned char img[N];
+	for (int i = 0; i < N; i++)
+		img[i] = (unsigned char)(i * 7 + (i >> 8));
+	struct store_test_id o = {0};
+	CHECK_INT(store_proposal_insert_emoji(t.db, 42, "bread", "https://cdn.example/b.gif", img,
+	                                      N, "image/gif", store_test_id_fn, &o),
+	          0);
+	services_wait(t.loop, &o.done, 10000);
+	CHECK_INT(o.rc, 0);
+	CHECK_INT(o.id, 1);
+	struct store_test_image im = {0};
+	CHECK_INT(store_proposal_emoji_image(t.db, o.id, store_test_image_fn, &im), 0);
+	services_wait(t.loop, &im.done, 10000);
+	CHECK_INT(im.rows, 1);
+	CHECK_STR(im.type, "image/gif");
+	static char want[BASE64_SIZE(N)];
+	base64_encode(img, N, want, sizeof want);
+	CHECK(im.b64 && strcmp(im.b64, want) == 0);
+	CHECK(im.b64 && !strchr(im.b64, '\n'));
+	free(im.b64);
+
+	/* a channel proposal has no image: 0 rows */
+	struct store_test_id ch = {0};
+	store_proposal_insert(t.db, 42, "channel", "x", NULL, store_test_id_fn, &ch);
+	services_wait(t.loop, &ch.done, 10000);
+	memset(&im, 0, sizeof im);
+	CHECK_INT(store_proposal_emoji_image(t.db, ch.id, store_test_image_fn, &im), 0);
+	services_wait(t.loop, &im.done, 10000);
+	CHECK_INT(im.rows, 0);
+
+	/* refused before any query: empty, too large, or an unknown type */
+	CHECK_INT(store_proposal_insert_emoji(t.db, 1, "a", NULL, img, 0, "image/png",
+	                                      store_test_id_fn, &o),
+	          -1);
+	CHECK_INT(store_proposal_insert_emoji(t.db, 1, "a", NULL, img, STORE_EMOJI_IMAGE_MAX + 1,
+	                                      "image/png", store_test_id_fn, &o),
+	          -1);
+	CHECK_INT(store_proposal_insert_emoji(t.db, 1, "a", NULL, img, 10, "image/webp",
+	                                      store_test_id_fn, &o),
+	          -1);
+	store_test_close(&t);
 }
