@@ -272,6 +272,8 @@ run_fuzz() {
 	local name=$1 secs=$2 corpus=$BUILD/fuzz-corpus/$1
 	mkdir -p "$corpus"
 	[ -d "tests/fuzz/corpus/$name" ] && cp -n tests/fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null
+	# seeds made at test time (real images: no binary checked in)
+	[ -f "tests/fuzz/gen_$name.py" ] && /usr/bin/python3 "tests/fuzz/gen_$name.py" "$corpus"
 	(cd "$BUILD/logs" && "$BUILD/fuzz/fuzz_$name" -max_total_time="$secs" -rss_limit_mb=2048 \
 		-max_len=65536 -print_final_stats=1 "$corpus")
 }
