@@ -25,7 +25,10 @@ endif
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 # sql/NNN_name.sql embedded into the binary (sql/embed.sh; see migrate.h)
 SQL_FILES := $(sort $(wildcard sql/[0-9][0-9][0-9]_*.sql))
-LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o) $(OUT)/obj/sql_embedded.o
+# templates/*.md and prompts/*.txt embedded too (templates/embed.sh; see template.h)
+TEXT_FILES := $(sort $(wildcard templates/*.md prompts/*.txt))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(OUT)/obj/%.o) $(OUT)/obj/sql_embedded.o \
+            $(OUT)/obj/text_embedded.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(OUT)/unitobj/%.o)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -55,6 +58,14 @@ $(OUT)/sql_embedded.c: $(SQL_FILES) sql/embed.sh
 	@sh sql/embed.sh $(SQL_FILES) > $@.tmp && mv $@.tmp $@
 
 $(OUT)/obj/sql_embedded.o: $(OUT)/sql_embedded.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(OUT)/text_embedded.c: $(TEXT_FILES) templates/embed.sh
+	@mkdir -p $(@D)
+	@sh templates/embed.sh $(TEXT_FILES) > $@.tmp && mv $@.tmp $@
+
+$(OUT)/obj/text_embedded.o: $(OUT)/text_embedded.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
