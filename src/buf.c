@@ -1,6 +1,7 @@
 /* buf — see buf.h. */
 #include "buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,16 +36,18 @@ buf_reset(struct buf *b)
 int
 buf_reserve(struct buf *b, size_t extra)
 {
-	if (extra > b->max || b->len > b->max - extra)
+	/* max == SIZE_MAX would make max + 1 wrap: the NUL needs a byte */
+	if (extra > b->max || b->len > b->max - extra || b->len + extra == SIZE_MAX)
 		return -1;
 	size_t need = b->len + extra + 1; /* +1: the trailing NUL */
 	if (need <= b->cap)
 		return 0;
-	/* grow by half again, so n appends cost O(n) copies in total */
-	size_t cap = b->cap ? b->cap + b->cap / 2 : 64;
+	/* grow by half again, so n appends cost O(n) copies in total;
+	 * every sum below is checked against SIZE_MAX first */
+	size_t cap = b->cap == 0 ? 64 : b->cap > SIZE_MAX / 3 * 2 ? SIZE_MAX : b->cap + b->cap / 2;
 	if (cap < need)
 		cap = need;
-	if (cap > b->max + 1)
+	if (b->max < SIZE_MAX && cap > b->max + 1)
 		cap = b->max + 1;
 	char *data = mem_realloc(b->data, cap);
 	if (!data)

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h" /* db_backoff_delay: one backoff rule for both stores */
+#include "backoff.h"
 #include "log.h"
 #include "mem.h"
 #include "net.h"
@@ -34,7 +34,11 @@
 /* "channel_activity:" + 20 digits */
 #define CACHE_KEY_MAX 48
 
-enum cache_state { CACHE_IDLE, CACHE_RESOLVING, CACHE_CONNECTING, CACHE_READY };
+/* HANDSHAKE: TCP is up and our PING is out. Only its PONG makes the
+ * connection READY (and healthy for the backoff): a server that accepts
+ * and closes at once, or answers "max number of clients reached", never
+ * reaches READY, so it is retried with backoff instead of at once. */
+enum cache_state { CACHE_IDLE, CACHE_RESOLVING, CACHE_CONNECTING, CACHE_HANDSHAKE, CACHE_READY };
 
 struct cache_record {
 	uint64_t channel_id, message_id;
@@ -65,7 +69,7 @@ struct cache {
 	struct loop *loop;
 	char *host;
 	uint16_t port;
-	int connect_timeout_ms, command_timeout_ms, backoff_initial_ms, backoff_max_ms;
+	int connect_timeout_ms, command_timeout_ms;
 	cache_state_fn *on_state;
 	void *state_data;
 
@@ -75,10 +79,11 @@ struct cache {
 	redisAsyncContext *ac;
 	struct loop_watch watch;
 	int reading, writing; /* what hiredis asked for */
-	struct loop_timer connect_timer, retry_timer, kick, watchdog;
-	unsigned attempt;
-	unsigned addr_turn; /* which resolved address to try: advances per failure */
-	uint32_t rng;
+	struct loop_timer connect_timer, kick, watchdog;
+	struct backoff retry; /* when to connect again (backoff.h) */
+	unsigned addr_turn;   /* which resolved address to try: advances per failure */
+	unsigned long connect_attempts;
+	char what[NET_HOST_MAX + 48]; /* "Redis at HOST:PORT", for logs */
 
 	/* the write FIFO */
 	struct cache_record *ring;
@@ -97,6 +102,7 @@ struct cache {
 
 static void cache_start_connect(struct cache *c);
 static void cache_pump(struct cache *c);
+static void cache_owe_reply(struct cache *c);
 static int cache_watchdog_period(const struct cache *c);
 
 /* ------------------------------------------------------------ adapter */
@@ -176,23 +182,18 @@ cache_ev_cleanup(void *privdata)
 		snprintf(c->error, sizeof c->error, "connection closed");
 	c->drop_reason[0] = '\0';
 	c->state = CACHE_IDLE;
-	unsigned delay = 0;
+	char what[sizeof c->what + 48];
 	if (was_ready) {
-		c->attempt = 0;
 		c->lost_at_outage_start = c->lost;
-		log_warn("cache", "Redis connection lost: %s (%zu records kept for replay)",
-		         c->error, c->count);
+		char why[CACHE_ERROR_MAX + 64];
+		snprintf(why, sizeof why, "%s (%zu records kept for replay)", c->error, c->count);
+		snprintf(what, sizeof what, "%s: connection lost", c->what);
+		backoff_lost(&c->retry, what, why);
 	} else {
-		c->attempt++;
 		c->addr_turn++; /* a name with several addresses: try the next */
-		delay = db_backoff_delay(c->attempt, (unsigned)c->backoff_initial_ms,
-		                         (unsigned)c->backoff_max_ms, &c->rng);
-		log_msg(c->attempt == 1 || delay >= (unsigned)c->backoff_max_ms / 2 ? LOG_WARNING
-		                                                                    : LOG_DEBUG,
-		        "cache", "cannot connect to Redis at %s:%u: %s (retry in %u ms)", c->host,
-		        c->port, c->error, delay);
+		snprintf(what, sizeof what, "cannot connect to %s", c->what);
+		backoff_failed(&c->retry, what, c->error);
 	}
-	loop_timer_start(c->loop, &c->retry_timer, delay);
 	cache_notify(c, 0);
 }
 
@@ -210,17 +211,30 @@ cache_io(struct loop *loop, struct loop_watch *w, short revents)
 
 /* ------------------------------------------------------------ connect */
 
+/* The answer to the handshake PING: READY, or a failed attempt. */
 static void
-cache_on_connect(const redisAsyncContext *ac, int status)
+cache_on_pong(redisAsyncContext *ac, void *r, void *privdata)
 {
-	struct cache *c = ac->data;
-	if (status != REDIS_OK)
-		return; /* hiredis frees the context next; cleanup retries */
+	struct cache *c = privdata;
+	redisReply *reply = r;
+	if (c->outstanding)
+		c->outstanding--;
+	if (!reply || c->closing || c->state != CACHE_HANDSHAKE)
+		return; /* the connection is gone: cleanup counts the failure */
+	if (reply->type == REDIS_REPLY_ERROR) {
+		/* "max number of clients reached", LOADING, NOAUTH...: the
+		 * server is there but will not serve; hiredis allows a free
+		 * from inside a reply callback (it finishes it on return) */
+		snprintf(c->drop_reason, sizeof c->drop_reason, "%s",
+		         reply->str ? reply->str : "error reply to PING");
+		redisAsyncFree(ac);
+		return;
+	}
 	loop_timer_stop(c->loop, &c->connect_timer);
 	c->state = CACHE_READY;
-	c->attempt = 0;
 	c->error[0] = '\0';
-	log_info("cache", "connected to Redis at %s:%u", c->host, c->port);
+	backoff_healthy(&c->retry, c->what);
+	log_info("cache", "connected to %s", c->what);
 	if (c->count)
 		log_info("cache", "replaying %zu buffered message records", c->count);
 	if (c->lost > c->lost_at_outage_start)
@@ -234,6 +248,20 @@ cache_on_connect(const redisAsyncContext *ac, int status)
 	loop_timer_start(c->loop, &c->watchdog, cache_watchdog_period(c));
 	cache_notify(c, 1);
 	cache_pump(c);
+}
+
+static void
+cache_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct cache *c = ac->data;
+	if (status != REDIS_OK)
+		return; /* hiredis frees the context next; cleanup retries */
+	/* TCP is up; the server has not said a word yet. The connect timer
+	 * keeps running: it bounds the PING as well. */
+	c->state = CACHE_HANDSHAKE;
+	const char *ping[] = {"PING"};
+	if (redisAsyncCommandArgv(c->ac, cache_on_pong, c, 1, ping, NULL) == REDIS_OK)
+		cache_owe_reply(c);
 }
 
 /* An attempt failed before hiredis had a context with our hooks. */
@@ -293,6 +321,7 @@ cache_resolved(struct net_resolve *r, const struct net_addr *addrs, size_t count
 static void
 cache_start_connect(struct cache *c)
 {
+	c->connect_attempts++;
 	c->state = CACHE_RESOLVING;
 	loop_timer_start(c->loop, &c->connect_timer, c->connect_timeout_ms);
 	if (net_resolve_start(c->loop, &c->resolve, c->host, c->port, cache_resolved, c) < 0)
@@ -300,11 +329,10 @@ cache_start_connect(struct cache *c)
 }
 
 static void
-cache_retry(struct loop *loop, struct loop_timer *t)
+cache_retry(void *data)
 {
-	(void)loop;
-	struct cache *c = t->data;
-	if (c->state == CACHE_IDLE)
+	struct cache *c = data;
+	if (c->state == CACHE_IDLE && !c->closing)
 		cache_start_connect(c);
 }
 
@@ -326,7 +354,8 @@ cache_connect_timeout(struct loop *loop, struct loop_timer *t)
 {
 	(void)loop;
 	struct cache *c = t->data;
-	if (c->state == CACHE_RESOLVING || c->state == CACHE_CONNECTING)
+	if (c->state == CACHE_RESOLVING || c->state == CACHE_CONNECTING ||
+	    c->state == CACHE_HANDSHAKE)
 		cache_drop(c, "connection attempt timed out");
 }
 
@@ -464,6 +493,12 @@ cache_buffered(const struct cache *c)
 	return c ? c->count : 0;
 }
 
+unsigned long
+cache_connect_attempts(const struct cache *c)
+{
+	return c ? c->connect_attempts : 0;
+}
+
 uint64_t
 cache_lost(const struct cache *c)
 {
@@ -599,7 +634,8 @@ cache_req_send(struct cache *c, struct cache_req *q, int ncmds, const int *argcs
 {
 	/* while connecting hiredis keeps commands until the socket is up
 	 * (and fails them if it never is); otherwise fail fast */
-	if (!c->ac || (c->state != CACHE_READY && c->state != CACHE_CONNECTING)) {
+	if (!c->ac || (c->state != CACHE_READY && c->state != CACHE_CONNECTING &&
+	               c->state != CACHE_HANDSHAKE)) {
 		char msg[CACHE_ERROR_MAX + 32];
 		snprintf(msg, sizeof msg, "redis unavailable: %.*s", CACHE_ERROR_MAX,
 		         c->error[0] ? c->error : "not connected");
@@ -780,21 +816,16 @@ cache_new(struct loop *loop, const struct cache_config *config)
 	c->port = config->port ? config->port : 6379;
 	c->connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms : 5000;
 	c->command_timeout_ms = config->command_timeout_ms > 0 ? config->command_timeout_ms : 10000;
-	c->backoff_initial_ms = config->backoff_initial_ms > 0 ? config->backoff_initial_ms : 500;
-	c->backoff_max_ms = config->backoff_max_ms > 0 ? config->backoff_max_ms : 30000;
-	if (c->backoff_max_ms < c->backoff_initial_ms)
-		c->backoff_max_ms = c->backoff_initial_ms;
 	c->on_state = config->on_state;
 	c->state_data = config->state_data;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	c->rng = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 16) ^ 0x85ebca6bu;
-	if (!c->rng)
-		c->rng = 1;
+	snprintf(c->what, sizeof c->what, "Redis at %.*s:%u", NET_HOST_MAX, c->host, c->port);
+	backoff_init(&c->retry, loop, "cache",
+	             config->backoff_initial_ms > 0 ? (unsigned)config->backoff_initial_ms : 0,
+	             config->backoff_max_ms > 0 ? (unsigned)config->backoff_max_ms : 0, cache_retry,
+	             c);
 	net_resolve_init(&c->resolve);
 	loop_watch_init(&c->watch, cache_io, c);
 	loop_timer_init(&c->connect_timer, cache_connect_timeout, c);
-	loop_timer_init(&c->retry_timer, cache_retry, c);
 	loop_timer_init(&c->kick, cache_kick, c);
 	loop_timer_init(&c->watchdog, cache_watchdog, c);
 	c->state = CACHE_IDLE;
@@ -809,7 +840,7 @@ cache_free(struct cache *c)
 		return;
 	c->closing = 1;
 	loop_timer_stop(c->loop, &c->connect_timer);
-	loop_timer_stop(c->loop, &c->retry_timer);
+	backoff_stop(&c->retry);
 	loop_timer_stop(c->loop, &c->kick);
 	loop_timer_stop(c->loop, &c->watchdog);
 	net_resolve_cancel(&c->resolve);

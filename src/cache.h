@@ -29,8 +29,12 @@
  * A Redis that stops answering (commands outstanding with no reply for
  * command_timeout_ms) is dropped and reconnected, so nothing hangs.
  *
- * Reconnecting: a broken connection is retried at once, then with
- * exponential backoff and jitter (db_backoff_delay) up to backoff_max_ms.
+ * Reconnecting (backoff.h, shared with db): a connection counts as up only
+ * once Redis has answered a PING on it, so every failure shape — refused,
+ * accepted and closed at once, "max number of clients reached", LOADING —
+ * is retried with exponential backoff and full jitter up to
+ * backoff_max_ms, its log lines rate-limited; only a connection that was
+ * up for BACKOFF_STABLE_MS is retried at once when it breaks.
  * The host name is resolved off the loop (net.h) and hiredis is given the
  * numeric address, so it never calls getaddrinfo on a name. */
 #ifndef AGORA_CACHE_H
@@ -78,6 +82,8 @@ int cache_connected(const struct cache *c);
 const char *cache_error(const struct cache *c);
 /* Records waiting in the write FIFO (unsent or unacknowledged). */
 size_t cache_buffered(const struct cache *c);
+/* Connection attempts started since cache_new (for logs and tests). */
+unsigned long cache_connect_attempts(const struct cache *c);
 /* Records dropped because the FIFO was full, since cache_new. */
 uint64_t cache_lost(const struct cache *c);
 

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "mem.h"
 #include "net.h"
@@ -45,11 +46,13 @@ struct db_query {
 struct db {
 	struct loop *loop;
 	enum db_state state;
-	int closing; /* db_free is running: no new queries */
+	int closing;               /* db_free ran: no new queries, nothing more runs */
+	int callback_depth;        /* inside a callback of ours: db_free defers the free */
+	struct loop_defer release; /* frees the memory after such a db_free */
 	/* config (strings owned) */
 	char *host, *dbname, *user, *password;
 	uint16_t port;
-	int connect_timeout_ms, query_timeout_ms, backoff_initial_ms, backoff_max_ms;
+	int connect_timeout_ms, query_timeout_ms;
 	db_state_fn *on_state;
 	void *state_data;
 
@@ -58,10 +61,9 @@ struct db {
 	struct loop_watch watch;
 	short want; /* what the watch waits for */
 	struct loop_timer connect_timer;
-	struct loop_timer retry_timer;
-	struct loop_timer kick; /* 0 ms: runs the queue on the next iteration */
-	unsigned attempt;       /* failed attempts since the last success */
-	uint32_t rng;           /* jitter */
+	struct backoff retry;         /* when to connect again (backoff.h) */
+	struct loop_timer kick;       /* 0 ms: runs the queue on the next iteration */
+	char what[NET_HOST_MAX + 48]; /* "PostgreSQL at HOST:PORT", for logs */
 
 	struct db_query *head, *tail; /* queued, not yet sent */
 	size_t queued;
@@ -73,6 +75,7 @@ struct db {
 };
 
 static void db_kick(struct loop *loop, struct loop_timer *t);
+static void db_release(struct loop *loop, struct loop_defer *d);
 static void db_start_connect(struct db *db);
 
 /* ------------------------------------------------------------ helpers */
@@ -132,7 +135,9 @@ db_finish(struct db_query *q, const char *error, const char *sqlstate, PGresult 
 	struct db *db = q->db;
 	loop_timer_stop(db->loop, &q->timer);
 	struct db_reply reply = {error, sqlstate ? sqlstate : "", error ? NULL : result};
+	db->callback_depth++;
 	q->fn(q->data, &reply);
+	db->callback_depth--;
 	mem_free(q);
 }
 
@@ -172,28 +177,14 @@ db_close_conn(struct db *db)
 	db->conn = NULL;
 }
 
-unsigned
-db_backoff_delay(unsigned attempt, unsigned initial_ms, unsigned max_ms, uint32_t *rng)
-{
-	/* exponential: initial * 2^(attempt-1), capped; then "equal jitter":
-	 * a uniform pick in [delay/2, delay], so many bots restarting with one
-	 * database do not retry in lockstep */
-	unsigned delay = initial_ms;
-	for (unsigned i = 1; i < attempt && delay < max_ms; i++)
-		delay *= 2;
-	if (delay > max_ms)
-		delay = max_ms;
-	*rng ^= *rng << 13; /* xorshift32: jitter needs no quality */
-	*rng ^= *rng >> 17;
-	*rng ^= *rng << 5;
-	return delay / 2 + *rng % (delay / 2 + 1);
-}
-
 static void
 db_notify_state(struct db *db, int connected)
 {
-	if (db->on_state)
+	if (db->on_state && !db->closing) {
+		db->callback_depth++;
 		db->on_state(db->state_data, connected, connected ? NULL : db->error);
+		db->callback_depth--;
+	}
 }
 
 /* An attempt failed: everything waiting for it fails, retry later. */
@@ -204,19 +195,13 @@ db_attempt_failed(struct db *db, const char *why)
 	db_set_error(db->error, sizeof db->error, "", why);
 	db_close_conn(db);
 	db->state = DB_IDLE;
-	db->attempt++;
-	unsigned delay = db_backoff_delay(db->attempt, (unsigned)db->backoff_initial_ms,
-	                                  (unsigned)db->backoff_max_ms, &db->rng);
-	/* the first failure and the capped retries are worth a warning; the
-	 * ramp in between is noise at the default level */
-	log_msg(db->attempt == 1 || delay >= (unsigned)db->backoff_max_ms / 2 ? LOG_WARNING
-	                                                                      : LOG_DEBUG,
-	        "db", "cannot connect to PostgreSQL at %s:%u: %s (retry in %u ms)", db->host,
-	        db->port, db->error, delay);
+	char what[sizeof db->what + 32];
+	snprintf(what, sizeof what, "cannot connect to %s", db->what);
+	backoff_failed(&db->retry, what, db->error);
+	/* the callbacks come last: one may call db_free */
 	char msg[DB_ERROR_MAX + 32];
 	snprintf(msg, sizeof msg, "database unavailable: %s", db->error);
 	db_fail_queued(db, msg);
-	loop_timer_start(db->loop, &db->retry_timer, delay);
 	db_notify_state(db, 0);
 }
 
@@ -227,12 +212,15 @@ db_connection_lost(struct db *db, const char *why)
 {
 	char msg[DB_ERROR_MAX + 32];
 	db_set_error(db->error, sizeof db->error, "", why);
-	log_warn("db", "PostgreSQL connection lost: %s", db->error);
 	snprintf(msg, sizeof msg, "database connection lost: %s", db->error);
 	struct db_query *current = db->current;
 	db->current = NULL;
 	db_close_conn(db);
 	db->state = DB_IDLE;
+	/* reconnects at once after a stable connection, else backs off */
+	char what[sizeof db->what + 32];
+	snprintf(what, sizeof what, "%s connection lost", db->what);
+	backoff_lost(&db->retry, what, db->error);
 	/* the FIFO order holds for the failures too: the one sent first */
 	struct db_query *waiting = db->head;
 	db->head = db->tail = NULL;
@@ -245,7 +233,6 @@ db_connection_lost(struct db *db, const char *why)
 		waiting = next;
 	}
 	db_notify_state(db, 0);
-	db_start_connect(db);
 }
 
 /* ------------------------------------------------------------ connect */
@@ -260,8 +247,9 @@ db_connected_now(struct db *db)
 	}
 	PQsetNoticeProcessor(db->conn, db_notice, db);
 	db->state = DB_READY;
-	db->attempt = 0;
 	db->error[0] = '\0';
+	/* the server ran the whole startup exchange: a healthy connection */
+	backoff_healthy(&db->retry, db->what);
 	log_info("db", "connected to PostgreSQL at %s:%u (database %s)", db->host, db->port,
 	         db->dbname);
 	/* idle, we still read: the server may close or send a FATAL notice */
@@ -369,11 +357,10 @@ db_connect_timeout(struct loop *loop, struct loop_timer *t)
 }
 
 static void
-db_retry(struct loop *loop, struct loop_timer *t)
+db_retry(void *data)
 {
-	(void)loop;
-	struct db *db = t->data;
-	if (db->state == DB_IDLE)
+	struct db *db = data;
+	if (db->state == DB_IDLE && !db->closing)
 		db_start_connect(db);
 }
 
@@ -449,9 +436,11 @@ db_collect(struct db *db)
 				db_finish(q, NULL, NULL, result);
 			}
 			PQclear(result);
-			/* the callback may have freed nothing of ours (db_free is
-			 * not allowed there), so carry on with the queue */
-			db_send_next(db);
+			/* the callback may have called db_free: the memory is
+			 * still ours (freed by a deferred call), nothing more
+			 * may run */
+			if (!db->closing)
+				db_send_next(db);
 			return;
 		}
 		ExecStatusType st = PQresultStatus(res);
@@ -546,9 +535,10 @@ db_query_timeout(struct loop *loop, struct loop_timer *t)
 	db->current = NULL;
 	db_close_conn(db);
 	db->state = DB_IDLE;
-	db_finish(q, "query timed out", NULL, NULL);
-	/* the queued queries were never sent: they wait for the new session */
+	/* the queued queries were never sent: they wait for the new session,
+	 * which starts before the callback (it may call db_free) */
 	db_start_connect(db);
+	db_finish(q, "query timed out", NULL, NULL);
 }
 
 static int
@@ -697,44 +687,31 @@ db_new(struct loop *loop, const struct db_config *config)
 	db->connect_timeout_ms =
 	        config->connect_timeout_ms > 0 ? config->connect_timeout_ms : 10000;
 	db->query_timeout_ms = config->query_timeout_ms > 0 ? config->query_timeout_ms : 30000;
-	db->backoff_initial_ms = config->backoff_initial_ms > 0 ? config->backoff_initial_ms : 500;
-	db->backoff_max_ms = config->backoff_max_ms > 0 ? config->backoff_max_ms : 30000;
-	if (db->backoff_max_ms < db->backoff_initial_ms)
-		db->backoff_max_ms = db->backoff_initial_ms;
 	db->on_state = config->on_state;
 	db->state_data = config->state_data;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	db->rng = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() ^ 0x9e3779b9u;
-	if (!db->rng)
-		db->rng = 1;
+	snprintf(db->what, sizeof db->what, "PostgreSQL at %.*s:%u", NET_HOST_MAX, db->host,
+	         db->port);
+	backoff_init(&db->retry, loop, "db",
+	             config->backoff_initial_ms > 0 ? (unsigned)config->backoff_initial_ms : 0,
+	             config->backoff_max_ms > 0 ? (unsigned)config->backoff_max_ms : 0, db_retry,
+	             db);
 	net_resolve_init(&db->resolve);
 	loop_watch_init(&db->watch, db_io, db);
 	loop_timer_init(&db->connect_timer, db_connect_timeout, db);
-	loop_timer_init(&db->retry_timer, db_retry, db);
 	loop_timer_init(&db->kick, db_kick, db);
+	loop_defer_init(&db->release, db_release, db);
 	db->state = DB_IDLE;
 	db_start_connect(db);
 	return db;
 }
 
-void
-db_free(struct db *db)
+/* The memory itself: at once, or deferred when db_free ran inside one of
+ * our callbacks (the frames below it still hold db). */
+static void
+db_release(struct loop *loop, struct loop_defer *d)
 {
-	if (!db)
-		return;
-	db->closing = 1;
-	loop_timer_stop(db->loop, &db->retry_timer);
-	loop_timer_stop(db->loop, &db->kick);
-	/* no more state callbacks: the owner is tearing down */
-	db->on_state = NULL;
-	struct db_query *current = db->current;
-	db->current = NULL;
-	db_close_conn(db);
-	db->state = DB_IDLE;
-	if (current)
-		db_finish(current, "database closed", NULL, NULL);
-	db_fail_queued(db, "database closed");
+	(void)loop;
+	struct db *db = d->data;
 	mem_free(db->host);
 	mem_free(db->dbname);
 	mem_free(db->user);
@@ -746,6 +723,30 @@ db_free(struct db *db)
 		mem_free(db->password);
 	}
 	mem_free(db);
+}
+
+void
+db_free(struct db *db)
+{
+	if (!db || db->closing)
+		return;
+	db->closing = 1;
+	backoff_stop(&db->retry);
+	loop_timer_stop(db->loop, &db->kick);
+	/* no more state callbacks: the owner is tearing down */
+	db->on_state = NULL;
+	struct db_query *current = db->current;
+	db->current = NULL;
+	db_close_conn(db);
+	db->state = DB_IDLE;
+	if (current)
+		db_finish(current, "database closed", NULL, NULL);
+	db_fail_queued(db, "database closed");
+	/* as ws does: never free ourselves under our own callback */
+	if (db->callback_depth > 0)
+		loop_defer(db->loop, &db->release);
+	else
+		db_release(db->loop, &db->release);
 }
 
 int

@@ -21,9 +21,11 @@
  *   - "database closed"              db_free() ran first
  *   - the server's message           the query itself failed (sqlstate set)
  *
- * Reconnecting: when a working connection breaks, a new one is attempted at
- * once; failed attempts are retried after an exponential backoff with
- * jitter (backoff_initial_ms doubling up to backoff_max_ms).
+ * Reconnecting (backoff.h, shared with cache): when a connection that was
+ * up for a while breaks, a new one is attempted at once; failed attempts
+ * are retried after an exponential backoff with full jitter
+ * (backoff_initial_ms doubling up to backoff_max_ms), failure lines
+ * rate-limited.
  *
  * A query that times out while running: its callback fails at once, the
  * server is asked to cancel it from a short-lived detached thread (PQcancel
@@ -83,7 +85,8 @@ struct db_config {
  * memory or config lacks host/dbname/user. */
 struct db *db_new(struct loop *loop, const struct db_config *config);
 /* Closes the connection; every pending callback runs once, now, with
- * "database closed". Never call it from inside a db callback (defer it). */
+ * "database closed". Safe from inside any db callback (a query's or
+ * on_state): the memory then goes in a deferred call, as ws_free does. */
 void db_free(struct db *db);
 
 /* 1 when a connection is up and ready for queries. */
@@ -114,11 +117,5 @@ int db_cols(const struct db_reply *reply);
 const char *db_value(const struct db_reply *reply, int row, int col);
 /* Rows a command touched (INSERT/UPDATE/DELETE), from PQcmdTuples. */
 long long db_affected(const struct db_reply *reply);
-
-/* The wait before retry number `attempt` (1 = first retry): initial_ms
- * doubled per attempt up to max_ms, then a uniform pick in [d/2, d]
- * ("equal jitter"); *rng is the caller's xorshift state (non-zero).
- * Exposed for tests. */
-unsigned db_backoff_delay(unsigned attempt, unsigned initial_ms, unsigned max_ms, uint32_t *rng);
 
 #endif

@@ -110,3 +110,54 @@ log_msg(enum log_level level, const char *component, const char *fmt, ...)
 	}
 	errno = saved_errno;
 }
+
+static long long
+log_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+log_limited(struct log_limit *l, long long interval_ms, enum log_level level, const char *component,
+            const char *fmt, ...)
+{
+	long long now = log_clock_ms();
+	l->repeats++;
+	/* the first line of a failure always goes out, then one per interval */
+	if (l->repeats > 1 && now - l->last_ms < interval_ms) {
+		l->held++;
+		return 0;
+	}
+	if (level < min_level) {
+		l->last_ms = now;
+		l->held = 0;
+		return 0;
+	}
+	char text[1600];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		text[0] = '\0';
+	if (l->held)
+		log_msg(level, component, "%s (%lu more like it held back in the last %lld s)",
+		        text, l->held, (now - l->last_ms) / 1000);
+	else
+		log_msg(level, component, "%s", text);
+	l->last_ms = now;
+	l->held = 0;
+	return 1;
+}
+
+void
+log_limit_end(struct log_limit *l, enum log_level level, const char *component, const char *what)
+{
+	if (l->held)
+		log_msg(level, component, "%s: %lu more like it held back", what, l->held);
+	l->last_ms = 0;
+	l->held = 0;
+	l->repeats = 0;
+}

@@ -26,6 +26,25 @@ const char *log_level_name(enum log_level level);
 void log_msg(enum log_level level, const char *component, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* A line that repeats while a failure lasts ("cannot connect to Redis")
+ * is printed the first time, then at most once per interval_ms, each time
+ * saying how many were held back since the last one printed; when the
+ * failure is over, log_limit_end says how many were held back at the end.
+ * A zeroed struct is ready to use; it allocates nothing. */
+struct log_limit {
+	long long last_ms;     /* CLOCK_MONOTONIC ms of the last printed line */
+	unsigned long held;    /* held back since the last printed line */
+	unsigned long repeats; /* occurrences since the first, printed or not */
+};
+/* Returns 1 if the line was printed, 0 if it was held back (or the level
+ * is disabled). */
+int log_limited(struct log_limit *l, long long interval_ms, enum log_level level,
+                const char *component, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The failure is over: when lines were held back since the last printed
+ * one, one line "WHAT: N more like it held back" says so; then resets l. */
+void log_limit_end(struct log_limit *l, enum log_level level, const char *component,
+                   const char *what);
+
 #define log_debug(c, ...) log_msg(LOG_DEBUG, c, __VA_ARGS__)
 #define log_info(c, ...)  log_msg(LOG_INFO, c, __VA_ARGS__)
 #define log_warn(c, ...)  log_msg(LOG_WARNING, c, __VA_ARGS__)

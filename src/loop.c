@@ -157,12 +157,16 @@ loop_watch_start(struct loop *loop, struct loop_watch *w, int fd, short events)
 	}
 	loop_watch_stop(loop, w);
 	if (loop->watch_count == loop->watch_cap) {
+		/* poll() takes an nfds_t and slots are ints: far below overflow,
+		 * but the multiplications are checked all the same */
+		if (loop->watch_cap > INT32_MAX / 2)
+			return -1;
 		size_t cap = loop->watch_cap ? loop->watch_cap * 2 : 16;
-		struct pollfd *fds = mem_realloc(loop->fds, cap * sizeof *fds);
+		struct pollfd *fds = mem_reallocarray(loop->fds, cap, sizeof *fds);
 		if (!fds)
 			return -1;
 		loop->fds = fds;
-		struct loop_watch **watches = mem_realloc(loop->watches, cap * sizeof *watches);
+		struct loop_watch **watches = mem_reallocarray(loop->watches, cap, sizeof *watches);
 		if (!watches)
 			return -1;
 		loop->watches = watches;

@@ -49,6 +49,14 @@ mem_realloc(void *ptr, size_t size)
 	return realloc(ptr, size ? size : 1);
 }
 
+void *
+mem_reallocarray(void *ptr, size_t count, size_t size)
+{
+	if (size && count > SIZE_MAX / size)
+		return NULL;
+	return mem_realloc(ptr, count * size);
+}
+
 void
 mem_free(void *ptr)
 {
@@ -58,6 +66,8 @@ mem_free(void *ptr)
 char *
 mem_strndup(const char *s, size_t len)
 {
+	if (len == SIZE_MAX)
+		return NULL;
 	char *copy = mem_alloc(len + 1);
 	if (!copy)
 		return NULL;

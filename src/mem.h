@@ -17,6 +17,9 @@ void *mem_alloc(size_t size);
 void *mem_calloc(size_t count, size_t size);
 /* realloc(ptr, size); NULL on failure, ptr then still valid. */
 void *mem_realloc(void *ptr, size_t size);
+/* realloc(ptr, count * size) with overflow check (OpenBSD's
+ * reallocarray): NULL on overflow or failure, ptr then still valid. */
+void *mem_reallocarray(void *ptr, size_t count, size_t size);
 /* free(ptr); NULL is fine. */
 void mem_free(void *ptr);
 /* copy of the NUL-terminated s; NULL on failure. */

@@ -2,15 +2,20 @@
  * tests/services.sh, restarted mid-test to show that buffered counts
  * survive an outage. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cache.h"
+#include "log.h"
 #include "loop.h"
 #include "mem.h"
 #include "services.h"
@@ -359,8 +364,20 @@ TEST(cache_silent_server_is_dropped)
 	                           .command_timeout_ms = 300,
 	                           .backoff_initial_ms = 1000};
 	struct cache *c = cache_new(loop, &cfg);
+	/* TCP alone is not "connected": the cache waits for a PONG */
+	int never = 0, peer = -1;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (int i = 0; i < 200 && peer < 0; i++) {
+		services_wait(loop, &never, 10);
+		peer = accept(fd, NULL, NULL);
+	}
+	CHECK(peer >= 0);
+	services_wait(loop, &never, 50);
+	CHECK(!cache_connected(c));
+	/* answer the handshake PING, then say nothing more */
+	CHECK(write(peer, "+PONG\r\n", 7) == 7);
 	cache_test_wait_flag(loop, cache_connected, c, 1, 2000);
-	CHECK(cache_connected(c)); /* the kernel completed the handshake */
+	CHECK(cache_connected(c));
 	struct cache_test_done d;
 	memset(&d, 0, sizeof d);
 	int64_t t0 = services_now_ms();
@@ -372,6 +389,8 @@ TEST(cache_silent_server_is_dropped)
 	CHECK(d.at_ms - t0 < 1000);
 	cache_free(c);
 	loop_free(loop);
+	if (peer >= 0)
+		close(peer);
 	close(fd);
 }
 
@@ -419,4 +438,232 @@ TEST(cache_connects_by_host_name)
 	CHECK_STR(d.error, "");
 	cache_free(c);
 	loop_free(loop);
+}
+
+/* ---- Redis reconnects back off in every failure shape (issue 12.2)
+ *
+ * Before: a server that accepted and closed at once, or answered "max
+ * number of clients reached", counted as connected, so the retry after
+ * its loss came at once: 2,584 reconnects in 3 s at 100% CPU, 1 MB of log.
+ * Each shape below runs for a counted 1.5 s window with backoff 100 ms
+ * doubling to 1 s: full jitter allows about 6 attempts; the bound is 15.
+ * The failure line is printed once (the rest are held back and counted). */
+
+#define CACHE_SHAPE_WINDOW_MS 1500
+#define CACHE_SHAPE_MAX_TRIES 15
+
+struct cache_shape {
+	const char *log_path;
+	int log_fd;
+	unsigned long attempts;
+	int failure_lines;
+};
+
+static void
+cache_shape_begin(struct cache_shape *s, const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s.log", test_tmpdir(), name);
+	s->log_path = strdup(path);
+	s->log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(s->log_fd >= 0);
+	log_set_fd(s->log_fd);
+}
+
+/* Counts the lines of the log that contain needle. */
+static int
+cache_shape_lines(const struct cache_shape *s, const char *needle)
+{
+	size_t len = 0;
+	char *text = test_read_file(s->log_path, &len);
+	int n = 0;
+	for (char *p = text; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	free(text);
+	return n;
+}
+
+static void
+cache_shape_end(struct cache_shape *s)
+{
+	log_set_fd(2);
+	close(s->log_fd);
+	free((void *)s->log_path);
+}
+
+static struct cache *
+cache_shape_open(struct loop *loop, uint16_t port)
+{
+	struct cache_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.host = "127.0.0.1";
+	cfg.port = port;
+	cfg.connect_timeout_ms = 1000;
+	cfg.backoff_initial_ms = 100;
+	cfg.backoff_max_ms = 1000;
+	return cache_new(loop, &cfg);
+}
+
+TEST(cache_backoff_when_refused)
+{
+	/* a port nobody listens on: bind, note it, close */
+	uint16_t port;
+	int fd = test_listen(&port);
+	CHECK(fd >= 0);
+	close(fd);
+	struct cache_shape s;
+	cache_shape_begin(&s, "cache_refused");
+	struct loop *loop = loop_new();
+	struct cache *c = cache_shape_open(loop, port);
+	int never = 0;
+	services_wait(loop, &never, CACHE_SHAPE_WINDOW_MS);
+	unsigned long tries = cache_connect_attempts(c);
+	cache_free(c);
+	loop_free(loop);
+	int lines = cache_shape_lines(&s, "cannot connect to Redis");
+	cache_shape_end(&s);
+	printf("    refused: %lu attempts in %d ms, %d log lines\n", tries, CACHE_SHAPE_WINDOW_MS,
+	       lines);
+	CHECK(tries >= 2);
+	CHECK(tries <= CACHE_SHAPE_MAX_TRIES);
+	CHECK_INT(lines, 1);
+}
+
+/* A listener that accepts every connection and closes it at once. */
+struct cache_slammer {
+	struct loop_watch watch;
+	int accepted;
+};
+
+static void
+cache_slammer_accept(struct loop *loop, struct loop_watch *w, short revents)
+{
+	(void)loop;
+	(void)revents;
+	struct cache_slammer *sl = w->data;
+	int peer;
+	while ((peer = accept(w->fd, NULL, NULL)) >= 0) {
+		sl->accepted++;
+		close(peer);
+	}
+}
+
+TEST(cache_backoff_when_accepted_and_closed)
+{
+	uint16_t port;
+	int fd = test_listen(&port);
+	CHECK(fd >= 0);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	struct cache_shape s;
+	cache_shape_begin(&s, "cache_slammed");
+	struct loop *loop = loop_new();
+	struct cache_slammer sl = {.accepted = 0};
+	loop_watch_init(&sl.watch, cache_slammer_accept, &sl);
+	CHECK_INT(loop_watch_start(loop, &sl.watch, fd, POLLIN), 0);
+	struct cache *c = cache_shape_open(loop, port);
+	int never = 0;
+	services_wait(loop, &never, CACHE_SHAPE_WINDOW_MS);
+	unsigned long tries = cache_connect_attempts(c);
+	CHECK(!cache_connected(c));
+	cache_free(c);
+	loop_watch_stop(loop, &sl.watch);
+	loop_free(loop);
+	close(fd);
+	int lines = cache_shape_lines(&s, "cannot connect to Redis");
+	cache_shape_end(&s);
+	printf("    accepted and closed: %lu attempts (%d accepted by the server) in %d ms, %d "
+	       "log lines\n",
+	       tries, sl.accepted, CACHE_SHAPE_WINDOW_MS, lines);
+	CHECK(sl.accepted >= 2);
+	CHECK(sl.accepted <= CACHE_SHAPE_MAX_TRIES);
+	CHECK(tries <= CACHE_SHAPE_MAX_TRIES);
+	CHECK_INT(lines, 1);
+}
+
+/* A real redis-server with --maxclients 1 and the slot taken. */
+static pid_t
+cache_spawn_redis(uint16_t port)
+{
+	char port_text[8];
+	snprintf(port_text, sizeof port_text, "%u", port);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		execlp("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1",
+		       "--save", "", "--appendonly", "no", "--maxclients", "1", "--dir",
+		       test_tmpdir(), (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* A blocking client that took the one slot: PING answered PONG. */
+static int
+cache_take_slot(uint16_t port)
+{
+	for (int i = 0; i < 100; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a;
+		memset(&a, 0, sizeof a);
+		a.sin_family = AF_INET;
+		a.sin_port = htons(port);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		char reply[64] = {0};
+		if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+		    write(fd, "PING\r\n", 6) == 6 && read(fd, reply, sizeof reply - 1) > 0 &&
+		    strncmp(reply, "+PONG", 5) == 0)
+			return fd;
+		close(fd);
+		usleep(50000);
+	}
+	return -1;
+}
+
+TEST(cache_backoff_when_maxclients)
+{
+	uint16_t port;
+	int probe = test_listen(&port);
+	CHECK(probe >= 0);
+	close(probe);
+	pid_t redis = cache_spawn_redis(port);
+	CHECK(redis > 0);
+	int holder = cache_take_slot(port);
+	if (!CHECK(holder >= 0)) {
+		kill(redis, SIGKILL);
+		waitpid(redis, NULL, 0);
+		return;
+	}
+	struct cache_shape s;
+	cache_shape_begin(&s, "cache_maxclients");
+	struct loop *loop = loop_new();
+	struct cache *c = cache_shape_open(loop, port);
+	int never = 0;
+	services_wait(loop, &never, CACHE_SHAPE_WINDOW_MS);
+	unsigned long tries = cache_connect_attempts(c);
+	CHECK(!cache_connected(c));
+	int lines = cache_shape_lines(&s, "cannot connect to Redis");
+	int says_why = cache_shape_lines(&s, "max number of clients reached");
+	/* the slot frees: the cache connects by itself within the backoff
+	 * cap (1 s) plus a little */
+	close(holder);
+	cache_test_wait_flag(loop, cache_connected, c, 1, 3000);
+	CHECK(cache_connected(c));
+	int summary = cache_shape_lines(&s, "more like it held back");
+	cache_free(c);
+	loop_free(loop);
+	cache_shape_end(&s);
+	kill(redis, SIGTERM);
+	waitpid(redis, NULL, 0);
+	printf("    maxclients: %lu attempts in %d ms, %d log lines\n", tries,
+	       CACHE_SHAPE_WINDOW_MS, lines);
+	CHECK(tries >= 2);
+	CHECK(tries <= CACHE_SHAPE_MAX_TRIES);
+	CHECK_INT(lines, 1);
+	CHECK_INT(says_why, 1);
+	CHECK_INT(summary, 1);
 }

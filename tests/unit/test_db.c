@@ -1,5 +1,6 @@
 /* test_db — src/db.c and src/migrate.c against a real PostgreSQL 15 started
  * by tests/services.sh (scram-sha-256 password auth over TCP). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,32 +479,6 @@ TEST(migrate_fresh_database_then_nothing_then_failure_rolls_back)
 	loop_free(loop);
 }
 
-TEST(db_backoff_doubles_with_jitter_up_to_the_cap)
-{
-	uint32_t rng = 12345;
-	unsigned lo_seen = 30000, hi_seen = 0;
-	for (unsigned attempt = 1; attempt <= 40; attempt++) {
-		unsigned d = 500;
-		for (unsigned i = 1; i < attempt && d < 30000; i++)
-			d *= 2;
-		if (d > 30000)
-			d = 30000;
-		for (int k = 0; k < 50; k++) {
-			unsigned got = db_backoff_delay(attempt, 500, 30000, &rng);
-			if (!CHECK(got >= d / 2 && got <= d))
-				return;
-			if (d == 30000) {
-				lo_seen = got < lo_seen ? got : lo_seen;
-				hi_seen = got > hi_seen ? got : hi_seen;
-			}
-		}
-	}
-	/* at the cap the jitter spreads the retries over [15 s, 30 s] */
-	CHECK(lo_seen < 17000);
-	CHECK(hi_seen > 28000);
-	CHECK_INT(db_backoff_delay(1, 500, 30000, &rng) <= 500, 1);
-}
-
 /* A host NAME goes through net.h's resolver (off the loop) and libpq gets
  * every address as hostaddr, trying them in turn (localhost may be ::1
  * first, where nothing listens). */
@@ -572,5 +547,90 @@ TEST(db_queue_is_bounded)
 	CHECK_INT(calls, DB_MAX_QUEUE); /* all failed (no server), each once */
 	db_free(db);
 	CHECK_INT(calls, DB_MAX_QUEUE);
+	loop_free(loop);
+}
+
+/* ---- db_free from inside db's own callbacks (issue 9.7)
+ *
+ * A query's callback frees the db while more queries wait behind it, and
+ * an on_state callback frees it when the server is unreachable: every
+ * callback still runs exactly once (the others with "database closed"),
+ * nothing touches freed memory (the ASan build checks), and the memory
+ * goes in a deferred call, as ws_free does. */
+
+struct db_free_inside {
+	struct db *db;
+	int calls[4];
+	char error[4][128];
+	int states;
+};
+
+static struct db_free_inside free_inside;
+
+static void
+db_free_inside_query(void *data, const struct db_reply *reply)
+{
+	int i = (int)(intptr_t)data;
+	free_inside.calls[i]++;
+	snprintf(free_inside.error[i], sizeof free_inside.error[i], "%s",
+	         reply->error ? reply->error : "");
+	if (i == 0)
+		db_free(free_inside.db); /* from inside its own callback */
+}
+
+static void
+db_free_inside_state(void *data, int connected, const char *error)
+{
+	(void)data;
+	(void)error;
+	free_inside.states++;
+	if (!connected)
+		db_free(free_inside.db);
+}
+
+TEST(db_free_inside_its_own_callback)
+{
+	struct db_config cfg;
+	if (services_pg("db_free_inside_its_own_callback", &cfg) < 0)
+		return;
+	struct loop *loop = loop_new();
+	memset(&free_inside, 0, sizeof free_inside);
+	free_inside.db = services_db(loop, &cfg);
+	if (!CHECK(free_inside.db != NULL)) {
+		loop_free(loop);
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		CHECK_INT(db_query(free_inside.db, "SELECT 1", 0, NULL, 0, db_free_inside_query,
+		                   (void *)(intptr_t)i),
+		          0);
+	int never = 0;
+	services_wait(loop, &never, 500);
+	CHECK_INT(free_inside.calls[0], 1);
+	CHECK_STR(free_inside.error[0], "");
+	for (int i = 1; i < 4; i++) {
+		CHECK_INT(free_inside.calls[i], 1);
+		CHECK_STR(free_inside.error[i], "database closed");
+	}
+
+	/* unreachable: the first "down" notice frees the db from on_state,
+	 * with queries queued; each fails once, and no retry follows */
+	memset(&free_inside, 0, sizeof free_inside);
+	struct db_config bad = cfg;
+	bad.host = "127.0.0.1";
+	bad.port = 1;
+	bad.on_state = db_free_inside_state;
+	free_inside.db = db_new(loop, &bad);
+	CHECK(free_inside.db != NULL);
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(db_query(free_inside.db, "SELECT 1", 0, NULL, 0, db_free_inside_query,
+		                   (void *)(intptr_t)(i + 1)),
+		          0);
+	services_wait(loop, &never, 500);
+	CHECK_INT(free_inside.states, 1);
+	for (int i = 1; i < 4; i++) {
+		CHECK_INT(free_inside.calls[i], 1);
+		CHECK(strstr(free_inside.error[i], "database unavailable") != NULL);
+	}
 	loop_free(loop);
 }

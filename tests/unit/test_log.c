@@ -97,3 +97,34 @@ TEST(log_parse_level_names)
 	CHECK_INT(log_parse_level("LOUD", &l), -1);
 	CHECK_INT(log_parse_level("", &l), -1);
 }
+
+/* ---- log_limited: the first line, then a count (issue 12.2) */
+
+static void
+emit_repeating_failure(void)
+{
+	static struct log_limit limit;
+	/* 1,000 failures within one interval: one line */
+	for (int i = 0; i < 1000; i++)
+		log_limited(&limit, 60000, LOG_WARNING, "cache", "cannot connect: refused %d", i);
+	/* the interval passes: the next line says how many were held back */
+	limit.last_ms -= 60000;
+	log_limited(&limit, 60000, LOG_WARNING, "cache", "cannot connect: refused again");
+	for (int i = 0; i < 5; i++)
+		log_limited(&limit, 60000, LOG_WARNING, "cache", "cannot connect: refused");
+	/* recovered: the five held back are summed up once */
+	log_limit_end(&limit, LOG_WARNING, "cache", "Redis");
+	/* a new failure prints at once */
+	log_limited(&limit, 60000, LOG_WARNING, "cache", "cannot connect: new outage");
+}
+
+TEST(log_limited_first_then_count)
+{
+	const char *out = capture(LOG_INFO, emit_repeating_failure);
+	CHECK_INT(count_lines(out), 4);
+	CHECK(strstr(out, "cannot connect: refused 0\n") != NULL);
+	CHECK(strstr(out, "refused 1\n") == NULL);
+	CHECK(strstr(out, "cannot connect: refused again (999 more like it held back") != NULL);
+	CHECK(strstr(out, "Redis: 5 more like it held back") != NULL);
+	CHECK(strstr(out, "cannot connect: new outage") != NULL);
+}
