@@ -23,6 +23,8 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "preflight.h"
+#include "tls.h"
 #include "versions.h"
 
 /* Exit statuses: 0 success, 1 failure (bad config, unhealthy, runtime
@@ -36,6 +38,9 @@ usage(FILE *out)
 	      "       agora --check-config [-c PATH]  check the config and secrets, print every "
 	      "problem\n"
 	      "       agora --healthcheck [-c PATH]   exit 0 if the running bot is healthy\n"
+	      "       agora --check-discord [-c PATH] check the token, server, channels and "
+	      "permissions\n"
+	      "       agora --invite-url [-c PATH]    print the URL that adds the bot to a server\n"
 	      "       agora --version                 print version and library versions\n"
 	      "The config file is PATH, else $AGORA_CONFIG, else ./agora.conf.\n",
 	      out);
@@ -145,6 +150,126 @@ healthcheck(const char *path)
 	return healthy ? 0 : 1;
 }
 
+/* ------------------------------------------------ --check-discord, --invite-url */
+
+struct preflight_run {
+	struct loop *loop;
+	int failed;
+	int done;
+};
+
+static void
+on_preflight_line(enum preflight_result result, const char *text, void *data)
+{
+	(void)data;
+	static const char *const word[] = {"ok  ", "FAIL", "skip"};
+	printf("%s %s\n", word[result], text);
+	fflush(stdout);
+}
+
+static void
+on_invite_line(enum preflight_result result, const char *text, void *data)
+{
+	(void)data;
+	if (result != PREFLIGHT_OK)
+		fprintf(stderr, "agora: invite-url: %s\n", text);
+}
+
+static void
+on_preflight_done(int failed, void *data)
+{
+	struct preflight_run *run = data;
+	run->failed = failed;
+	run->done = 1;
+	loop_stop(run->loop);
+}
+
+/* The configured channels and categories, each with the place whose
+ * permissions it needs (permissions_agora_needs). */
+static size_t
+preflight_targets(const struct config *cfg, struct preflight_target *t)
+{
+	size_t n = 0;
+#define TARGET(key, field, place) t[n++] = (struct preflight_target){key, cfg->field, place}
+	TARGET("ADMIN_NOTIFICATION_CHANNEL_ID", admin_notification_channel_id,
+	       PERMISSIONS_TEXT_CHANNEL);
+	TARGET("QUEUE_CHANNEL_ID", queue_channel_id, PERMISSIONS_TEXT_CHANNEL);
+	TARGET("PUBLIC_ANNOUNCEMENT_CHANNEL_ID", public_announcement_channel_id,
+	       PERMISSIONS_TEXT_CHANNEL);
+	TARGET("PROPOSED_ACTIVITY_REPORT_CHANNEL_ID", proposed_activity_report_channel_id,
+	       PERMISSIONS_TEXT_CHANNEL);
+	TARGET("PERMANENT_ACTIVITY_REPORT_CHANNEL_ID", permanent_activity_report_channel_id,
+	       PERMISSIONS_TEXT_CHANNEL);
+	TARGET("PROPOSED_CHANNEL_CATEGORY_ID", proposed_channel_category_id, PERMISSIONS_CATEGORY);
+	TARGET("PERMANENT_CHANNEL_CATEGORY_ID", permanent_channel_category_id,
+	       PERMISSIONS_CATEGORY);
+#undef TARGET
+	return n;
+}
+
+/* Runs the preflight job on its own loop until it is done. REST only: no
+ * database, Redis or gateway is touched. Returns the exit status. */
+static int
+run_preflight(const char *path, int invite_only)
+{
+	struct config cfg;
+	if (load_config(&cfg, path, stderr) < 0) {
+		config_free(&cfg);
+		return 1;
+	}
+	/* this mode's own output is the report; logs only for real trouble */
+	log_set_level(LOG_WARNING);
+	int status = 1;
+	char err[256] = "";
+	struct preflight_target targets[PREFLIGHT_TARGETS_MAX];
+	struct preflight_options o = {
+	        .api_url = cfg.discord_api_url,
+	        .token = cfg.discord_bot_token,
+	        .version = AGORA_VERSION,
+	        .guild_id = cfg.guild_id,
+	        .targets = targets,
+	        .target_count = preflight_targets(&cfg, targets),
+	        .invite_only = invite_only,
+	};
+	struct preflight_run run = {0};
+	struct preflight *p = NULL;
+	struct tls_trust *trust = tls_trust_load(cfg.tls_ca_file, err, sizeof err);
+	struct loop *loop = trust ? loop_new() : NULL;
+	o.trust = trust;
+	run.loop = loop;
+	if (!trust) {
+		fprintf(stderr, "agora: %s\n", err);
+	} else if (!loop) {
+		fprintf(stderr, "agora: out of memory\n");
+	} else if (!(p = preflight_new(loop, &o, invite_only ? on_invite_line : on_preflight_line,
+	                               on_preflight_done, &run, err, sizeof err))) {
+		fprintf(stderr, "agora: %s\n", err);
+	} else {
+		if (preflight_start(p) == 0 && (run.done || loop_run(loop) == 0) && run.done) {
+			if (invite_only) {
+				char url[256];
+				uint64_t app = preflight_application_id(p);
+				if (app && preflight_invite_url(app, url, sizeof url) > 0) {
+					printf("%s\n", url);
+					status = 0;
+				}
+			} else {
+				if (run.failed)
+					printf("check-discord: %d check%s did not pass\n",
+					       run.failed, run.failed == 1 ? "" : "s");
+				else
+					printf("check-discord: every check passed\n");
+				status = run.failed ? 1 : 0;
+			}
+		}
+	}
+	preflight_free(p);
+	loop_free(loop);
+	tls_trust_free(trust);
+	config_free(&cfg);
+	return status;
+}
+
 static void
 on_signal(struct loop *loop, int signo, void *data)
 {
@@ -191,7 +316,7 @@ run_bot(const char *path)
 int
 main(int argc, char **argv)
 {
-	enum { RUN, CHECK_CONFIG, HEALTHCHECK, VERSION } mode = RUN;
+	enum { RUN, CHECK_CONFIG, HEALTHCHECK, CHECK_DISCORD, INVITE_URL, VERSION } mode = RUN;
 	const char *path = getenv("AGORA_CONFIG");
 	if (!path || !*path)
 		path = "agora.conf";
@@ -211,6 +336,10 @@ main(int argc, char **argv)
 			mode = CHECK_CONFIG;
 		} else if (strcmp(a, "--healthcheck") == 0) {
 			mode = HEALTHCHECK;
+		} else if (strcmp(a, "--check-discord") == 0) {
+			mode = CHECK_DISCORD;
+		} else if (strcmp(a, "--invite-url") == 0) {
+			mode = INVITE_URL;
 		} else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
 			mode = VERSION;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -231,6 +360,10 @@ main(int argc, char **argv)
 		return check_config(path);
 	case HEALTHCHECK:
 		return healthcheck(path);
+	case CHECK_DISCORD:
+		return run_preflight(path, 0);
+	case INVITE_URL:
+		return run_preflight(path, 1);
 	case RUN:
 		break;
 	}
