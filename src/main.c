@@ -218,7 +218,7 @@ run_preflight(const char *path, int invite_only)
 		return 1;
 	}
 	/* this mode's own output is the report; logs only for real trouble */
-	log_set_level(LOG_WARNING);
+	log_set_level(LOG_ERROR);
 	int status = 1;
 	char err[256] = "";
 	struct preflight_target targets[PREFLIGHT_TARGETS_MAX];

@@ -143,11 +143,11 @@ on_app(struct preflight *p, int status, const struct json_value *body, const cha
 }
 
 static void
-not_a_member(struct preflight *p, const char *error)
+not_a_member(struct preflight *p, int status, const char *error)
 {
 	line(p, PREFLIGHT_FAIL,
-	     "guild %" PRIu64 ": the bot is not a member of this server (%s): %s",
-	     p->world.guild_id, error, fix_invite);
+	     "guild %" PRIu64 ": the bot is not a member of this server (HTTP %d, %s): %s",
+	     p->world.guild_id, status, error, fix_invite);
 	skip_rest(p, PF_GUILD, "needs the bot in the server");
 	p->state = PF_DONE;
 }
@@ -158,7 +158,7 @@ on_guild(struct preflight *p, int status, const struct json_value *body, const c
 	char err[256];
 	if (error) {
 		if (status == 403 || status == 404)
-			not_a_member(p, error);
+			not_a_member(p, status, error);
 		else {
 			line(p, PREFLIGHT_FAIL, "guild %" PRIu64 ": could not read the server (%s)",
 			     p->world.guild_id, error);
@@ -184,7 +184,7 @@ on_member(struct preflight *p, int status, const struct json_value *body, const 
 	char err[256];
 	if (error) {
 		if (status == 403 || status == 404)
-			not_a_member(p, error);
+			not_a_member(p, status, error);
 		else {
 			line(p, PREFLIGHT_FAIL,
 			     "guild %" PRIu64 ": could not read the bot's member (%s)",
@@ -238,8 +238,9 @@ on_commands(struct preflight *p, int status, const struct json_value *body, cons
 {
 	if (error && status == 403)
 		line(p, PREFLIGHT_FAIL,
-		     "application commands: Discord refuses them in this server (%s): the bot was "
-		     "added without the applications.commands scope; open the URL `agora "
+		     "application commands: Discord refuses them in this server (HTTP 403, %s): "
+		     "the bot was added without the applications.commands scope; open the URL "
+		     "`agora "
 		     "--invite-url` prints (no need to remove the bot first)",
 		     error);
 	else if (error)
@@ -623,16 +624,16 @@ preflight_judge_target(const struct preflight_world *w, const struct preflight_t
 	if (from_roles && len < cap)
 		len += (size_t)snprintf(
 		        out + len, cap - len,
-		        " %s not granted by its roles (Server Settings → Roles: allow "
+		        " its roles do not grant %s (Server Settings → Roles: allow "
 		        "them for the bot's role)%s",
 		        permissions_names(from_roles, names, sizeof names),
 		        from_overwrites ? ";" : "");
 	if (from_overwrites && len < cap)
 		snprintf(out + len, cap - len,
-		         " %s denied by this %s's permission overwrites (Edit %s → Permissions: "
+		         " this %s's permission overwrites deny %s (Edit %s → Permissions: "
 		         "allow them for the bot's role or the bot, or remove the deny)",
-		         permissions_names(from_overwrites, names, sizeof names),
 		         place_word(t->place),
+		         permissions_names(from_overwrites, names, sizeof names),
 		         t->place == PERMISSIONS_CATEGORY ? "Category" : "Channel");
 	return PREFLIGHT_FAIL;
 }

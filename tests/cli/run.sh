@@ -128,6 +128,29 @@ has "LOG_LEVEL=CRITICAL keeps CRITICAL lines" "^[0-9T:.-]+Z CRITICAL main: "
 expect "--healthcheck with nothing listening exits 1" 1 "$AGORA" --healthcheck -c "$T/good.conf"
 has "--healthcheck says why" "cannot reach the bot on 127\.0\.0\.1:1"
 
+# --check-discord / --invite-url without Discord (tests/e2e/060 runs them
+# against the emulator): the config is checked first, every failure exits 1
+expect "--help lists --check-discord" 0 "$AGORA" --help
+has "--help names --check-discord" "--check-discord \[-c PATH\]"
+has "--help names --invite-url" "--invite-url \[-c PATH\]"
+expect "--check-discord with a bad config exits 1" 1 "$AGORA" --check-discord -c "$T/bad.conf"
+has "--check-discord lists the config problems first" "bad\.conf:[0-9]+: unknown key 'NOT_A_KEY'"
+expect "--check-discord with an unusable CA file exits 1" 1 "$AGORA" --check-discord -c "$T/good.conf"
+has "--check-discord names the CA problem" "agora: .*agora\.conf\.example"
+hasnt "--check-discord never shows the token" "$TOKEN"
+sed -e "s|^TLS_CA_FILE = .*|TLS_CA_FILE = /etc/ssl/certs/ca-certificates.crt|" \
+	-e "s|^DISCORD_API_URL = .*|DISCORD_API_URL = https://127.0.0.1:1/api/v10|" "$T/good.conf" >"$T/nodiscord.conf"
+grep -q '^DISCORD_API_URL' "$T/nodiscord.conf" || echo "DISCORD_API_URL = https://127.0.0.1:1/api/v10" >>"$T/nodiscord.conf"
+if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
+	expect "--check-discord with Discord unreachable exits 1" 1 "$AGORA" --check-discord -c "$T/nodiscord.conf"
+	has "--check-discord says it could not ask Discord" "^FAIL token: could not ask Discord"
+	has "--check-discord skips what depends on the token" "^skip guild [0-9]+: needs a valid token"
+	has "--check-discord ends with the count" "^check-discord: 12 checks did not pass"
+	hasnt "--check-discord unreachable: token not shown" "$TOKEN"
+	expect "--invite-url with Discord unreachable exits 1" 1 "$AGORA" --invite-url -c "$T/nodiscord.conf"
+	has "--invite-url says why" "agora: invite-url: application: "
+fi
+
 # the binary: static, stripped, and alone in an empty root
 file -b "$AGORA" >"$T/out"
 has "binary is statically linked" "statically linked"

@@ -31,7 +31,13 @@ emulator's recordings:
      validation; the modal submit (action-row shape) read by discord.py;
      another click answered with a type 7 message update;
  11. the rate-limit headers are understood: a burst over a small bucket
-     waits instead of hitting 429, and a 429 body's retry_after is obeyed.
+     waits instead of hitting 429, and a 429 body's retry_after is obeyed;
+ 12. the REST reads `agora --check-discord` makes, through discord.py's own
+     API: application_info(), fetch_guild() (roles with permissions),
+     fetch_member() (the bot's roles), fetch_channels() (overwrites set
+     through the control API, parsed into discord.py's overwrite objects,
+     and discord.py's permissions_for() applying them), and a guild the
+     bot was removed from answering 403 Missing Access (discord.Forbidden).
 If discord.py is unhappy with something, the emulator is wrong.
 """
 
@@ -383,6 +389,46 @@ def run_steps(emu, box):
     tries = [q["status"] for q in emu.requests(since=since) if q["method"] == "POST"]
     check(tries == [429, 200], "a 429 body was understood and the request retried: %r" % tries)
     step("X-RateLimit-* headers obeyed (no 429 in a burst); a 429 retried after retry_after")
+
+    rest_reads_for_preflight(emu, box, bot, guild)
+
+
+def rest_reads_for_preflight(emu, box, bot, guild):
+    """12. GET /oauth2/applications/@me, /guilds/{id}, /guilds/{id}/members/{bot},
+    /guilds/{id}/channels (with permission_overwrites) and a 403 50001 guild."""
+    gid = int(DEFAULT_GUILD_ID)
+    app = on_bot(box, bot.application_info())
+    check(app.id == int(emu.state()["application_id"]), "application_info() id")
+    emu.update_role(DEFAULT_GUILD_ID, DEFAULT_GUILD_ID, permissions=str(1 << 10 | 1 << 11))
+    emu.update_member(DEFAULT_GUILD_ID, str(bot.user.id), roles=["1210000000000000001"])
+    emu.update_role(DEFAULT_GUILD_ID, "1210000000000000001", permissions=str(1 << 14))
+    emu.update_channel(GENERAL, permission_overwrites=[
+        {"id": DEFAULT_GUILD_ID, "type": 0, "allow": "0", "deny": str(1 << 11)},
+        {"id": str(bot.user.id), "type": 1, "allow": str(1 << 16), "deny": "0"}])
+    fetched = on_bot(box, bot.fetch_guild(gid))
+    check(fetched.get_role(gid).permissions.value == (1 << 10 | 1 << 11), "fetch_guild(): @everyone's permissions")
+    me = on_bot(box, fetched.fetch_member(bot.user.id))
+    check([r.id for r in me.roles if r.id != gid] == [1210000000000000001], "fetch_member(): the bot's roles")
+    chans = {c.id: c for c in on_bot(box, fetched.fetch_channels())}
+    gen = chans[int(GENERAL)]
+    check(isinstance(chans[int(CATEGORY)], discord.CategoryChannel) and isinstance(gen, discord.TextChannel),
+          "fetch_channels(): category and text channel types")
+    ow = gen.overwrites
+    check(ow[fetched.default_role].send_messages is False, "fetch_channels(): @everyone overwrite parsed: %r" % ow)
+    member_ow = [v for k, v in ow.items() if getattr(k, "id", None) == bot.user.id]
+    check(member_ow and member_ow[0].read_message_history is True, "fetch_channels(): member overwrite parsed")
+    perms = gen.permissions_for(me)
+    check(perms.view_channel and not perms.send_messages and perms.read_message_history
+          and not perms.embed_links, "permissions_for() on the fetched data: %r" % perms)
+    other = emu.add_guild({"id": "1290000000000000001", "name": "Left", "announce": False})
+    emu.remove_member(other["id"], str(bot.user.id), announce=False)
+    try:
+        on_bot(box, bot.fetch_guild(int(other["id"])))
+        check(False, "a guild without the bot must be refused")
+    except discord.Forbidden as e:
+        check(e.status == 403 and e.code == 50001, "403 50001 Missing Access: %r" % e)
+    step("REST reads of --check-discord: application_info, fetch_guild roles, fetch_member, fetch_channels "
+         "overwrites + permissions_for; a guild without the bot -> discord.Forbidden 50001")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,21 @@ class Control:
     def add_role(self, gid, role):
         return self.post("/guilds/%s/roles" % gid, role)
 
+    def update_guild(self, gid, **kw):
+        return self.call("PATCH", "/guilds/%s" % gid, kw)
+
+    def update_role(self, gid, rid, **kw):
+        return self.call("PATCH", "/guilds/%s/roles/%s" % (gid, rid), kw)
+
+    def update_member(self, gid, uid, **kw):
+        return self.call("PATCH", "/guilds/%s/members/%s" % (gid, uid), kw)
+
+    def remove_member(self, gid, uid, announce=True):
+        return self.call("DELETE", "/guilds/%s/members/%s%s" % (gid, uid, "" if announce else "?announce=false"))
+
+    def update_channel(self, cid, **kw):
+        return self.call("PATCH", "/channels/%s" % cid, kw)
+
     def messages(self, channel_id=None):
         return self.get("/channels/%s/messages" % channel_id) if channel_id else self.get("/messages")
 

@@ -63,6 +63,11 @@ class Control:
         r.add_post("/guilds/{gid}/channels", self.add_channel)
         r.add_post("/guilds/{gid}/members", self.add_member)
         r.add_post("/guilds/{gid}/roles", self.add_role)
+        r.add_patch("/guilds/{gid}", self.update_guild)
+        r.add_patch("/guilds/{gid}/roles/{rid}", self.update_role)
+        r.add_patch("/guilds/{gid}/members/{uid}", self.update_member)
+        r.add_delete("/guilds/{gid}/members/{uid}", self.remove_member)
+        r.add_patch("/channels/{cid}", self.update_channel)
         r.add_get("/channels", self.list_channels)
         r.add_get("/channels/{cid}/messages", self.channel_messages)
         r.add_get("/messages", self.all_messages)
@@ -113,7 +118,8 @@ class Control:
         b = await self.body(request)
         allowed = ("heartbeat_interval", "interaction_timeout", "token", "privileged_intents", "shards",
                    "category_max_channels", "emoji_limit", "gateway_url", "resume_gateway_url",
-                   "application_flags", "nonce_window")
+                   "application_flags", "nonce_window",
+                   "application_id")
         for k, v in b.items():
             if k not in allowed:
                 raise ValueError("unknown config key %r (allowed: %s)" % (k, ", ".join(allowed)))
@@ -184,6 +190,75 @@ class Control:
         if b.get("announce", True):
             await self.gw.dispatch("GUILD_ROLE_CREATE", {"guild_id": gid, "role": role})
         return jresp(role)
+
+    # What a server admin changes in Discord's client, for the permission
+    # checks (agora --check-discord): each answers the updated object and
+    # dispatches the event Discord would, unless {"announce": false}.
+    async def update_guild(self, request):
+        """{owner_id?, name?, commands_scope?}"""
+        gid = request.match_info["gid"]
+        b = await self.body(request)
+        g = self.state.guilds[gid]
+        for k in ("owner_id", "name"):
+            if k in b:
+                g[k] = str(b[k]) if k == "owner_id" else b[k]
+        if "commands_scope" in b:
+            (self.state.no_commands_scope.discard if b["commands_scope"]
+             else self.state.no_commands_scope.add)(gid)
+        if b.get("announce", True):
+            await self.gw.dispatch("GUILD_UPDATE", g)
+        return jresp(g)
+
+    async def update_role(self, request):
+        """{permissions?, name?, position?}"""
+        gid, rid = request.match_info["gid"], request.match_info["rid"]
+        b = await self.body(request)
+        role = next(r for r in self.state.guilds[gid]["roles"] if r["id"] == rid)
+        for k in ("name", "position"):
+            if k in b:
+                role[k] = b[k]
+        if "permissions" in b:
+            role["permissions"] = str(b["permissions"])
+        if b.get("announce", True):
+            await self.gw.dispatch("GUILD_ROLE_UPDATE", {"guild_id": gid, "role": role})
+        return jresp(role)
+
+    async def update_member(self, request):
+        """{roles?, nick?}"""
+        gid, uid = request.match_info["gid"], request.match_info["uid"]
+        b = await self.body(request)
+        m = self.state.members[gid][uid]
+        if "roles" in b:
+            m["roles"] = [str(r) for r in b["roles"]]
+        if "nick" in b:
+            m["nick"] = b["nick"]
+        if b.get("announce", True):
+            await self.gw.dispatch("GUILD_MEMBER_UPDATE", {**S.public_member(m), "guild_id": gid})
+        return jresp(m)
+
+    async def remove_member(self, request):
+        """Kicks uid; for the bot itself the guild's REST routes then answer
+        403 50001 Missing Access. ?announce=false: no dispatch."""
+        gid, uid = request.match_info["gid"], request.match_info["uid"]
+        m = self.state.members[gid].pop(uid)
+        if request.query.get("announce", "true") != "false":
+            if uid == self.state.bot_user["id"]:
+                await self.gw.dispatch("GUILD_DELETE", {"id": gid})
+            else:
+                await self.gw.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": gid, "user": m["user"]})
+        return jresp(m)
+
+    async def update_channel(self, request):
+        """{permission_overwrites?, name?, type?, parent_id?, forbidden?}"""
+        cid = request.match_info["cid"]
+        b = await self.body(request)
+        ch = self.state.channels[cid]
+        for k in ("permission_overwrites", "name", "type", "parent_id", "forbidden"):
+            if k in b:
+                ch[k] = b[k]
+        if b.get("announce", True) and ch.get("guild_id"):
+            await self.gw.dispatch("CHANNEL_UPDATE", S.public_channel(ch))
+        return jresp(ch)
 
     async def list_channels(self, request):
         return jresp(list(self.state.channels.values()))

@@ -253,6 +253,10 @@ class Rest:
     def guild(self, gid):
         if gid not in self.state.guilds:
             raise unknown("guild")
+        if self.state.member_of(gid, self.state.bot_user["id"]) is None:
+            # a guild the bot is not in (removed through the control API):
+            # Discord answers every guild route with Missing Access
+            raise error(403, 50001, "Missing Access")
         return self.state.guilds[gid]
 
     def check_message(self, body, allow_flags=0, allow_empty=False):
@@ -744,10 +748,19 @@ def check_app(self, app_id):
         raise error(403, 50001, "Missing Access")
 
 
+def check_commands_scope(self, guild_id):
+    """A guild where the app was added without the applications.commands
+    scope (control: `commands_scope: false`) refuses its guild commands
+    with 403 50001, as Discord does."""
+    if guild_id in self.state.no_commands_scope:
+        raise error(403, 50001, "Missing Access")
+
+
 @route("PUT", "/applications/{app_id}/guilds/{guild_id}/commands")
 async def overwrite_guild_commands(self, rec, body, files, app_id, guild_id):
     check_app(self, app_id)
     self.guild(guild_id)
+    check_commands_scope(self, guild_id)
     cmds = rec["body"]
     tree = V.commands_errors(cmds)
     if tree:
@@ -759,6 +772,7 @@ async def overwrite_guild_commands(self, rec, body, files, app_id, guild_id):
 async def list_guild_commands(self, rec, body, files, app_id, guild_id):
     check_app(self, app_id)
     self.guild(guild_id)
+    check_commands_scope(self, guild_id)
     return 200, self.state.commands.get(guild_id, [])
 
 

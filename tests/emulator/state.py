@@ -177,6 +177,7 @@ class State:
         self.attachments = {}  # id -> {object, data, ...} served by the CDN (cdn.py)
         self.nonces = {}       # (author id, nonce) -> (message id, time): enforce_nonce
         self.cdn_requests = []  # every CDN fetch
+        self.no_commands_scope = set()  # guild ids added without applications.commands
         self.requests = []     # recorded REST requests
         self.request_seq = itertools.count(1)
         self.counters = {"requests": 0, "401": 0, "403": 0, "404": 0, "429": 0,
@@ -217,6 +218,10 @@ class State:
         if self.bot_user["id"] not in self.members[gid]:
             self.add_member(gid, {"user": self.bot_user})
         self.emojis.setdefault(gid, [])
+        if g.get("commands_scope", True):
+            self.no_commands_scope.discard(gid)
+        else:
+            self.no_commands_scope.add(gid)
         for i, ch in enumerate(g.get("channels") or []):
             self.add_channel(gid, ch, i)
         return self.guilds[gid]
