@@ -15,7 +15,10 @@ LIBS     := $(DEPS)/lib/libpq.a $(DEPS)/lib/libpgcommon_shlib.a \
             $(DEPS)/lib/libbearssl.a $(DEPS)/lib/libz.a
 LDFLAGS  :=
 ifeq ($(CC),musl-gcc)
-LDFLAGS  += -static -s
+# the shipped binary: static, stripped, and without the sections nothing
+# references (every function and object is in its own section, see
+# build.sh MUSL_CFLAGS) or unwind tables (C without exceptions)
+LDFLAGS  += -static -s -Wl,--gc-sections
 endif
 ifeq ($(FUZZ),1)
 # coverage for libFuzzer in every object; the fuzzer's main() at link time

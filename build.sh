@@ -124,7 +124,7 @@ unpack() {
 }
 
 # ---------------------------------------------------------------- deps
-DEPS_RECIPE=2
+DEPS_RECIPE=3
 
 # build_deps TARGET CC — static libraries + headers in $CACHE/deps/TARGET.
 # TARGET "musl" links ./agora; "glibc" serves the sanitizer and fuzz builds.
@@ -136,7 +136,12 @@ build_deps() {
 	say "building dependencies for $target with $cc (once; cached in $out)"
 	rm -rf "$out" "$work"
 	mkdir -p "$out/include" "$out/lib" "$work"
+	# musl (the shipped binary): every function and object in its own
+	# section, so the final link's --gc-sections drops what Agora never
+	# calls, and no unwind tables (C without exceptions never unwinds).
+	# glibc (sanitizers, fuzzing, profiling): frame pointers for stacks.
 	local cflags="-O2 -fPIC -fno-omit-frame-pointer"
+	[ "$target" = musl ] && cflags=$MUSL_CFLAGS
 	local log=$work/build.log
 
 	unpack bearssl "$work/bearssl"
@@ -195,17 +200,29 @@ write_versions() {
 	rm -f "$tmp"
 }
 
+# the shipped binary's compile flags: sections per function and object for
+# --gc-sections, no unwind tables (see build_deps)
+MUSL_CFLAGS="-O2 -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables"
+
 make_target() { # make_target TARGET-DIR DEPS-DIR CC CFLAGS goals...
 	local out=$1 deps=$2 cc=$3 cflags=$4
 	shift 4
 	write_versions "$out"
+	# make does not see a change of flags or of the dependency build:
+	# objects made with other ones are removed, so everything is rebuilt
+	local key
+	key="$cc $cflags $(cd "$deps" 2>/dev/null && ls -a | grep '^\.stamp-' || true)"
+	if [ "$(cat "$out/flags" 2>/dev/null)" != "$key" ]; then
+		find "$out" -name '*.o' -delete 2>/dev/null || true
+		printf '%s' "$key" >"$out/flags"
+	fi
 	make -s -j"$JOBS" OUT="$out" DEPS="$deps" CC="$cc" OPTFLAGS="$cflags" "$@"
 }
 
 build_agora() {
 	ensure_packages $PKGS_BUILD
 	build_deps musl musl-gcc
-	make_target "$BUILD/musl" "$CACHE/deps/musl" musl-gcc "-O2" agora
+	make_target "$BUILD/musl" "$CACHE/deps/musl" musl-gcc "$MUSL_CFLAGS" agora
 	cp "$BUILD/musl/agora" "$ROOT/agora.tmp" && mv "$ROOT/agora.tmp" "$ROOT/agora"
 	say "built ./agora: $(stat -c %s agora) bytes ($(($(stat -c %s agora) / 1024)) KiB); $(file -b agora)"
 }
@@ -297,7 +314,7 @@ run_tests() {
 	check "no banned calls (atoi sprintf strcpy strcat strtok gets)" check_banned_calls
 
 	# unit tests in the shipped configuration: musl, static
-	make_target "$BUILD/musl" "$CACHE/deps/musl" musl-gcc "-O2" unit tools
+	make_target "$BUILD/musl" "$CACHE/deps/musl" musl-gcc "$MUSL_CFLAGS" unit tools
 	"$BUILD/musl/unit" >"$BUILD/logs/unit-musl.log" 2>&1 || true
 	record "unit tests (musl)" "$BUILD/logs/unit-musl.log"
 
@@ -375,7 +392,7 @@ bench)
 	make_target "$BUILD/bench" "$CACHE/deps/glibc" gcc "-O2" BENCH_REF=1 bench
 	for b in "$BUILD"/bench/bench_*; do [ -x "$b" ] && "$b"; done
 	# the JSON parser also as shipped: musl, static
-	make_target "$BUILD/bench-musl" "$CACHE/deps/musl" musl-gcc "-O2" "$BUILD/bench-musl/bench_json"
+	make_target "$BUILD/bench-musl" "$CACHE/deps/musl" musl-gcc "$MUSL_CFLAGS" "$BUILD/bench-musl/bench_json"
 	"$BUILD/bench-musl/bench_json"
 	;;
 clean) rm -rf "$BUILD" agora ;;
