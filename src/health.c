@@ -18,6 +18,14 @@
 /* A request is one line and a blank line ("GET /health HTTP/1.0"); a
  * kilobyte is plenty, anything longer is not a health check. */
 #define HEALTH_REQUEST_MAX 1024
+/* Connections waiting in the kernel to be accepted. Idle peers are drained
+ * fast (accepted, read, and closed oldest first when all slots are taken),
+ * so a deeper queue only spares a real check a dropped SYN and its 1 s
+ * retransmission. */
+#define HEALTH_BACKLOG 128
+/* How often the count of closed and refused connections is logged while
+ * it grows: one line a minute, whatever the rate of refusals. */
+#define HEALTH_SUMMARY_MS 60000
 
 struct health_conn {
 	struct health *h;
@@ -28,9 +36,10 @@ struct health_conn {
 	size_t in_len;
 	char out[512];
 	size_t out_len, out_sent;
-	int checking; /* the peer waits for the owner's answer */
-	int owed;     /* the owner still owes an answer: the slot is not reused
-	                 before it comes, so a late answer cannot reach a new peer */
+	int64_t opened_at; /* loop time of accept: the oldest idle peer goes first */
+	int checking;      /* the peer waits for the owner's answer */
+	int owed;          /* the owner still owes an answer: the slot is not reused
+	                      before it comes, so a late answer cannot reach a new peer */
 };
 
 struct health {
@@ -41,6 +50,11 @@ struct health {
 	health_check_fn *check;
 	void *data;
 	struct health_conn conns[HEALTH_MAX_CONNECTIONS];
+	/* idle peers closed to make room, and peers refused (every slot busy
+	 * with a check), since the last summary line */
+	long evicted, refused;
+	int summary_armed; /* a summary line is due when summary_timer fires */
+	struct loop_timer summary_timer;
 };
 
 static void
@@ -122,8 +136,11 @@ on_conn(struct loop *loop, struct loop_watch *w, short revents)
 			conn_close(c);
 		return;
 	}
-	/* the request is complete: stop reading, ask the owner */
+	/* the request is complete: stop reading, ask the owner, who has the
+	 * rest of HEALTH_TIMEOUT_MS */
 	loop_watch_stop(c->h->loop, &c->watch);
+	int64_t left = HEALTH_TIMEOUT_MS - (loop_now(c->h->loop) - c->opened_at);
+	loop_timer_start(c->h->loop, &c->timer, left > 0 ? left : 1);
 	if (strncmp(c->in, "GET ", 4) != 0) {
 		respond(c, 0, "only GET is served here");
 		return;
@@ -131,6 +148,59 @@ on_conn(struct loop *loop, struct loop_watch *w, short revents)
 	c->checking = 1;
 	c->owed = 1;
 	c->h->check(c->h->data, answer, c);
+}
+
+/* One line for what the listener turned away. The first crowding is
+ * logged at once, then at most one line per HEALTH_SUMMARY_MS: a flood of
+ * idle connections must not become a flood of log lines. */
+static void
+summary_note(struct health *h)
+{
+	if (h->summary_armed)
+		return;
+	log_warn("health",
+	         "health listener crowded: %ld idle connection(s) closed, %ld refused (a summary "
+	         "follows each minute while it lasts)",
+	         h->evicted, h->refused);
+	h->evicted = h->refused = 0;
+	h->summary_armed = 1;
+	loop_timer_start(h->loop, &h->summary_timer, HEALTH_SUMMARY_MS);
+}
+
+static void
+on_summary_timer(struct loop *loop, struct loop_timer *t)
+{
+	struct health *h = t->data;
+	if (h->evicted == 0 && h->refused == 0) {
+		h->summary_armed = 0; /* quiet for a minute: the next crowding logs at once */
+		return;
+	}
+	log_warn("health", "in the last %d s: %ld idle connection(s) closed, %ld refused",
+	         HEALTH_SUMMARY_MS / 1000, h->evicted, h->refused);
+	h->evicted = h->refused = 0;
+	loop_timer_start(loop, t, HEALTH_SUMMARY_MS);
+}
+
+/* The slot for a new peer: a free one, else the oldest idle peer's (still
+ * sending its request, not waiting for a check nor being answered), which
+ * is closed. NULL when every slot holds a check. */
+static struct health_conn *
+take_slot(struct health *h)
+{
+	struct health_conn *oldest = NULL;
+	for (size_t i = 0; i < HEALTH_MAX_CONNECTIONS; i++) {
+		struct health_conn *c = &h->conns[i];
+		if (c->fd < 0 && !c->owed)
+			return c;
+		if (c->fd >= 0 && !c->checking && !c->owed && c->out_len == 0 &&
+		    (!oldest || c->opened_at < oldest->opened_at))
+			oldest = c;
+	}
+	if (oldest) {
+		conn_close(oldest);
+		h->evicted++;
+	}
+	return oldest;
 }
 
 static void
@@ -160,22 +230,28 @@ on_accept(struct loop *loop, struct loop_watch *w, short revents)
 			close(fd);
 			continue;
 		}
-		struct health_conn *c = NULL;
-		for (size_t i = 0; i < HEALTH_MAX_CONNECTIONS && !c; i++)
-			if (h->conns[i].fd < 0 && !h->conns[i].owed)
-				c = &h->conns[i];
+		struct health_conn *c = take_slot(h);
 		if (!c) {
-			log_warn("health", "too many health connections; refusing one");
+			h->refused++;
 			close(fd);
+			summary_note(h);
 			continue;
 		}
+		if (h->evicted)
+			summary_note(h);
 		c->fd = fd;
 		c->in_len = 0;
 		c->out_len = 0;
 		c->out_sent = 0;
 		c->checking = 0;
+		c->opened_at = loop_now(loop);
 		loop_watch_start(loop, &c->watch, fd, POLLIN);
-		loop_timer_start(loop, &c->timer, HEALTH_TIMEOUT_MS);
+		/* the request must come soon (a real check sends it with the
+		 * connect); the check then gets the rest of HEALTH_TIMEOUT_MS */
+		loop_timer_start(loop, &c->timer, HEALTH_READ_MS);
+		/* a request already here is read now, so the next accept in
+		 * this burst cannot take its slot for an idle peer */
+		on_conn(loop, &c->watch, POLLIN);
 	}
 }
 
@@ -197,6 +273,7 @@ health_new(struct loop *loop, uint16_t port, health_check_fn *check, void *data,
 		loop_watch_init(&h->conns[i].watch, on_conn, &h->conns[i]);
 		loop_timer_init(&h->conns[i].timer, on_conn_timeout, &h->conns[i]);
 	}
+	loop_timer_init(&h->summary_timer, on_summary_timer, h);
 	loop_watch_init(&h->watch, on_accept, h);
 	h->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->fd < 0) {
@@ -210,7 +287,8 @@ health_new(struct loop *loop, uint16_t port, health_check_fn *check, void *data,
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	socklen_t len = sizeof sa;
-	if (bind(h->fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(h->fd, 16) < 0 ||
+	if (bind(h->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    listen(h->fd, HEALTH_BACKLOG) < 0 ||
 	    getsockname(h->fd, (struct sockaddr *)&sa, &len) < 0) {
 		snprintf(err, err_len, "health listener on 127.0.0.1:%u: %s", (unsigned)port,
 		         strerror(errno));
@@ -235,6 +313,7 @@ health_free(struct health *h)
 		return;
 	for (size_t i = 0; i < HEALTH_MAX_CONNECTIONS; i++)
 		conn_close(&h->conns[i]);
+	loop_timer_stop(h->loop, &h->summary_timer);
 	loop_watch_stop(h->loop, &h->watch);
 	close(h->fd);
 	mem_free(h);

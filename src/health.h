@@ -8,7 +8,11 @@
  * Unavailable` otherwise, with the check's one-line summary as the body.
  * What it does not: anything else of HTTP; it never listens beyond
  * loopback. Connections are few, bounded and short: a peer gets
- * HEALTH_TIMEOUT_MS for the whole exchange. */
+ * HEALTH_READ_MS to send its request and HEALTH_TIMEOUT_MS for the whole
+ * exchange. When every slot is taken, the oldest peer still sending its
+ * request is closed for the new one (idle connections cannot starve the
+ * real check); what was closed or refused is logged as a count, once a
+ * minute at most, never one line per connection. */
 #ifndef AGORA_HEALTH_H
 #define AGORA_HEALTH_H
 
@@ -24,6 +28,10 @@ struct health;
 /* Time for a whole exchange, request to answer; the check itself must fit
  * in it (Docker's own timeout is longer). */
 #define HEALTH_TIMEOUT_MS 4000
+/* Time from accept to a whole request. `agora --healthcheck` writes it
+ * right after connecting, on loopback: a peer that has sent nothing in a
+ * second is not a health check. */
+#define HEALTH_READ_MS 1000
 
 /* The owner's answer to a check: healthy or not, and one line to show. */
 typedef void health_answer_fn(void *conn, int healthy, const char *summary);

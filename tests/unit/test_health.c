@@ -2,14 +2,19 @@
  * check says healthy, 503 otherwise, 503 when the check does not answer in
  * time, and a late answer never reaches another connection. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "emulator.h"
 #include "health.h"
+#include "log.h"
 #include "loop.h"
 #include "test.h"
 
@@ -152,6 +157,157 @@ TEST(health_refuses_a_busy_port)
 	CHECK(again == NULL);
 	CHECK(strstr(err, "Address in use") || strstr(err, "in use"));
 	health_free(again);
+	health_free(h);
+	loop_free(loop);
+}
+
+/* A non-blocking connect, so 300 of them never block the loop's thread
+ * while the listener's queue is full. */
+static int
+connect_nonblocking(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A health check as `agora --healthcheck` makes it, but non-blocking:
+ * the request goes out once the connection is up. */
+struct check_client {
+	int fd, sent, done;
+	char reply[1024];
+	size_t len;
+	struct loop_watch watch;
+};
+
+static void
+on_check_client(struct loop *loop, struct loop_watch *w, short revents)
+{
+	struct check_client *c = w->data;
+	if (!c->sent) {
+		static const char req[] = "GET /health HTTP/1.0\r\n\r\n";
+		if (revents & (POLLERR | POLLHUP)) {
+			c->done = 1;
+			loop_watch_stop(loop, w);
+			return;
+		}
+		if (write(c->fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
+			c->sent = 1;
+			loop_watch_start(loop, w, c->fd, POLLIN);
+		}
+		return;
+	}
+	ssize_t n = read(c->fd, c->reply + c->len, sizeof c->reply - 1 - c->len);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		c->done = 1;
+		loop_watch_stop(loop, w);
+		return;
+	}
+	c->len += (size_t)n;
+	c->reply[c->len] = '\0';
+}
+
+static int
+check_client_done(void *arg)
+{
+	return ((struct check_client *)arg)->done;
+}
+
+/* 300 idle connections (connected, never a byte) cannot make the health
+ * check fail: the listener closes the oldest idle peer for each new one,
+ * so the real check is served; and what it turned away is logged as a
+ * count, not as one warning per connection. Measured: the check's answer
+ * and the listener's warning lines in the log. */
+TEST(health_300_idle_connections_do_not_starve_the_check)
+{
+	struct loop *loop = loop_new();
+	struct owner o = {0};
+	char err[200];
+	struct health *h = health_new(loop, 0, check, &o, err, sizeof err);
+	if (!CHECK(h))
+		return;
+	/* the log goes to a file we can count lines in */
+	char path[512];
+	snprintf(path, sizeof path, "%s/health-log.txt", test_tmpdir());
+	int log_fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+	CHECK(log_fd >= 0);
+	log_set_fd(log_fd);
+
+	static int idle[300];
+	int opened = 0;
+	for (int i = 0; i < 300; i++) {
+		idle[i] = connect_nonblocking(health_port(h));
+		opened += idle[i] >= 0;
+		/* let the listener drain its queue now and then, as it would
+		 * between a real attacker's connects */
+		if (i % 50 == 49) {
+			struct client dummy = {.done = 0};
+			test_run_until(loop, client_done, &dummy, 20);
+		}
+	}
+	CHECK_INT(opened, 300);
+	struct check_client c = {0};
+	c.fd = connect_nonblocking(health_port(h));
+	loop_watch_init(&c.watch, on_check_client, &c);
+	loop_watch_start(loop, &c.watch, c.fd, POLLOUT);
+	CHECK(test_run_until(loop, check_client_done, &c, 3000));
+	CHECK(strncmp(c.reply, "HTTP/1.0 200 OK\r\n", 17) == 0);
+	close(c.fd);
+	/* and again while the idle ones are still open */
+	struct check_client c2 = {0};
+	c2.fd = connect_nonblocking(health_port(h));
+	loop_watch_init(&c2.watch, on_check_client, &c2);
+	loop_watch_start(loop, &c2.watch, c2.fd, POLLOUT);
+	CHECK(test_run_until(loop, check_client_done, &c2, 3000));
+	CHECK(strncmp(c2.reply, "HTTP/1.0 200 OK\r\n", 17) == 0);
+	close(c2.fd);
+
+	log_set_fd(2);
+	close(log_fd);
+	size_t len = 0;
+	char *text = test_read_file(path, &len);
+	int lines = 0;
+	for (const char *p = text; p && (p = strstr(p, "health:")) != NULL; p++)
+		lines++;
+	printf("health: 300 idle connections, the check answered \"%.15s\"; %d health log "
+	       "line(s)\n",
+	       c.reply, lines);
+	CHECK(lines >= 1);
+	CHECK(lines <= 2);
+	free(text);
+	for (int i = 0; i < 300; i++)
+		if (idle[i] >= 0)
+			close(idle[i]);
+	health_free(h);
+	loop_free(loop);
+}
+
+/* An idle peer is closed after HEALTH_READ_MS, not held for the whole
+ * HEALTH_TIMEOUT_MS. */
+TEST(health_idle_peer_is_closed_after_the_read_deadline)
+{
+	struct loop *loop = loop_new();
+	struct owner o = {0};
+	char err[200];
+	struct health *h = health_new(loop, 0, check, &o, err, sizeof err);
+	if (!CHECK(h))
+		return;
+	struct client c;
+	ask(loop, health_port(h), "", &c); /* connects, sends nothing */
+	int64_t t0 = loop_now(loop);
+	CHECK(test_run_until(loop, client_done, &c, HEALTH_TIMEOUT_MS + 1000));
+	int64_t took = loop_now(loop) - t0;
+	CHECK(took >= HEALTH_READ_MS - 50);
+	CHECK(took < HEALTH_TIMEOUT_MS);
+	CHECK_INT((long long)c.len, 0);
+	close(c.fd);
 	health_free(h);
 	loop_free(loop);
 }
