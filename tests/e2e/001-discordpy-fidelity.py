@@ -38,10 +38,28 @@ emulator's recordings:
      through the control API, parsed into discord.py's overwrite objects,
      and discord.py's permissions_for() applying them), and a guild the
      bot was removed from answering 403 Missing Access (discord.Forbidden).
+ 13. an attachment option (discord.Attachment) carries the registered
+     attachment's fields, discord.py reads its bytes from the emulator's CDN
+     and creates a custom emoji from them (guild.create_custom_emoji); at the
+     limit discord.py gets HTTPException 30008; fetch_emojis lists them;
+ 14. autocomplete: discord.py's @autocomplete answers type 8 with 25 choices;
+ 15. a modal built from a Label (type 18), sent through discord.py's own
+     interaction adapter, passes validation; its Label-shaped submit reaches
+     on_interaction;
+ 16. channel.history() pages a bulk-filled 250-message history newest
+     first (before=), and after= oldest first;
+ 17. create_text_channel(category=) (name lower-cased, dashes), edit(category=)
+     (PATCH parent_id), move() (PATCH /guilds/{id}/channels), a full
+     category's 50035, delete(): discord.py's cache follows the
+     CHANNEL_CREATE/UPDATE/DELETE events;
+ 18. a file sent by discord.py is served back from the CDN (Attachment.read);
+     a nonce is echoed and enforce_nonce returns the first message.
 If discord.py is unhappy with something, the emulator is wrong.
 """
 
 import asyncio
+import hashlib
+import io
 import logging
 import os
 import shutil
@@ -60,6 +78,7 @@ import yarl  # noqa: E402
 from discord import app_commands  # noqa: E402
 from discord.gateway import DiscordWebSocket  # noqa: E402
 
+from tests.emulator.cdn import png_bytes  # noqa: E402
 from tests.emulator.client import Emulator  # noqa: E402
 from tests.emulator.state import DEFAULT_GUILD_ID  # noqa: E402
 
@@ -104,6 +123,39 @@ class Bot(discord.Client):
             await asyncio.sleep(0.2)
             await interaction.edit_original_response(content="done after deferring")
 
+        @self.tree.command(name="propose_emoji", description="Propose an emoji", guild=guild)
+        async def propose_emoji(interaction: discord.Interaction, name: str, file: discord.Attachment):
+            await interaction.response.defer(ephemeral=True)
+            data = await file.read()  # from the emulator's CDN
+            seen = "%s %d %s %sx%s %s" % (file.filename, file.size, file.content_type, file.width, file.height,
+                                          hashlib.sha256(data).hexdigest())
+            try:
+                emoji = await interaction.guild.create_custom_emoji(name=name, image=data)
+            except discord.HTTPException as e:
+                await interaction.followup.send("%s error %d %d" % (seen, e.status, e.code), ephemeral=True)
+            else:
+                await interaction.followup.send("%s emoji %d animated=%s" % (seen, emoji.id, emoji.animated),
+                                                ephemeral=True)
+
+        @self.tree.command(name="resolve_report", description="Close a report", guild=guild)
+        async def resolve_report(interaction: discord.Interaction, report: int):
+            await interaction.response.send_message("resolved %d" % report, ephemeral=True)
+
+        @resolve_report.autocomplete("report")
+        async def report_choices(interaction: discord.Interaction, current: str):
+            return [app_commands.Choice(name="#%d open report %s" % (i, current), value=i) for i in range(1, 26)]
+
+        @self.tree.command(name="report", description="Report something", guild=guild)
+        async def report(interaction: discord.Interaction):
+            # discord.py 2.2 has no Label component: the modal goes out
+            # through its own interaction adapter, as send_modal does
+            from discord.webhook.async_ import async_context, interaction_response_params
+            params = interaction_response_params(9, {"custom_id": "report_modal", "title": "Report", "components": [
+                {"type": 18, "label": "What happened?", "description": "Be specific",
+                 "component": {"type": 4, "custom_id": "what", "style": 2, "max_length": 4000}}]})
+            await async_context.get().create_interaction_response(interaction.id, interaction.token,
+                                                                  session=interaction._session, params=params)
+
     async def setup_hook(self):
         # The gateway URL comes from the emulator's GET /gateway/bot; a
         # plain (unsharded) Client otherwise connects to DEFAULT_GATEWAY.
@@ -121,6 +173,14 @@ class Bot(discord.Client):
 
     async def on_message(self, message):
         self.seen_messages.append(message.id)
+
+    async def on_interaction(self, interaction):
+        # a Label-shaped modal submit: {type 18, component: {type 4, value}}
+        if interaction.type == discord.InteractionType.modal_submit and \
+                interaction.data.get("custom_id") == "report_modal":
+            values = [c["component"]["value"] if c["type"] == 18 else c["components"][0]["value"]
+                      for c in interaction.data["components"]]
+            await interaction.response.send_message("report: " + " | ".join(values), ephemeral=True)
 
 
 class ProposalModal(discord.ui.Modal, title="New proposal"):
@@ -247,11 +307,12 @@ def run_steps(emu, box):
 
     # 2. command sync
     cmds = emu.commands()[DEFAULT_GUILD_ID]
-    check(sorted(c["name"] for c in cmds) == ["ping", "slow"], "commands registered: %r" % cmds)
+    check(sorted(c["name"] for c in cmds) == ["ping", "propose_emoji", "report", "resolve_report", "slow"],
+          "commands registered: %r" % cmds)
     ping = [c for c in cmds if c["name"] == "ping"][0]
     check([o["name"] for o in ping["options"]] == ["text", "times"] and ping["options"][0]["required"],
           "options in order, required first")
-    check(sorted(c.name for c in bot.synced) == ["ping", "slow"] and all(c.id for c in bot.synced),
+    check(len(bot.synced) == 5 and all(c.id for c in bot.synced),
           "discord.py parsed the returned commands with ids")
     step("tree.sync(guild=...) -> PUT guild commands validated and returned with ids")
 
@@ -389,6 +450,118 @@ def run_steps(emu, box):
     tries = [q["status"] for q in emu.requests(since=since) if q["method"] == "POST"]
     check(tries == [429, 200], "a 429 body was understood and the request retried: %r" % tries)
     step("X-RateLimit-* headers obeyed (no 429 in a burst); a 429 retried after retry_after")
+    emu.ratelimits(routes={"POST /channels/{channel_id}/messages": {"limit": 50, "window": 1.0}}, reset=True)
+    run_new_steps(emu, box, bot)
+
+
+async def collect(aiter):
+    return [x async for x in aiter]
+
+
+def answered(emu, inj, what, n=1):
+    """The interaction's record once it has n responses/followups."""
+    return emu.wait_for(lambda: (lambda x: x if len(x["responses"]) + len(x["followup_messages"]) >= n else None)(
+        emu.interaction(inj["id"])), 5, what=what)
+
+
+def run_new_steps(emu, box, bot):
+    from discord.http import Route
+    # the session of step 12 is a new one: discord.py rebuilt its cache
+    guild = bot.get_guild(int(DEFAULT_GUILD_ID))
+    general = guild.get_channel(int(GENERAL))
+
+    # 13. an attachment from the CDN becomes a custom emoji
+    png = png_bytes(128, 128)
+    a = emu.add_attachment("party.png", png={"width": 128, "height": 128})
+    inj = emu.inject_slash("propose_emoji", {"name": "party", "file": {"type": 11, "value": a["id"]}})
+    it = answered(emu, inj, "propose_emoji followup", 2)
+    text = it["followup_messages"][0]["content"]
+    check(text.startswith("party.png %d image/png 128x128 %s emoji " % (len(png), hashlib.sha256(png).hexdigest()))
+          and text.endswith("animated=False"), "discord.py read the attachment and made an emoji: %r" % text)
+    check(emu.attachment(a["id"])["fetches"] == 1, "one CDN fetch")
+    stored = emu.emojis(DEFAULT_GUILD_ID)["emojis"]
+    check([e["name"] for e in stored] == ["party"] and stored[0]["image_sha256"] == hashlib.sha256(png).hexdigest(),
+          "the emoji holds the attachment's bytes")
+    emu.emoji_limits(DEFAULT_GUILD_ID, static=1)
+    inj = emu.inject_slash("propose_emoji", {"name": "party_two", "file": {"type": 11, "value": a["id"]}})
+    text = answered(emu, inj, "propose_emoji at the limit", 2)["followup_messages"][0]["content"]
+    check(text.endswith("error 400 30008"), "HTTPException 400/30008 at the limit: %r" % text)
+    listed = on_bot(box, guild.fetch_emojis())
+    check([e.name for e in listed] == ["party"], "fetch_emojis lists the emoji")
+    step("attachment option read from the CDN by discord.py; create_custom_emoji; 30008 at the limit")
+
+    # 14. autocomplete
+    inj = emu.inject_slash("resolve_report", {"report": "4"}, autocomplete=True)
+    it = emu.wait_for(lambda: (lambda x: x if x["choices"] is not None else None)(emu.interaction(inj["id"])), 5,
+                      what="autocomplete answer")
+    check(it["responses"][0]["type"] == 8 and len(it["choices"]) == 25 and
+          it["choices"][0] == {"name": "#1 open report 4", "value": 1}, "25 choices: %r" % it["choices"][:2])
+    step("autocomplete answered by discord.py with 25 choices (type 8), validated")
+
+    # 15. a Label modal and its Label-shaped submit
+    inj = emu.inject_slash("report")
+    it = answered(emu, inj, "report modal")
+    check(it["responses"][0]["type"] == 9 and it["modal"]["components"][0]["type"] == 18, "Label modal accepted")
+    inj = emu.inject_modal("report_modal", {"what": "a scam link in #general"}, shape="label")
+    it = answered(emu, inj, "modal submit answered")
+    check(it["responses"][0]["data"]["content"] == "report: a scam link in #general", "Label submit read")
+    step("type 9 modal with a Label (type 18) sent via discord.py's adapter; Label-shaped submit read")
+
+    # 16. history
+    quiet = guild.get_channel(1220000000000000003)
+    summary = emu.fill_history(str(quiet.id), 250, interval_ms=1000, bot_every=5)
+    msgs = on_bot(box, collect(quiet.history(limit=None)))
+    check(len(msgs) == 250 and [m.content for m in msgs[:2]] == ["message 250", "message 249"],
+          "250 messages, newest first")
+    check(sum(1 for m in msgs if m.author.bot) == 50 and msgs[0].created_at > msgs[-1].created_at,
+          "bot authors and snowflake times parsed")
+    pages = [q for q in emu.requests(method="GET") if q["path"] == "/channels/%s/messages" % quiet.id]
+    check(len(pages) == 3 and "before" in pages[1]["query"], "paged by 100 with before=: %r"
+          % [q["query"] for q in pages])
+    after = on_bot(box, collect(quiet.history(limit=3, after=discord.Object(int(summary["first_id"])),
+                                              oldest_first=True)))
+    check([m.content for m in after] == ["message 2", "message 3", "message 4"], "after= oldest first")
+    step("channel.history() over a bulk-filled history: newest first, before= paging, after=")
+
+    # 17. channels: create under a category, move, full category, delete
+    cat = guild.get_channel(int(CATEGORY))
+    new = on_bot(box, guild.create_text_channel("Cool Idea", category=cat))
+    check(new.name == "cool-idea" and new.category_id == cat.id, "created under the category: %r" % new.name)
+    emu.wait_for(lambda: guild.get_channel(new.id), 5, what="CHANNEL_CREATE cached")
+    perm = on_bot(box, guild.create_category("Permanent"))
+    on_bot(box, new.edit(category=perm))
+    emu.wait_for(lambda: guild.get_channel(new.id).category_id == perm.id, 5, what="CHANNEL_UPDATE parent")
+    check(any(q["method"] == "PATCH" and q["path"] == "/channels/%s" % new.id and
+              str(q["body"].get("parent_id")) == str(perm.id) for q in emu.requests()), "PATCH parent_id")
+    on_bot(box, guild.get_channel(new.id).move(beginning=True, category=cat))
+    emu.wait_for(lambda: guild.get_channel(new.id).category_id == cat.id, 5, what="moved back")
+    check(any(q["method"] == "PATCH" and q["path"] == "/guilds/%s/channels" % DEFAULT_GUILD_ID
+              for q in emu.requests()), "move() used PATCH /guilds/{id}/channels")
+    emu.config(category_max_channels=3)
+    try:
+        on_bot(box, guild.create_text_channel("one too many", category=cat))
+        check(False, "a full category refuses a channel")
+    except discord.HTTPException as e:
+        check(e.status == 400 and e.code == 50035 and
+              "Maximum number of channels in category reached (3)" in e.text, "50035 parent_id: %r" % e.text)
+    emu.config(category_max_channels=50)
+    on_bot(box, guild.get_channel(new.id).delete())
+    emu.wait_for(lambda: guild.get_channel(new.id) is None, 5, what="CHANNEL_DELETE")
+    step("create_text_channel/edit(category=)/move()/delete(); full category 50035; cache follows the events")
+
+    # 18. an upload served back; nonce and enforce_nonce
+    sent = on_bot(box, general.send("chart", file=discord.File(io.BytesIO(png), "chart.png")))
+    att = sent.attachments[0]
+    check(att.content_type == "image/png" and att.size == len(png), "attachment object: %r" % att)
+    check(on_bot(box, att.read()) == png, "Attachment.read() fetched the upload from the CDN")
+    sent = on_bot(box, general.send("with a nonce", nonce="agora-1"))
+    check(sent.nonce == "agora-1", "nonce echoed")
+    route = Route("POST", "/channels/{channel_id}/messages", channel_id=general.id)
+    body = {"content": "once", "nonce": "agora-2", "enforce_nonce": True}
+    first = on_bot(box, bot.http.request(route, json=body))
+    again = on_bot(box, bot.http.request(route, json={**body, "content": "twice"}))
+    check(first["id"] == again["id"] and again["content"] == "once", "enforce_nonce returned the first message")
+    step("upload served back by the CDN; nonce echoed; enforce_nonce deduplicates")
 
     rest_reads_for_preflight(emu, box, bot, guild)
 

@@ -174,6 +174,13 @@ class Control:
     def emoji_limits(self, gid, **kw):
         return self.post("/guilds/%s/emoji_limits" % gid, kw)
 
+    def fill_history(self, channel_id, count, **kw):
+        """Bulk-fill a channel's past (no gateway events); returns a summary."""
+        return self.post("/channels/%s/history" % channel_id, {"count": count, **kw})
+
+    def history_summary(self, channel_id):
+        return self.get("/channels/%s/messages" % channel_id, summary=1)
+
     @staticmethod
     def wait_for(predicate, timeout=5.0, interval=0.02, what=None):
         """Poll predicate() until it returns something truthy; returns it.

@@ -265,8 +265,15 @@ class Control:
 
     async def channel_messages(self, request):
         """Every message of a channel, oldest first, including ephemeral and
-        deleted ones and the allowed_mentions the bot sent."""
-        return jresp(self.state.messages.get(request.match_info["cid"], []))
+        deleted ones and the allowed_mentions the bot sent. ?limit=N: the
+        newest N only; ?summary=1: counts instead (history_summary)."""
+        msgs = self.state.messages.get(request.match_info["cid"], [])
+        if request.query.get("summary"):
+            return jresp(self.history_summary(msgs))
+        if "limit" in request.query:
+            msgs = msgs[-int(request.query["limit"]):] if int(request.query["limit"]) else []
+        return jresp([{**self.rest.public_message(m), **{k: m[k] for k in ("allowed_mentions", "nonce", "deleted")
+                                                         if k in m}} for m in msgs])
 
     async def all_messages(self, request):
         cid = request.query.get("channel_id")
@@ -660,8 +667,91 @@ def add_media_routes(self, r):
     r.add_get("/attachments", self.list_attachments)
     r.add_get("/attachments/{aid}", self.get_attachment)
     r.add_get("/cdn/requests", self.get_cdn_requests)
+    r.add_post("/channels/{cid}/history", self.fill_history)
 
 
 for _f in (attachment_for, add_attachment, list_attachments, get_attachment, get_cdn_requests, add_media_routes,
            get_emojis, add_emojis, set_emoji_limits):
     setattr(Control, _f.__name__, _f)
+
+
+# ------------------------------------------------------------------ message history
+HELPER_BOT_ID = "1390000000000000001"
+
+
+def history_summary(self, msgs):
+    by_author = {}
+    bots = 0
+    for m in msgs:
+        by_author[m["author"]["id"]] = by_author.get(m["author"]["id"], 0) + 1
+        bots += bool(m["author"].get("bot"))
+    return {"count": len(msgs), "bots": bots, "by_author": by_author,
+            "deleted": sum(1 for m in msgs if m.get("deleted")),
+            "first_id": msgs[0]["id"] if msgs else None, "last_id": msgs[-1]["id"] if msgs else None,
+            "first_timestamp": msgs[0]["timestamp"] if msgs else None,
+            "last_timestamp": msgs[-1]["timestamp"] if msgs else None}
+
+
+def iso_ms(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03d000+00:00" % (ms % 1000)
+
+
+async def fill_history(self, request):
+    """A channel's past, in bulk, without gateway events: {count, end_ms?
+    (default now - 1 s), interval_ms? (60000), start_ms? (instead of
+    interval: spread evenly from start_ms to end_ms), authors? [user ids]
+    (default the guild's members who are not bots), bot_every? n (every
+    n-th message is a bot's), bot_user_id? (default a member "helper-bot",
+    bot: true, added when missing), content? prefix}. Ids are snowflakes
+    of the timestamps, so before=/after= paging sees them in time order.
+    Messages are stored lean (public_message fills Discord's defaults)."""
+    st = self.state
+    cid = request.match_info["cid"]
+    ch = st.channels[cid]
+    gid = ch.get("guild_id")
+    b = await self.body(request)
+    n = int(b["count"])
+    end = int(b.get("end_ms", time.time() * 1000 - 1000))
+    if "start_ms" in b:
+        start = int(b["start_ms"])
+        step = (end - start) / max(n - 1, 1)
+    else:
+        step = float(b.get("interval_ms", 60000))
+        start = end - step * (n - 1)
+    authors = [str(a) for a in b.get("authors") or []]
+    if not authors:
+        authors = [uid for uid, m in st.members.get(gid, {}).items() if not m["user"].get("bot")]
+    if not authors:
+        raise ValueError("no authors: give authors or add members")
+    users = [st.user(a) for a in authors]
+    bot_every = int(b.get("bot_every", 0))
+    bot = None
+    if bot_every:
+        bid = str(b.get("bot_user_id", HELPER_BOT_ID))
+        if gid and st.member_of(gid, bid) is None and bid not in st.users:
+            st.add_member(gid, {"user": {"id": bid, "username": "helper-bot", "bot": True}})
+        bot = st.user(bid)
+    prefix = b.get("content", "message")
+    out = []
+    prev = 0
+    for i in range(n):
+        ms = int(start + step * i)
+        mid = ((ms - S.DISCORD_EPOCH_MS) << 22) | (1 << 17) | (i & 0xFFF)
+        if mid <= prev:
+            mid = prev + 1
+        while str(mid) in st.message_index:
+            mid += 1
+        prev = mid
+        author = bot if bot_every and (i + 1) % bot_every == 0 else users[i % len(users)]
+        m = {"id": str(mid), "channel_id": cid, "author": author, "content": "%s %d" % (prefix, i + 1),
+             "timestamp": iso_ms(ms)}
+        if gid:
+            m["guild_id"] = gid
+        out.append(m)
+    st.store_history(cid, out)
+    return jresp({**self.history_summary(out), "total": len(st.messages[cid])})
+
+
+for _f in (history_summary, fill_history):
+    setattr(Control, _f.__name__, _f)
+Control.iso_ms = staticmethod(iso_ms)

@@ -53,6 +53,21 @@ def exempt_from_global(template):
     return template.startswith("POST /interactions/") or "{webhook_token}" in template
 
 
+# Discord publishes no per-route numbers (they come in the headers); these
+# are the ones clients observe, for tests that want Discord's pace:
+# `POST /ratelimits {"profile": "discord"}` (POST /reset goes back to start-up).
+PROFILES = {
+    "discord": {
+        "POST /channels/{channel_id}/messages": (5, 5.0),      # "0/5" with a ~5 s reset
+        "GET /channels/{channel_id}/messages": (5, 5.0),       # history: 5 per 5 s per channel
+        "PATCH /channels/{channel_id}": (10, 15.0),            # the channel-edit bucket
+        "PATCH /channels/{channel_id} name/topic": (2, 600.0),  # renames: 2 per 10 minutes
+        "DELETE /channels/{channel_id}/messages/{id}": (5, 1.0),
+        "PATCH /channels/{channel_id}/messages/{id}": (5, 5.0),
+    },
+}
+
+
 class Bucket:
     __slots__ = ("limit", "window", "count", "reset_at")
 
@@ -79,6 +94,10 @@ class RateLimiter:
         self.global_hits.clear()
 
     def configure(self, cfg):
+        if "profile" in cfg:
+            if cfg["profile"] not in PROFILES:
+                raise ValueError("unknown rate-limit profile %r (known: %s)" % (cfg["profile"], ", ".join(PROFILES)))
+            self.routes.update(PROFILES[cfg["profile"]])
         if "default" in cfg:
             self.default = (int(cfg["default"]["limit"]), float(cfg["default"]["window"]))
         if "global" in cfg:

@@ -9,6 +9,7 @@ status) so tests can assert what the bot did.
 """
 
 import base64
+import bisect
 import copy
 import hashlib
 import json
@@ -45,9 +46,9 @@ INTERACTION_TOKEN_TTL = 15 * 60  # docs: tokens are valid for 15 minutes
 
 
 class ApiError(Exception):
-    def __init__(self, status, body):
+    def __init__(self, status, body, headers=None):
         super().__init__(status)
-        self.status, self.body = status, body
+        self.status, self.body, self.headers = status, body, headers or {}
 
 
 def form_error(tree):
@@ -73,6 +74,11 @@ def unknown(what):
 
 
 ROUTES = []
+
+# the message fields a lean stored message may leave out (docs: Message object)
+MESSAGE_DEFAULTS = {"type": 0, "content": "", "edited_timestamp": None, "tts": False, "mention_everyone": False,
+                    "mentions": (), "mention_roles": (), "attachments": (), "embeds": (), "pinned": False,
+                    "flags": 0, "components": ()}
 
 
 def route(method, pattern, auth=True):
@@ -229,7 +235,7 @@ class Rest:
             try:
                 status, out = await fn(self, rec, body or {}, files, **m.groupdict())
             except ApiError as e:
-                return e.status, e.body, headers
+                return e.status, e.body, {**headers, **e.headers}
             except Exception:  # noqa: BLE001 - an emulator bug must not look like Discord's answer
                 log.exception("handler %s failed", fn.__name__)
                 rec["emulator_error"] = True
@@ -310,7 +316,11 @@ class Rest:
 
     @staticmethod
     def public_message(msg):
-        return {k: v for k, v in msg.items() if k not in ("allowed_mentions", "nonce", "deleted")}
+        # bulk-filled history messages are stored lean (control.py history);
+        # the fields they leave out take Discord's defaults here
+        out = dict(MESSAGE_DEFAULTS)
+        out.update((k, v) for k, v in msg.items() if k not in ("allowed_mentions", "nonce", "deleted"))
+        return out
 
     async def announce(self, event, msg):
         if msg.get("flags", 0) & S.FLAG_EPHEMERAL:
@@ -464,10 +474,6 @@ def nonce_seen(self, author_id, nonce):
 Rest.nonce_seen = nonce_seen
 
 
-def visible(msgs):
-    return [m for m in msgs if not m.get("deleted") and not (m.get("flags", 0) & S.FLAG_EPHEMERAL)]
-
-
 @route("GET", "/channels/{channel_id}/messages")
 async def list_messages(self, rec, body, files, channel_id):
     self.channel(channel_id)
@@ -481,19 +487,40 @@ async def list_messages(self, rec, body, files, channel_id):
     for k in ("before", "after", "around"):
         if k in q and not re.match(r"^\d{1,20}$", q[k]):
             raise form_error({k: V.err("NUMBER_TYPE_COERCE", "Value \"%s\" is not snowflake." % q[k])})
-    msgs = visible(self.state.messages.get(channel_id, []))
+    # bisect on the channel's sorted ids, then walk to `limit` visible
+    # messages: paging through a 100,000-message history stays cheap
+    msgs = self.state.messages.get(channel_id, [])
+    keys = self.state.message_keys.get(channel_id, [])
+
+    def older(i, n):  # up to n visible messages at indexes < i, newest first
+        out = []
+        while i > 0 and len(out) < n:
+            i -= 1
+            if shown(msgs[i]):
+                out.append(msgs[i])
+        return out
+
+    def newer(i, n):  # up to n visible messages at indexes >= i, oldest first
+        out = []
+        while i < len(msgs) and len(out) < n:
+            if shown(msgs[i]):
+                out.append(msgs[i])
+            i += 1
+        return out
     if "before" in q:
-        msgs = [m for m in msgs if int(m["id"]) < int(q["before"])]
-        msgs = msgs[-limit:]
+        page = older(bisect.bisect_left(keys, int(q["before"])), limit)
     elif "after" in q:
-        msgs = [m for m in msgs if int(m["id"]) > int(q["after"])][:limit]
+        page = newer(bisect.bisect_right(keys, int(q["after"])), limit)[::-1]
     elif "around" in q:
-        older = [m for m in msgs if int(m["id"]) <= int(q["around"])]
-        newer = [m for m in msgs if int(m["id"]) > int(q["around"])]
-        msgs = older[-((limit + 1) // 2):] + newer[: limit // 2]
+        at = bisect.bisect_right(keys, int(q["around"]))
+        page = newer(at, limit // 2)[::-1] + older(at, (limit + 1) // 2)
     else:
-        msgs = msgs[-limit:]
-    return 200, [self.public_message(m) for m in reversed(msgs)]  # newest first
+        page = older(len(msgs), limit)
+    return 200, [self.public_message(m) for m in page]  # newest first
+
+
+def shown(m):
+    return not m.get("deleted") and not (m.get("flags", 0) & S.FLAG_EPHEMERAL)
 
 
 def find_message(self, channel_id, message_id):
@@ -572,7 +599,9 @@ async def modify_channel(self, rec, body, files, channel_id):
         V.check_str(tree, ["topic"], body["topic"], 0, 1024)
     if tree:
         raise form_error(tree)
-    if "parent_id" in body and body["parent_id"] != ch.get("parent_id"):
+    if "name" in body or "topic" in body:
+        sub_limit(self, "PATCH /channels/{channel_id} name/topic", channel_id)
+    if "parent_id" in body and str(body["parent_id"] or "") != (ch.get("parent_id") or ""):
         parent_errors(self, ch["guild_id"], body["parent_id"], ch["type"], moving_id=ch["id"])
         ch["parent_id"] = str(body["parent_id"]) if body["parent_id"] else None
     if "name" in body:
@@ -584,12 +613,33 @@ async def modify_channel(self, rec, body, files, channel_id):
     return 200, S.public_channel(ch)
 
 
+def sub_limit(self, template, major):
+    """A limit inside a route's bucket (renaming a channel: 2 per 10
+    minutes on Discord), counted only when configured for `template`
+    (POST /ratelimits routes, or the "discord" profile)."""
+    if template not in self.limiter.routes:
+        return
+    headers, limited = self.limiter.check(template, major)
+    if limited is not None:
+        raise ApiError(429, {"message": "You are being rate limited.", "retry_after": limited["retry_after"],
+                             "global": False}, headers)
+
+
 @route("DELETE", "/channels/{channel_id}")
 async def delete_channel(self, rec, body, files, channel_id):
+    st = self.state
     ch = self.channel(channel_id)
-    del self.state.channels[channel_id]
+    del st.channels[channel_id]
+    st.messages.pop(channel_id, None)
+    st.message_keys.pop(channel_id, None)
     if ch.get("guild_id"):
         await self.gw.dispatch("CHANNEL_DELETE", S.public_channel(ch))
+    if ch["type"] == S.CHANNEL_CATEGORY:
+        # its channels stay, without a category
+        for c in st.guild_channels(ch["guild_id"]):
+            if c.get("parent_id") == channel_id:
+                c["parent_id"] = None
+                await self.gw.dispatch("CHANNEL_UPDATE", S.public_channel(c))
     return 200, S.public_channel(ch)
 
 
@@ -603,6 +653,44 @@ async def get_guild(self, rec, body, files, guild_id):
 async def list_channels(self, rec, body, files, guild_id):
     self.guild(guild_id)
     return 200, [S.public_channel(c) for c in self.state.guild_channels(guild_id)]
+
+
+@route("PATCH", "/guilds/{guild_id}/channels")
+async def modify_channel_positions(self, rec, body, files, guild_id):
+    """docs: Guild, "Modify Guild Channel Positions": [{id, position?,
+    lock_permissions?, parent_id?}], 204; CHANNEL_UPDATE for each channel
+    that changed. discord.py's channel.edit(position=/category=) and
+    move() use it."""
+    self.guild(guild_id)
+    items = rec["body"]
+    if not isinstance(items, list):
+        raise form_error({"_errors": [{"code": "LIST_TYPE_CONVERT",
+                                       "message": "Only iterables may be used in a ListType"}]})
+    st = self.state
+    for i, it in enumerate(items):
+        c = st.channels.get(str((it or {}).get("id")))
+        if c is None or c.get("guild_id") != guild_id:
+            raise form_error({str(i): {"id": V.err("CHANNEL_INVALID", "Invalid channel")}})
+        if "parent_id" in it and str(it["parent_id"] or "") != (c.get("parent_id") or ""):
+            try:
+                parent_errors(self, guild_id, it["parent_id"], c["type"], moving_id=c["id"])
+            except ApiError as e:
+                raise form_error({str(i): e.body["errors"]})
+    changed = []
+    for it in items:
+        c = st.channels[str(it["id"])]
+        before = (c.get("position"), c.get("parent_id"))
+        if it.get("position") is not None:
+            c["position"] = int(it["position"])
+        if "parent_id" in it:
+            c["parent_id"] = str(it["parent_id"]) if it["parent_id"] else None
+            if it.get("lock_permissions") and c["parent_id"]:
+                c["permission_overwrites"] = copy.deepcopy(st.channels[c["parent_id"]].get("permission_overwrites", []))
+        if (c.get("position"), c.get("parent_id")) != before:
+            changed.append(c)
+    for c in changed:
+        await self.gw.dispatch("CHANNEL_UPDATE", S.public_channel(c))
+    return 204, None
 
 
 @route("POST", "/guilds/{guild_id}/channels")

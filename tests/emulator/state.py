@@ -6,6 +6,7 @@ as plain dicts shaped like Discord's JSON so REST and gateway hand them out
 unchanged.
 """
 
+import bisect
 import copy
 import itertools
 import secrets
@@ -166,7 +167,8 @@ class State:
         self.channels = {}     # id -> channel dict (guild and DM)
         self.members = {}      # guild id -> {user id -> member}
         self.users = {self.bot_user["id"]: self.bot_user}
-        self.messages = {}     # channel id -> [message] in creation order
+        self.messages = {}     # channel id -> [message] in id (= time) order
+        self.message_keys = {}  # channel id -> [int(id)], parallel to messages, for bisect
         self.message_index = {}  # message id -> message
         self.emojis = {}       # guild id -> [emoji] (with emulator-only image fields)
         self.emoji_limits = {}  # guild id -> {static?, animated?} set by the control API
@@ -282,8 +284,34 @@ class State:
         return token
 
     def store_message(self, msg):
-        self.messages.setdefault(msg["channel_id"], []).append(msg)
+        """Keep each channel's messages in id order (ids are time-ordered):
+        a bulk-filled history is older than what the bot sends, so it is
+        inserted, not appended."""
+        cid = msg["channel_id"]
+        msgs = self.messages.setdefault(cid, [])
+        keys = self.message_keys.setdefault(cid, [])
+        k = int(msg["id"])
+        if not keys or k > keys[-1]:
+            msgs.append(msg)
+            keys.append(k)
+        else:
+            i = bisect.bisect_left(keys, k)
+            msgs.insert(i, msg)
+            keys.insert(i, k)
         self.message_index[msg["id"]] = msg
-        ch = self.channels.get(msg["channel_id"])
-        if ch is not None and not (msg.get("flags", 0) & FLAG_EPHEMERAL):
+        ch = self.channels.get(cid)
+        if ch is not None and not (msg.get("flags", 0) & FLAG_EPHEMERAL) and \
+                int(ch.get("last_message_id") or 0) < k:
             ch["last_message_id"] = msg["id"]
+
+    def store_history(self, cid, msgs):
+        """Many messages at once (already in id order): one merge, not n inserts."""
+        old = self.messages.setdefault(cid, [])
+        merged = sorted(old + msgs, key=lambda m: int(m["id"]))
+        self.messages[cid] = merged
+        self.message_keys[cid] = [int(m["id"]) for m in merged]
+        for m in msgs:
+            self.message_index[m["id"]] = m
+        ch = self.channels.get(cid)
+        if ch is not None and merged:
+            ch["last_message_id"] = merged[-1]["id"]
