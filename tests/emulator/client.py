@@ -178,6 +178,10 @@ class Control:
         """Bulk-fill a channel's past (no gateway events); returns a summary."""
         return self.post("/channels/%s/history" % channel_id, {"count": count, **kw})
 
+    def inject_messages(self, count, **kw):
+        """count users' messages now, each a MESSAGE_CREATE; returns {ids, sessions}."""
+        return self.post("/inject/messages", {"count": count, **kw})
+
     def history_summary(self, channel_id):
         return self.get("/channels/%s/messages" % channel_id, summary=1)
 

@@ -668,6 +668,7 @@ def add_media_routes(self, r):
     r.add_get("/attachments/{aid}", self.get_attachment)
     r.add_get("/cdn/requests", self.get_cdn_requests)
     r.add_post("/channels/{cid}/history", self.fill_history)
+    r.add_post("/inject/messages", self.inject_messages)
 
 
 for _f in (attachment_for, add_attachment, list_attachments, get_attachment, get_cdn_requests, add_media_routes,
@@ -752,6 +753,30 @@ async def fill_history(self, request):
     return jresp({**self.history_summary(out), "total": len(st.messages[cid])})
 
 
-for _f in (history_summary, fill_history):
+async def inject_messages(self, request):
+    """Many users' messages now, each stored and sent as MESSAGE_CREATE (the
+    live counterpart of history): {count, channel_id?, user_ids? (default
+    the guild's non-bot members, in turn), bot_every? n (every n-th by the
+    helper bot), content? prefix}. Answers {ids, sessions}."""
+    st = self.state
+    b = await self.body(request)
+    gid, cid, _ = self.where(b)
+    users = [str(u) for u in b.get("user_ids") or []] or \
+        [uid for uid, m in st.members.get(gid, {}).items() if not m["user"].get("bot")]
+    bot_every = int(b.get("bot_every", 0))
+    if bot_every and gid and st.member_of(gid, HELPER_BOT_ID) is None:
+        st.add_member(gid, {"user": {"id": HELPER_BOT_ID, "username": "helper-bot", "bot": True}})
+    ids, sessions = [], 0
+    for i in range(int(b["count"])):
+        uid = HELPER_BOT_ID if bot_every and (i + 1) % bot_every == 0 else users[i % len(users)]
+        msg = self.rest.build_message(cid, {"content": "%s %d" % (b.get("content", "live"), i + 1)},
+                                      author=copy.deepcopy(st.user(uid)))
+        st.store_message(msg)
+        sessions = await self.gw.dispatch("MESSAGE_CREATE", self.rest.public_message(msg))
+        ids.append(msg["id"])
+    return jresp({"ids": ids, "sessions": sessions})
+
+
+for _f in (history_summary, fill_history, inject_messages):
     setattr(Control, _f.__name__, _f)
 Control.iso_ms = staticmethod(iso_ms)

@@ -188,3 +188,21 @@ def test_category_full_on_create_move_and_bulk(emu):
                             [{"id": loose["id"], "parent_id": CATEGORY}])) == {"0": full}
     # moving within the same category is no new channel in it
     assert rest(emu, "PATCH", "/channels/%s" % GENERAL, {"parent_id": CATEGORY, "position": 2}).status == 200
+
+
+def test_inject_many_live_messages(emu):
+    async def go():
+        async with Gateway(emu) as gw:
+            await gw.ready(intents=513 | (1 << 15))
+            r = emu.inject_messages(30, channel_id=GENERAL, bot_every=3, content="hello")
+            assert len(r["ids"]) == 30 and r["sessions"] == 1
+            got = []
+            while len(got) < 30:
+                got.append((await gw.wait_event("MESSAGE_CREATE"))["d"])
+            assert [m["id"] for m in got] == r["ids"]
+            assert [m["content"] for m in got[:2]] == ["hello 1", "hello 2"]
+            assert sum(1 for m in got if m["author"].get("bot")) == 10
+    emu.config(privileged_intents=1 << 15)
+    run(go())
+    s = emu.history_summary(GENERAL)
+    assert s["count"] == 30 and s["bots"] == 10
