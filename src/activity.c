@@ -77,7 +77,7 @@ struct activity {
 struct stats_pass {
 	struct bot *bot;
 	enum pass_state state;
-	int64_t started_ms;
+	int64_t started_ms, read_ms; /* when it began; how long READ took */
 	uint64_t *ids;
 	unsigned char *permanent; /* per id: 1 permanent, 0 proposed */
 	size_t n;
@@ -207,6 +207,7 @@ on_read(void *data, const struct cache_stats_row *rows, size_t n, const char *er
 		pass_free(p);
 		return;
 	}
+	p->read_ms = loop_now(bot_loop(p->bot)) - p->read_ms;
 	if (error) {
 		snprintf(p->error, sizeof p->error, "%s", error);
 	} else if (n == p->n) {
@@ -262,10 +263,10 @@ publish(struct stats_pass *p)
 	a->have_reports = 1;
 	a->passes++;
 	log_info("activity",
-	         "stats pass %llu: %zu proposed and %zu permanent channels%s, 1 Redis round trip, "
-	         "%lld old entries trimmed, %lld ms",
+	         "stats pass %llu: %zu proposed and %zu permanent channels%s, read in 1 Redis "
+	         "round trip of %lld ms, %lld old entries trimmed, %lld ms in all",
 	         (unsigned long long)a->passes, proposed, permanent,
-	         p->from_memory ? " (from memory)" : "", (long long)trimmed,
+	         p->from_memory ? " (from memory)" : "", (long long)p->read_ms, (long long)trimmed,
 	         (long long)(loop_now(bot_loop(b)) - p->started_ms));
 	/* render() is answered from the reports just made, unless a render
 	 * is owed (then pass_end answers it) */
@@ -287,6 +288,7 @@ pass_step(struct stats_pass *p)
 		}
 		return;
 	case PASS_READ:
+		p->read_ms = loop_now(bot_loop(b)); /* on_read makes it a duration */
 		if (cache_stats_read(bot_cache(b), p->ids, p->n, (int64_t)time(NULL), on_read, p) <
 		    0) {
 			snprintf(p->error, sizeof p->error, "%s",
