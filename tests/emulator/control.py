@@ -24,7 +24,10 @@ def mark_focused(options, name):
     """An autocomplete interaction has exactly one focused option (docs:
     Interactions, "Autocomplete"): the one named `name`, else the one the
     injection marked, else the last leaf option. Its value is what the user
-    has typed so far: always a string, whatever the option's type."""
+    has typed so far. In an autocomplete interaction string, integer and
+    number options all carry strings (what is typed need not be a valid
+    number yet; discord-api-types: `Type extends ApplicationCommandAutocomplete
+    ? string : number`)."""
     leaves = []
 
     def walk(opts):
@@ -42,6 +45,8 @@ def mark_focused(options, name):
     target = (chosen or leaves)[-1]
     for o in leaves:
         o.pop("focused", None)
+        if o["type"] in (3, 4, 10) and o.get("value") is not None:
+            o["value"] = str(o["value"])
     target["focused"] = True
     target["value"] = "" if target.get("value") is None else str(target["value"])
 
@@ -527,8 +532,10 @@ class Control:
         comps = []
         for n, (fid, value) in enumerate(fields):
             if shape == "label":
-                comps.append({"type": 18, "id": 2 * n + 1,
-                              "component": {"type": 4, "id": 2 * n + 2, "custom_id": fid, "value": value}})
+                # a list of values: a string select (type 3) inside the Label
+                inner = ({"type": 3, "id": 2 * n + 2, "custom_id": fid, "values": value} if isinstance(value, list)
+                         else {"type": 4, "id": 2 * n + 2, "custom_id": fid, "value": value})
+                comps.append({"type": 18, "id": 2 * n + 1, "component": inner})
             elif shape == "action_row":
                 comps.append({"type": 1, "id": 2 * n + 1,
                               "components": [{"type": 4, "id": 2 * n + 2, "custom_id": fid, "value": value}]})

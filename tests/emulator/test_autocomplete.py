@@ -33,6 +33,11 @@ def test_autocomplete_payload_has_one_focused_string_option(emu):
             p = (await gw.wait_event("INTERACTION_CREATE"))["d"]
             opts = {o["name"]: o for o in p["data"]["options"]}
             assert opts["report"].get("focused") is True and "focused" not in opts["note"]
+            emu.inject_slash("resolve_report", {"report": 3, "note": "sp"}, autocomplete=True)
+            p = (await gw.wait_event("INTERACTION_CREATE"))["d"]
+            # every string/integer option is a string in autocomplete; the last one is focused
+            assert p["data"]["options"] == [{"name": "report", "type": 4, "value": "3"},
+                                            {"name": "note", "type": 3, "value": "sp", "focused": True}]
     run(go())
 
 
@@ -103,6 +108,10 @@ def test_label_modal_round_trip(emu):
             assert [c["type"] for c in d["components"]] == [18, 18]
             assert d["components"][0]["component"] == {"type": 4, "id": 2, "custom_id": "what",
                                                        "value": "a scam link"}
+            emu.inject_modal("report_modal", {"kind": ["scam", "spam"]}, shape="label")
+            d = (await gw.wait_event("INTERACTION_CREATE"))["d"]["data"]
+            assert d["components"][0]["component"] == {"type": 3, "id": 2, "custom_id": "kind",
+                                                       "values": ["scam", "spam"]}
             emu.inject_modal("report_modal", {"what": "again"}, shape="action_row")
             d = (await gw.wait_event("INTERACTION_CREATE"))["d"]["data"]
             assert d["components"][0]["type"] == 1 and d["components"][0]["components"][0]["value"] == "again"
