@@ -269,3 +269,26 @@ class Agora:
             if leaked:
                 lines = [line for line in self.log_text().splitlines() if any(t in line for t in leaked)]
                 raise AssertionError("%d token(s) in the agora log, e.g.:\n%s" % (len(leaked), "\n".join(lines[:5])))
+
+
+def counting_agora(workdir, emu, world, **kw):
+    """A started Agora counting messages in world.proposed_channel: the
+    database migrated by a first run, the channel tracked, its Redis keys
+    empty. Returns (bot, stats_key); the caller enters the bot's `with`."""
+    with Agora(os.path.join(workdir, "migrate"), emu, world) as first:
+        first.wait_log("database schema up to date")
+        db = first.db
+    psql("INSERT INTO tracked_channels VALUES (%s, 'proposed')" % world.proposed_channel, db=db)
+    key = "channel_stats:%s" % world.proposed_channel
+    redis("DEL", key, "channel_activity:%s" % world.proposed_channel)
+    return Agora(os.path.join(workdir, "bot"), emu, world, db=db, **kw), key
+
+
+def wait_count(key, expected, timeout=15):
+    """Redis's total_messages for key reaches expected, and is still exactly
+    that a moment later (a count doubled by a replay would go past it)."""
+    Control.wait_for(lambda: redis("HGET", key, "total_messages") == str(expected), timeout=timeout,
+                     interval=0.1, what="total_messages == %d" % expected)
+    time.sleep(0.3)
+    got = redis("HGET", key, "total_messages")
+    assert got == str(expected), "total_messages went from %d to %s" % (expected, got)
