@@ -115,6 +115,12 @@ bot_loop(struct bot *b)
 	return b->loop;
 }
 
+const struct tls_trust *
+bot_trust(const struct bot *b)
+{
+	return b->trust;
+}
+
 int
 bot_exit_status(const struct bot *b)
 {

@@ -45,6 +45,7 @@ struct json_value;
 struct loop;
 struct replies;
 struct tracked;
+struct tls_trust;
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -158,6 +159,9 @@ struct db *bot_db(struct bot *b);
 struct cache *bot_cache(struct bot *b);
 struct rest *bot_rest(struct bot *b);
 struct loop *bot_loop(struct bot *b);
+/* The trust anchors of TLS_CA_FILE, for a feature's own https client (the
+ * LLM endpoint, Discord's CDN). */
+const struct tls_trust *bot_trust(const struct bot *b);
 /* The guild's channels as the gateway reported them (guild.h): counts and
  * lists without a REST call. Empty until GUILD_CREATE. */
 const struct guild *bot_guild(const struct bot *b);

@@ -26,43 +26,7 @@ cmd_not_yet(struct bot *b, const struct interaction *it)
 	reply_message(b, it, text, NULL, 1);
 }
 
-/* Bounds on user text: long enough for any honest proposal, short enough
- * that the admin notification embed (description 4096) holds it whole. */
-#define IDEA_MAX   1000
-#define REASON_MAX 1000
-
 static const struct bot_command pending_commands[] = {
-        /* 7.1 user commands (cogs/proposals.py) */
-        {"propose_channel",
-         "Propose a new channel for the server",
-         0,
-         {{"idea_text", "What the channel would be about", OPTION_STRING, 1, 0, 0, 3, IDEA_MAX, 0,
-           0}},
-         cmd_not_yet,
-         NULL},
-        {"propose_emoji",
-         "Propose a new emoji (PNG, JPEG or GIF, square, 32-256 px, up to 256 KB)",
-         0,
-         {{"name", "Emoji name: 2-32 letters, digits or underscores", OPTION_STRING, 1, 0, 0, 2, 32,
-           0, 0},
-          {"file", "The emoji image", OPTION_ATTACHMENT, 1, 0, 0, 0, 0, 0, 0}},
-         cmd_not_yet,
-         NULL},
-        /* 7.2 admin commands (cogs/admin_queue.py, admin_manage.py) */
-        {"approve_proposal",
-         "Approve a pending channel or emoji proposal",
-         1,
-         {{"proposal_id", "The proposal's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0, 0}},
-         cmd_not_yet,
-         NULL},
-        {"reject_proposal",
-         "Reject a pending proposal and tell the proposer why",
-         1,
-         {{"proposal_id", "The proposal's number", OPTION_INTEGER, 1, 1, 0, 0, 0, 0, 0},
-          {"reason", "Why it is rejected (sent to the proposer)", OPTION_STRING, 1, 0, 0, 1,
-           REASON_MAX, 0, 0}},
-         cmd_not_yet,
-         NULL},
         {"promote_channel",
          "Move a proposed channel to the permanent category",
          1,
@@ -92,8 +56,8 @@ static const struct bot_feature feature_pending = {
 /* ------------------------------------------------------------ the table */
 
 const struct bot_feature *const bot_features[] = {
-        &feature_core,     &feature_user_reports, &feature_admin_reports,
-        &feature_activity, &feature_pending,
+        &feature_core,      &feature_user_reports, &feature_admin_reports, &feature_activity,
+        &feature_proposals, &feature_admin_queue,  &feature_pending,
 };
 
 const size_t bot_feature_count = sizeof bot_features / sizeof bot_features[0];

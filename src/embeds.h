@@ -23,7 +23,8 @@ struct embeds;
 
 /* The names shared by the features that refresh an embed and the one
  * that renders it (persistent_embeds.embed_name). */
-#define EMBED_REPORT_QUEUE "report_queue"
+#define EMBED_REPORT_QUEUE   "report_queue"
+#define EMBED_PROPOSAL_QUEUE "proposal_queue"
 
 /* persistent_embeds rows: a handful of named messages (spec 5.1). */
 #define EMBEDS_MAX 16

@@ -213,6 +213,30 @@ reply_update(struct bot *b, const struct interaction *it, const char *content,
 }
 
 void
+reply_modal(struct bot *b, const struct interaction *it, const char *data_json)
+{
+	struct replies *r = bot_replies(b);
+	struct pending_answer *a = find_answer(b, it->id);
+	if (a && a->deferred) {
+		/* too late: a deferred interaction cannot open a modal any more */
+		forget_answer(b, a);
+		edit_original(b, it, "Sorry, this took too long. Please click again.", NULL, NULL);
+		return;
+	}
+	if (a)
+		forget_answer(b, a);
+	char path[DISCORD_TOKEN_MAX + 64];
+	snprintf(path, sizeof path, "/interactions/%llu/%s/callback", (unsigned long long)it->id,
+	         it->token);
+	buf_reset(&r->scratch);
+	if (buf_printf(&r->scratch, "{\"type\":%d,\"data\":%s}", CALLBACK_MODAL, data_json) < 0) {
+		log_error("bot", "modal for %s does not fit", it->name);
+		return;
+	}
+	reply_request(b, "POST", path, r->scratch.data, "interaction modal", NULL, NULL);
+}
+
+void
 reply_defer(struct bot *b, const struct interaction *it, int ephemeral)
 {
 	struct replies *r = bot_replies(b);

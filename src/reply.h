@@ -45,6 +45,10 @@ void reply_components(struct bot *b, const struct interaction *it, const char *c
 /* Answers a button click by replacing the message it is on (type 7). */
 void reply_update(struct bot *b, const struct interaction *it, const char *content,
                   const struct discord_embed *embed, const char *components_json);
+/* Answers with a modal (type 9, docs: Interactions, "Modal"): data_json
+ * is the callback's data object {custom_id, title, components}. Only for
+ * a command or a click; a modal cannot answer a modal. */
+void reply_modal(struct bot *b, const struct interaction *it, const char *data_json);
 /* Acknowledges now (type 5, "thinking..."); finish with reply_edit. A
  * no-op when the guard deferred already. */
 void reply_defer(struct bot *b, const struct interaction *it, int ephemeral);

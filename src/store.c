@@ -234,6 +234,18 @@ store_proposal_approve(struct db *db, int64_t id, const char *final_name, db_que
 }
 
 int
+store_proposal_unapprove(struct db *db, int64_t id, db_query_fn *fn, void *data)
+{
+	char n[STORE_NUM];
+	const char *p[] = {store_i64(n, id)};
+	return db_query(
+	        db,
+	        "UPDATE proposals SET status = 'pending', final_name = NULL "
+	        "WHERE proposal_id = $1 AND status = 'approved' RETURNING " PROPOSAL_COLUMNS,
+	        1, p, 0, fn, data);
+}
+
+int
 store_proposal_reject(struct db *db, int64_t id, db_query_fn *fn, void *data)
 {
 	char n[STORE_NUM];

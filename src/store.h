@@ -85,6 +85,10 @@ int store_proposal_list_pending(struct db *db, db_query_fn *fn, void *data);
  * when it does not exist or is no longer pending. */
 int store_proposal_approve(struct db *db, int64_t id, const char *final_name, db_query_fn *fn,
                            void *data);
+/* approved -> pending again, final_name cleared: Discord refused to create
+ * the channel or emoji (spec 6.3: the proposal stays in the queue).
+ * Reply: the proposal row, or 0 rows if it is not approved. */
+int store_proposal_unapprove(struct db *db, int64_t id, db_query_fn *fn, void *data);
 /* pending -> rejected; reply as store_proposal_approve. */
 int store_proposal_reject(struct db *db, int64_t id, db_query_fn *fn, void *data);
 /* Records the LLM's suggestion (or the error text) while the proposal is
