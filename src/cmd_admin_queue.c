@@ -551,7 +551,8 @@ step(struct aq_job *j)
 				snprintf(j->final_name, sizeof j->final_name, "%s",
 				         j->original_text);
 			} else if (suggestion_usable(j->suggestion)) {
-				snprintf(j->final_name, sizeof j->final_name, "%.100s", j->suggestion);
+				snprintf(j->final_name, sizeof j->final_name, "%.100s",
+				         j->suggestion);
 			} else {
 				finish(j,
 				       "Proposal #%lld has no suggested name: use Override Name.",
