@@ -1,5 +1,9 @@
 # Agora in a scratch image: the static binary, the CA bundle, nothing else.
 #   docker build -t agora .
+# .dockerignore keeps .git, .cache, build/, local config and secrets out of
+# the context: the image builds its dependencies from the pinned sources.
+# tests/cli/deploy_check.py checks the final stage; tests/e2e/014 runs the
+# binary in a root holding exactly what it holds.
 # Build stage: Debian 12, exactly the README's ./build.sh.
 FROM debian:12 AS build
 WORKDIR /src

@@ -28,7 +28,7 @@ die() {
 # Debian packages each mode needs. Only what is missing is installed.
 PKGS_BUILD="make gcc musl-tools xz-utils bzip2 file ca-certificates dpkg-dev patch"
 PKGS_TEST="clang libclang-rt-14-dev clang-format postgresql redis-server openssl
- python3 python3-aiohttp python3-websockets python3-discord python3-pytest"
+ python3 python3-aiohttp python3-websockets python3-discord python3-pytest docker-compose"
 PKGS_BENCH="g++ libcjson-dev libsimdjson-dev"
 
 ensure_packages() {

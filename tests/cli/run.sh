@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli/run.sh AGORA — the command line of the real binary, end to end:
 # exit codes, messages, config errors, secrets never printed, log format and
-# filtering, and the static binary running alone under chroot.
+# filtering, the static binary running alone under chroot, and the
+# deployment files (deploy_check.py).
 # Ends with "N passed, N failed".
 set -u
 AGORA=$(realpath "${1:?usage: run.sh PATH-TO-AGORA}")
@@ -162,6 +163,18 @@ if [ "$(id -u)" = 0 ]; then
 	expect "runs under chroot in an empty directory" 0 chroot "$T/root" /agora --version
 	has "chroot run prints the version" "^agora "
 fi
+
+# deployment files: .dockerignore, Dockerfile's final stage, docker-compose
+# config, the systemd unit (tests/cli/deploy_check.py says what each proves)
+/usr/bin/python3 tests/cli/deploy_check.py "$AGORA" >"$T/deploy" 2>&1
+while IFS= read -r line; do
+	case $line in
+	"ok - "*) ok "deploy: ${line#ok - }" ;;
+	"FAIL - "*) bad "deploy: ${line#FAIL - }" ;;
+	"    | "*) echo "$line" ;;
+	esac
+done <"$T/deploy"
+grep -qE '^[0-9]+ passed, 0 failed$' "$T/deploy" || bad "deploy_check.py ended without its summary (see above)"
 
 # the README's config table lists every key of the example
 missing=""
