@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "buf.h"
 #include "log.h"
 #include "mem.h"
 #include "net.h"
@@ -85,11 +86,21 @@ struct cache {
 	unsigned long connect_attempts;
 	char what[NET_HOST_MAX + 48]; /* "Redis at HOST:PORT", for logs */
 
-	/* the write FIFO */
+	/* the write FIFO; `sent` records are in the batches in flight */
 	struct cache_record *ring;
 	size_t cap, head, count, sent;
+	size_t batch_sizes[CACHE_MAX_BATCHES]; /* records per batch in flight */
+	size_t batch_first, batches_in_flight;
+	struct buf batch; /* the command being built, reused */
 	uint64_t lost, lost_at_outage_start;
+	uint64_t counted, duplicates; /* what Redis said of the records */
 	int loss_logged;
+	struct log_limit refused_log;
+	/* back-pressure */
+	cache_pressure_fn *on_pressure;
+	void *pressure_data;
+	int paused;
+	unsigned long pauses;
 
 	/* replies owed by the server, and when it last made progress */
 	size_t outstanding;
@@ -102,6 +113,7 @@ struct cache {
 
 static void cache_start_connect(struct cache *c);
 static void cache_pump(struct cache *c);
+static void cache_pressure(struct cache *c);
 static void cache_owe_reply(struct cache *c);
 static int cache_watchdog_period(const struct cache *c);
 
@@ -169,7 +181,11 @@ cache_ev_cleanup(void *privdata)
 	loop_timer_stop(c->loop, &c->connect_timer);
 	loop_timer_stop(c->loop, &c->watchdog);
 	c->ac = NULL;
-	c->sent = 0; /* unacknowledged records go out again on reconnect */
+	/* unacknowledged records go out again on reconnect: ZADD NX makes
+	 * the ones Redis had applied count once */
+	c->sent = 0;
+	c->batches_in_flight = 0;
+	c->batch_first = 0;
 	c->outstanding = 0;
 	if (c->closing)
 		return;
@@ -194,6 +210,7 @@ cache_ev_cleanup(void *privdata)
 		snprintf(what, sizeof what, "cannot connect to %s", c->what);
 		backoff_failed(&c->retry, what, c->error);
 	}
+	cache_pressure(c); /* an outage: read again, the bound applies */
 	cache_notify(c, 0);
 }
 
@@ -248,6 +265,7 @@ cache_on_pong(redisAsyncContext *ac, void *r, void *privdata)
 	loop_timer_start(c->loop, &c->watchdog, cache_watchdog_period(c));
 	cache_notify(c, 1);
 	cache_pump(c);
+	cache_pressure(c);
 }
 
 static void
@@ -392,67 +410,204 @@ cache_owe_reply(struct cache *c)
 		c->progress_ms = loop_now(c->loop);
 }
 
-static void
-cache_record_acked(redisAsyncContext *ac, void *r, void *privdata)
+/* The one script: per record, ZADD NX of the message id gates the count,
+ * so a record Redis already has (a batch resent after its reply was lost
+ * with the connection, a RESUME replaying old messages) changes nothing.
+ * KEYS come in pairs (stats hash, activity set), ARGV in pairs (message id,
+ * Unix time). redis.pcall: a key of the wrong type fails its record only.
+ * Returns {counted, already counted, failed}. */
+static const char cache_count_script[] =
+        "local counted, seen, failed = 0, 0, 0\n"
+        "for i = 1, #KEYS, 2 do\n"
+        "  local added = redis.pcall('ZADD', KEYS[i+1], 'NX', ARGV[i+1], ARGV[i])\n"
+        "  if type(added) == 'table' then\n"
+        "    failed = failed + 1\n"
+        "  elseif added == 1 then\n"
+        "    local ok = redis.pcall('HINCRBY', KEYS[i], 'total_messages', 1)\n"
+        "    if type(ok) == 'table' then\n"
+        "      failed = failed + 1\n"
+        "    else\n"
+        "      redis.pcall('HSET', KEYS[i], 'last_message_timestamp', ARGV[i+1])\n"
+        "      counted = counted + 1\n"
+        "    end\n"
+        "  else\n"
+        "    seen = seen + 1\n"
+        "  end\n"
+        "end\n"
+        "return {counted, seen, failed}\n";
+
+/* Decimal digits of v into out (at least 20 bytes); returns the length. */
+static size_t
+cache_u64_digits(char *out, uint64_t v)
 {
-	(void)ac;
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* Appends one RESP bulk string "$LEN\r\nBYTES\r\n" (the Redis protocol
+ * spec, "Bulk strings"); the caller reserved room. */
+static char *
+cache_put_bulk(char *p, const char *bytes, size_t len)
+{
+	*p++ = '$';
+	p += cache_u64_digits(p, len);
+	*p++ = '\r';
+	*p++ = '\n';
+	memcpy(p, bytes, len);
+	p += len;
+	*p++ = '\r';
+	*p++ = '\n';
+	return p;
+}
+
+/* A bulk string "PREFIX<id>". */
+static char *
+cache_put_key(char *p, const char *prefix, size_t prefix_len, uint64_t id)
+{
+	char key[CACHE_KEY_MAX];
+	memcpy(key, prefix, prefix_len);
+	size_t len = prefix_len + cache_u64_digits(key + prefix_len, id);
+	return cache_put_bulk(p, key, len);
+}
+
+/* The most bytes one record adds to a batch: two keys and two numbers, each
+ * "$NN\r\n" + text + "\r\n". */
+#define CACHE_RECORD_BYTES (4 * (1 + 20 + 2 + 2) + CACHE_KEY_MAX * 2 + 2 * 20)
+
+/* Builds EVAL script 2n KEYS... ARGV... for n records from `first` into
+ * the reused batch buffer, by hand: no formatting call and no allocation
+ * per record (the buffer grows once, to the largest batch). */
+static int
+cache_build_batch(struct cache *c, size_t first, size_t n)
+{
+	size_t need = 64 + sizeof cache_count_script + n * CACHE_RECORD_BYTES;
+	buf_reset(&c->batch);
+	if (buf_reserve(&c->batch, need) < 0)
+		return -1;
+	char *p = c->batch.data;
+	*p++ = '*';
+	p += cache_u64_digits(p, 3 + 4 * (uint64_t)n);
+	*p++ = '\r';
+	*p++ = '\n';
+	p = cache_put_bulk(p, "EVAL", 4);
+	p = cache_put_bulk(p, cache_count_script, sizeof cache_count_script - 1);
+	char digits[20];
+	p = cache_put_bulk(p, digits, cache_u64_digits(digits, 2 * (uint64_t)n));
+	for (size_t i = 0; i < n; i++) {
+		const struct cache_record *r = &c->ring[(c->head + first + i) % c->cap];
+		p = cache_put_key(p, "channel_stats:", 14, r->channel_id);
+		p = cache_put_key(p, "channel_activity:", 17, r->channel_id);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cache_record *r = &c->ring[(c->head + first + i) % c->cap];
+		p = cache_put_bulk(p, digits, cache_u64_digits(digits, r->message_id));
+		/* Unix times are positive (snowflakes start in 2015) */
+		uint64_t ts = r->unix_time > 0 ? (uint64_t)r->unix_time : 0;
+		p = cache_put_bulk(p, digits, cache_u64_digits(digits, ts));
+	}
+	c->batch.len = (size_t)(p - c->batch.data);
+	c->batch.data[c->batch.len] = '\0';
+	return 0;
+}
+
+static void
+cache_batch_acked(redisAsyncContext *ac, void *r, void *privdata)
+{
 	struct cache *c = privdata;
 	redisReply *reply = r;
 	if (c->outstanding)
 		c->outstanding--;
-	if (!reply || c->closing || c->sent == 0)
+	if (!reply || c->closing || c->batches_in_flight == 0)
 		return; /* connection gone: cleanup resets `sent`, we resend */
 	c->progress_ms = loop_now(c->loop);
-	if (reply->type != REDIS_REPLY_ARRAY) {
-		/* EXECABORT or a WRONGTYPE key: sending it again would fail
-		 * again, so it is dropped and counted */
-		log_warn("cache", "message record refused by Redis: %s",
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+		/* the whole batch refused (OOM, READONLY, LOADING, BUSY...):
+		 * nothing or part of it was applied, and resending it is safe
+		 * (ZADD NX), so this is an outage: drop the connection and
+		 * reconnect with backoff; the records stay in the FIFO.
+		 * hiredis finishes a free from inside a reply callback. */
+		snprintf(c->drop_reason, sizeof c->drop_reason, "Redis refused a batch: %s",
 		         reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
-		                                                        : "no EXEC result");
-		c->lost++;
+		                                                        : "unexpected reply");
+		redisAsyncFree(ac);
+		return;
 	}
-	c->head = (c->head + 1) % c->cap;
-	c->count--;
-	c->sent--;
+	size_t n = c->batch_sizes[c->batch_first];
+	c->batch_first = (c->batch_first + 1) % CACHE_MAX_BATCHES;
+	c->batches_in_flight--;
+	c->counted += (uint64_t)reply->element[0]->integer;
+	c->duplicates += (uint64_t)reply->element[1]->integer;
+	if (reply->element[2]->integer > 0) {
+		/* a key of the wrong type: retrying cannot help */
+		c->lost += (uint64_t)reply->element[2]->integer;
+		log_limited(&c->refused_log, BACKOFF_LOG_INTERVAL_MS, LOG_WARNING, "cache",
+		            "%lld message records refused by Redis (a key of the wrong type?)",
+		            reply->element[2]->integer);
+	}
+	c->head = (c->head + n) % c->cap;
+	c->count -= n;
+	c->sent -= n;
 	cache_pump(c);
+	cache_pressure(c);
 }
 
-static int
-cache_send_record(struct cache *c, const struct cache_record *rec)
-{
-	char stats_key[CACHE_KEY_MAX], activity_key[CACHE_KEY_MAX], ts[24], mid[24];
-	snprintf(stats_key, sizeof stats_key, "channel_stats:%llu",
-	         (unsigned long long)rec->channel_id);
-	snprintf(activity_key, sizeof activity_key, "channel_activity:%llu",
-	         (unsigned long long)rec->channel_id);
-	snprintf(ts, sizeof ts, "%lld", (long long)rec->unix_time);
-	snprintf(mid, sizeof mid, "%llu", (unsigned long long)rec->message_id);
-	const char *multi[] = {"MULTI"};
-	const char *incr[] = {"HINCRBY", stats_key, "total_messages", "1"};
-	const char *hset[] = {"HSET", stats_key, "last_message_timestamp", ts};
-	const char *zadd[] = {"ZADD", activity_key, ts, mid};
-	const char *exec[] = {"EXEC"};
-	/* MULTI ... EXEC: the three updates apply together or not at all */
-	if (redisAsyncCommandArgv(c->ac, NULL, NULL, 1, multi, NULL) != REDIS_OK ||
-	    redisAsyncCommandArgv(c->ac, NULL, NULL, 4, incr, NULL) != REDIS_OK ||
-	    redisAsyncCommandArgv(c->ac, NULL, NULL, 4, hset, NULL) != REDIS_OK ||
-	    redisAsyncCommandArgv(c->ac, NULL, NULL, 4, zadd, NULL) != REDIS_OK ||
-	    redisAsyncCommandArgv(c->ac, cache_record_acked, c, 1, exec, NULL) != REDIS_OK)
-		return -1;
-	cache_owe_reply(c);
-	return 0;
-}
-
-/* Sends waiting records while connected, at most CACHE_MAX_IN_FLIGHT. */
+/* Sends waiting records while connected: batches of up to CACHE_BATCH_MAX
+ * records, at most CACHE_MAX_BATCHES in flight. */
 static void
 cache_pump(struct cache *c)
 {
 	while (c->state == CACHE_READY && c->ac && c->sent < c->count &&
-	       c->sent < CACHE_MAX_IN_FLIGHT) {
-		if (cache_send_record(c, &c->ring[(c->head + c->sent) % c->cap]) < 0)
+	       c->batches_in_flight < CACHE_MAX_BATCHES) {
+		size_t n = c->count - c->sent;
+		if (n > CACHE_BATCH_MAX)
+			n = CACHE_BATCH_MAX;
+		if (cache_build_batch(c, c->sent, n) < 0) {
+			log_error("cache", "cannot build a Redis batch: out of memory");
+			return; /* the kick or the next ack tries again */
+		}
+		if (redisAsyncFormattedCommand(c->ac, cache_batch_acked, c, c->batch.data,
+		                               c->batch.len) != REDIS_OK)
 			return; /* disconnecting: cleanup follows */
-		c->sent++;
+		cache_owe_reply(c);
+		c->batch_sizes[(c->batch_first + c->batches_in_flight) % CACHE_MAX_BATCHES] = n;
+		c->batches_in_flight++;
+		c->sent += n;
 	}
+}
+
+/* Back-pressure (issue 13.1): while Redis is up and the FIFO is full, the
+ * owner stops reading the gateway (nothing is dropped, the socket buffers
+ * and TCP slow Discord down); it reads again once half the FIFO is free,
+ * or at once when Redis goes down (then the bound applies, and what
+ * passes it is dropped, counted and logged once per outage). */
+static void
+cache_pressure(struct cache *c)
+{
+	if (c->closing)
+		return; /* the owner is tearing down: no more calls into it */
+	int want;
+	if (c->state != CACHE_READY)
+		want = 0;
+	else if (c->count >= c->cap)
+		want = 1;
+	else if (c->count <= c->cap / 2)
+		want = 0;
+	else
+		want = c->paused; /* in between: keep what we asked for */
+	if (want == c->paused)
+		return;
+	c->paused = want;
+	if (want)
+		c->pauses++;
+	if (c->on_pressure)
+		c->on_pressure(c->pressure_data, want);
 }
 
 void
@@ -464,11 +619,12 @@ cache_record_message(struct cache *c, uint64_t channel_id, uint64_t message_id, 
 	if (c->count == c->cap) {
 		c->lost++;
 		if (!c->loss_logged) {
-			log_warn("cache",
-			         "message buffer full (%zu records): dropping the %s; "
-			         "activity counts will be low",
-			         c->cap,
-			         c->sent < c->count ? "oldest unsent records" : "newest records");
+			log_warn(
+			        "cache",
+			        "message buffer full (%zu records) while Redis is %s: dropping the "
+			        "%s; activity counts will be low",
+			        c->cap, c->state == CACHE_READY ? "up" : "unavailable",
+			        c->sent < c->count ? "oldest unsent records" : "newest records");
 			c->loss_logged = 1;
 		}
 		if (c->sent == c->count)
@@ -483,14 +639,38 @@ cache_record_message(struct cache *c, uint64_t channel_id, uint64_t message_id, 
 	}
 	c->ring[(c->head + c->count) % c->cap] = rec;
 	c->count++;
-	if (c->state == CACHE_READY)
-		loop_timer_start(c->loop, &c->kick, 0);
+	if (c->state == CACHE_READY) {
+		/* a full batch goes now (hiredis only queues it: the write
+		 * happens when the loop polls); a partial one waits for the
+		 * kick, so a burst read in one go is batched */
+		if (c->count - c->sent >= CACHE_BATCH_MAX)
+			cache_pump(c);
+		if (!loop_timer_active(&c->kick))
+			loop_timer_start(c->loop, &c->kick, 0);
+		cache_pressure(c);
+	}
 }
 
 size_t
 cache_buffered(const struct cache *c)
 {
 	return c ? c->count : 0;
+}
+
+void
+cache_get_stats(const struct cache *c, struct cache_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!c)
+		return;
+	out->buffered = c->count;
+	out->in_flight = c->sent;
+	out->counted = c->counted;
+	out->duplicates = c->duplicates;
+	out->lost = c->lost;
+	out->pauses = c->pauses;
+	out->paused = c->paused;
+	out->connect_attempts = c->connect_attempts;
 }
 
 unsigned long
@@ -818,6 +998,9 @@ cache_new(struct loop *loop, const struct cache_config *config)
 	c->command_timeout_ms = config->command_timeout_ms > 0 ? config->command_timeout_ms : 10000;
 	c->on_state = config->on_state;
 	c->state_data = config->state_data;
+	c->on_pressure = config->on_pressure;
+	c->pressure_data = config->pressure_data;
+	buf_init(&c->batch, CACHE_BATCH_BYTES_MAX);
 	snprintf(c->what, sizeof c->what, "Redis at %.*s:%u", NET_HOST_MAX, c->host, c->port);
 	backoff_init(&c->retry, loop, "cache",
 	             config->backoff_initial_ms > 0 ? (unsigned)config->backoff_initial_ms : 0,
@@ -856,6 +1039,7 @@ cache_free(struct cache *c)
 	if (c->count)
 		log_warn("cache", "closing with %zu message records not written to Redis",
 		         c->count);
+	buf_free(&c->batch);
 	mem_free(c->ring);
 	mem_free(c->host);
 	mem_free(c);

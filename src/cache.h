@@ -7,18 +7,24 @@
  * scored by the message's Unix time with the message id as member (ZADD).
  *
  * Writes: cache_record_message never fails and never waits. Each message
- * is kept in a bounded FIFO until Redis acknowledges it; it goes out as ONE
- * MULTI/HINCRBY/HSET/ZADD/EXEC transaction (so the hash and the set never
- * disagree: a transaction the server did not receive whole is discarded by
- * the server), pipelined with the others. While Redis is down the FIFO
- * fills, and on reconnect it is flushed in order, so a short outage loses
- * no counts. Past buffer_max records the OLDEST unsent record is dropped
- * and counted (cache_lost), logged once per outage (only if every record
- * is already on the wire, which needs buffer_max <= CACHE_MAX_IN_FLIGHT,
- * is the new one dropped instead). Delivery is
- * at-least-once: a transaction whose EXEC reply was lost with the
- * connection is sent again, which double-counts only if the server had
- * executed it in the instant before the connection broke.
+ * is kept in a bounded FIFO until Redis acknowledges it. Records go out in
+ * batches of up to CACHE_BATCH_MAX, each ONE Lua script (EVAL; a script
+ * runs whole, so the hash and the set never disagree), built by hand into
+ * one reused buffer, a few batches pipelined.
+ *
+ * Exactly once: in the script, `ZADD NX channel_activity:{id} ts msg_id`
+ * gates the HINCRBY and the HSET, so a message Redis already has is not
+ * counted again. A batch whose reply was lost with the connection is sent
+ * again on reconnect, and a RESUME that replays messages records them
+ * again: neither double-counts.
+ *
+ * Back-pressure: while Redis is up, nothing is dropped. When the FIFO is
+ * full, on_pressure(data, 1) asks the owner to stop reading the gateway;
+ * on_pressure(data, 0) comes once half of it is free, or when Redis goes
+ * down. During an outage the FIFO fills, and on reconnect it is flushed,
+ * so a short outage loses no counts; past buffer_max records the OLDEST
+ * unsent record is dropped and counted (cache_lost), logged once per
+ * outage.
  *
  * Reads and pings: callbacks run exactly once, always from the loop (never
  * from inside the call): with the result, or with an error:
@@ -48,15 +54,26 @@
 struct cache;
 struct redisReply; /* hiredis's reply, for cache_command */
 
-/* Default bound of the write FIFO: a busy guild sends a few messages a
- * second to tracked channels, so 10000 records (240 KiB) rides out
- * outages of tens of minutes. */
+/* Default bound of the write FIFO (config key REDIS_BUFFER_MAX): a busy
+ * guild sends a few messages a second to tracked channels, so 10000
+ * records (240 KiB) rides out outages of tens of minutes; while Redis is
+ * up it is also how far reading the gateway runs ahead of Redis. */
 #define CACHE_BUFFER_DEFAULT 10000
-/* Records in flight at once: keeps hiredis's output buffer small while a
- * backlog is flushed. */
-#define CACHE_MAX_IN_FLIGHT 512
+/* Records per script call: large enough that a burst costs one round trip
+ * per 256 messages, small enough that one script holds Redis for well
+ * under a millisecond. */
+#define CACHE_BATCH_MAX 256
+/* Batches in flight at once: keeps hiredis's output buffer small (about
+ * 4 x 40 KiB) while a backlog is flushed, and Redis busy meanwhile. */
+#define CACHE_MAX_BATCHES 4
+/* Bound of the reused batch buffer: CACHE_BATCH_MAX records of at most
+ * ~250 bytes each plus the script. */
+#define CACHE_BATCH_BYTES_MAX (256 * 1024)
 
 typedef void cache_state_fn(void *data, int connected, const char *error);
+/* full = 1: stop reading what produces records (the gateway); 0: read
+ * again. Called only on a change. */
+typedef void cache_pressure_fn(void *data, int full);
 
 struct cache_config {
 	const char *host;         /* name or numeric address */
@@ -68,6 +85,8 @@ struct cache_config {
 	size_t buffer_max;        /* write FIFO bound; 0 = CACHE_BUFFER_DEFAULT */
 	cache_state_fn *on_state; /* optional: connected / disconnected */
 	void *state_data;
+	cache_pressure_fn *on_pressure; /* optional: back-pressure, see above */
+	void *pressure_data;
 };
 
 /* Copies config and starts connecting. NULL when out of memory or no host. */
@@ -82,6 +101,17 @@ int cache_connected(const struct cache *c);
 const char *cache_error(const struct cache *c);
 /* Records waiting in the write FIFO (unsent or unacknowledged). */
 size_t cache_buffered(const struct cache *c);
+/* Counters for logs, tests and benchmarks. */
+struct cache_stats {
+	size_t buffered, in_flight;
+	uint64_t counted;     /* records Redis counted */
+	uint64_t duplicates;  /* records Redis already had (resent, replayed) */
+	uint64_t lost;        /* dropped: FIFO full during an outage, or refused */
+	unsigned long pauses; /* times on_pressure(1) was asked */
+	int paused;
+	unsigned long connect_attempts;
+};
+void cache_get_stats(const struct cache *c, struct cache_stats *out);
 /* Connection attempts started since cache_new (for logs and tests). */
 unsigned long cache_connect_attempts(const struct cache *c);
 /* Records dropped because the FIFO was full, since cache_new. */

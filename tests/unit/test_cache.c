@@ -2,6 +2,7 @@
  * tests/services.sh, restarted mid-test to show that buffered counts
  * survive an outage. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
@@ -194,7 +195,8 @@ TEST(cache_record_and_read_stats)
 	services_wait(loop, &s.done, 5000);
 	CHECK_INT(s.done, 1);
 	CHECK(s.ok);
-	CHECK_INT(s.stats.total_messages, 4);
+	/* exactly once (issue 13.2): the replayed message 13 counts once */
+	CHECK_INT(s.stats.total_messages, 3);
 	CHECK_INT(s.stats.last_message_timestamp, 3000);
 	CHECK_INT(s.stats.recent_count, 2); /* 2000 and 3000 */
 
@@ -666,4 +668,317 @@ TEST(cache_backoff_when_maxclients)
 	CHECK_INT(lines, 1);
 	CHECK_INT(says_why, 1);
 	CHECK_INT(summary, 1);
+}
+
+/* ---- exactly once (issue 13.2) */
+
+static long long
+cache_test_hget_total(struct loop *loop, struct cache *c, uint64_t channel)
+{
+	char key[64];
+	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)channel);
+	const char *argv[] = {"HGET", key, "total_messages"};
+	return cache_test_int(loop, c, 3, argv);
+}
+
+static long long
+cache_test_zcard(struct loop *loop, struct cache *c, uint64_t channel)
+{
+	char key[64];
+	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)channel);
+	const char *argv[] = {"ZCARD", key};
+	return cache_test_int(loop, c, 2, argv);
+}
+
+/* A RESUME replays messages the bot already counted: recording the same
+ * 3,000 message ids twice counts each once. */
+TEST(cache_replayed_ids_count_once)
+{
+	struct loop *loop = loop_new();
+	struct cache *c = cache_test_open(loop, "cache_replayed_ids_count_once", 0);
+	if (!c) {
+		loop_free(loop);
+		return;
+	}
+	const uint64_t ch = 910000000000000000ull + (uint64_t)getpid();
+	cache_test_wipe(loop, c, ch);
+	cache_test_wipe(loop, c, ch + 1);
+	for (int round = 0; round < 2; round++) {
+		for (uint64_t id = 1; id <= 3000; id++)
+			cache_record_message(c, ch + (id & 1), 5000000 + id,
+			                     1700000000 + (int64_t)id);
+		cache_test_wait_flag(loop, cache_test_idle, c, 1, 10000);
+	}
+	struct cache_stats st;
+	cache_get_stats(c, &st);
+	CHECK_INT(cache_test_hget_total(loop, c, ch) + cache_test_hget_total(loop, c, ch + 1),
+	          3000);
+	CHECK_INT(cache_test_zcard(loop, c, ch) + cache_test_zcard(loop, c, ch + 1), 3000);
+	CHECK_INT(st.counted, 3000);
+	CHECK_INT(st.duplicates, 3000);
+	CHECK_INT(st.lost, 0);
+	cache_test_wipe(loop, c, ch);
+	cache_test_wipe(loop, c, ch + 1);
+	cache_free(c);
+	loop_free(loop);
+}
+
+/* A proxy between the cache and Redis that, on its first connection, lets
+ * the first batch through to Redis, then drops Redis's reply and cuts both
+ * sides: the connection breaks between the write and its reply. Later
+ * connections pass through untouched. */
+struct cut_proxy {
+	struct loop *loop;
+	uint16_t redis_port;
+	int listen_fd;
+	struct loop_watch accept_watch, client_watch, server_watch;
+	int client_fd, server_fd;
+	int connections;
+	int saw_eval; /* the first connection forwarded an EVAL */
+	int cuts;
+};
+
+static void cut_proxy_close(struct cut_proxy *p);
+
+static int
+cut_proxy_pump(int from, int to, char *seen_eval)
+{
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(from, buf, sizeof buf)) > 0) {
+		for (ssize_t i = 0; seen_eval && i + 4 <= n; i++)
+			if (memcmp(buf + i, "EVAL", 4) == 0)
+				*seen_eval = 1;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(to, buf + off, (size_t)(n - off));
+			if (w < 0) {
+				if (errno == EAGAIN) {
+					struct pollfd pfd = {to, POLLOUT, 0};
+					poll(&pfd, 1, 1000);
+					continue;
+				}
+				return -1;
+			}
+			off += w;
+		}
+	}
+	return n == 0 ? -1 : 0;
+}
+
+static void
+cut_proxy_client(struct loop *loop, struct loop_watch *w, short revents)
+{
+	(void)loop;
+	(void)revents;
+	struct cut_proxy *p = w->data;
+	char seen = 0;
+	if (cut_proxy_pump(p->client_fd, p->server_fd, &seen) < 0) {
+		cut_proxy_close(p);
+		return;
+	}
+	if (seen && p->connections == 1)
+		p->saw_eval = 1;
+}
+
+static void
+cut_proxy_server(struct loop *loop, struct loop_watch *w, short revents)
+{
+	(void)loop;
+	(void)revents;
+	struct cut_proxy *p = w->data;
+	if (p->connections == 1 && p->saw_eval) {
+		/* Redis has executed the batch (this is its reply): cut */
+		p->cuts++;
+		cut_proxy_close(p);
+		return;
+	}
+	if (cut_proxy_pump(p->server_fd, p->client_fd, NULL) < 0)
+		cut_proxy_close(p);
+}
+
+static void
+cut_proxy_close(struct cut_proxy *p)
+{
+	loop_watch_stop(p->loop, &p->client_watch);
+	loop_watch_stop(p->loop, &p->server_watch);
+	if (p->client_fd >= 0)
+		close(p->client_fd);
+	if (p->server_fd >= 0)
+		close(p->server_fd);
+	p->client_fd = p->server_fd = -1;
+}
+
+static void
+cut_proxy_accept(struct loop *loop, struct loop_watch *w, short revents)
+{
+	(void)revents;
+	struct cut_proxy *p = w->data;
+	int fd = accept(p->listen_fd, NULL, NULL);
+	if (fd < 0)
+		return;
+	cut_proxy_close(p); /* one connection at a time */
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons(p->redis_port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		close(s);
+		return;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+	p->client_fd = fd;
+	p->server_fd = s;
+	p->connections++;
+	loop_watch_start(loop, &p->client_watch, fd, POLLIN);
+	loop_watch_start(loop, &p->server_watch, s, POLLIN);
+}
+
+TEST(cache_cut_between_write_and_reply_counts_once)
+{
+	const char *host;
+	uint16_t redis_port;
+	if (services_redis("cache_cut_between_write_and_reply_counts_once", &host, &redis_port) < 0)
+		return;
+	struct loop *loop = loop_new();
+	static struct cut_proxy p;
+	memset(&p, 0, sizeof p);
+	p.loop = loop;
+	p.redis_port = redis_port;
+	p.client_fd = p.server_fd = -1;
+	uint16_t proxy_port;
+	p.listen_fd = test_listen(&proxy_port);
+	CHECK(p.listen_fd >= 0);
+	fcntl(p.listen_fd, F_SETFL, fcntl(p.listen_fd, F_GETFL) | O_NONBLOCK);
+	loop_watch_init(&p.accept_watch, cut_proxy_accept, &p);
+	loop_watch_init(&p.client_watch, cut_proxy_client, &p);
+	loop_watch_init(&p.server_watch, cut_proxy_server, &p);
+	loop_watch_start(loop, &p.accept_watch, p.listen_fd, POLLIN);
+
+	/* a direct connection to check the keys */
+	struct cache *direct = cache_test_open(loop, "cache_cut (direct)", 0);
+	const uint64_t ch = 920000000000000000ull + (uint64_t)getpid();
+	cache_test_wipe(loop, direct, ch);
+
+	struct cache_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.host = "127.0.0.1";
+	cfg.port = proxy_port;
+	cfg.backoff_initial_ms = 20;
+	cfg.backoff_max_ms = 100;
+	struct cache *c = cache_new(loop, &cfg);
+	cache_test_wait_flag(loop, cache_connected, c, 1, 5000);
+	CHECK(cache_connected(c));
+	for (uint64_t id = 1; id <= 1000; id++)
+		cache_record_message(c, ch, 7000000 + id, 1700000000 + (int64_t)id);
+	cache_test_wait_flag(loop, cache_test_idle, c, 1, 10000);
+	struct cache_stats st;
+	cache_get_stats(c, &st);
+	printf("    cut after the write: %d cut(s), %d connections; Redis counted %llu, "
+	       "already had %llu, lost %llu\n",
+	       p.cuts, p.connections, (unsigned long long)st.counted,
+	       (unsigned long long)st.duplicates, (unsigned long long)st.lost);
+	CHECK_INT(p.cuts, 1);
+	CHECK(p.connections >= 2);
+	/* the batch whose reply was lost was applied, resent, and not
+	 * counted again */
+	CHECK(st.duplicates >= 1);
+	CHECK_INT(st.counted + st.duplicates, 1000); /* each acknowledged once */
+	CHECK_INT(st.lost, 0);
+	CHECK_INT(cache_test_hget_total(loop, direct, ch), 1000);
+	CHECK_INT(cache_test_zcard(loop, direct, ch), 1000);
+	cache_test_wipe(loop, direct, ch);
+	cache_free(c);
+	cache_free(direct);
+	cut_proxy_close(&p);
+	loop_watch_stop(loop, &p.accept_watch);
+	close(p.listen_fd);
+	loop_free(loop);
+}
+
+/* ---- back-pressure (issue 13.1): a producer that honours on_pressure
+ * (as the gateway reader does) never loses a record while Redis is up,
+ * however far it runs ahead: 20,000 records through a 1,000-record FIFO. */
+struct pressure_producer {
+	struct loop *loop;
+	struct cache *c;
+	struct loop_timer tick;
+	uint64_t channel, next, total;
+	int paused, pauses, resumes;
+};
+
+static void
+pressure_tick(struct loop *loop, struct loop_timer *t)
+{
+	struct pressure_producer *pp = t->data;
+	/* like a socket backlog read in one go: as much as it is allowed */
+	while (!pp->paused && pp->next < pp->total) {
+		pp->next++;
+		cache_record_message(pp->c, pp->channel, 8000000 + pp->next,
+		                     1700000000 + (int64_t)pp->next);
+	}
+	if (pp->next < pp->total && !pp->paused)
+		loop_timer_start(loop, t, 0);
+}
+
+static void
+pressure_fn(void *data, int full)
+{
+	struct pressure_producer *pp = data;
+	pp->paused = full;
+	if (full) {
+		pp->pauses++;
+	} else {
+		pp->resumes++;
+		loop_timer_start(pp->loop, &pp->tick, 0);
+	}
+}
+
+TEST(cache_back_pressure_loses_nothing_while_redis_is_up)
+{
+	const char *host;
+	uint16_t port;
+	if (services_redis("cache_back_pressure_loses_nothing_while_redis_is_up", &host, &port) < 0)
+		return;
+	struct loop *loop = loop_new();
+	static struct pressure_producer pp;
+	memset(&pp, 0, sizeof pp);
+	pp.loop = loop;
+	pp.channel = 930000000000000000ull + (uint64_t)getpid();
+	pp.total = 20000;
+	struct cache_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.host = host;
+	cfg.port = port;
+	cfg.buffer_max = 1000;
+	cfg.on_pressure = pressure_fn;
+	cfg.pressure_data = &pp;
+	pp.c = cache_new(loop, &cfg);
+	cache_test_wait_flag(loop, cache_connected, pp.c, 1, 5000);
+	CHECK(cache_connected(pp.c));
+	cache_test_wipe(loop, pp.c, pp.channel);
+	loop_timer_init(&pp.tick, pressure_tick, &pp);
+	loop_timer_start(loop, &pp.tick, 0);
+	int64_t end = services_now_ms() + 20000;
+	while ((pp.next < pp.total || cache_buffered(pp.c) > 0) && services_now_ms() < end) {
+		int never = 0;
+		services_wait(loop, &never, 5);
+	}
+	struct cache_stats st;
+	cache_get_stats(pp.c, &st);
+	printf("    20,000 records through a 1,000-record FIFO: %d pauses, %d resumes, "
+	       "%llu counted, %llu lost\n",
+	       pp.pauses, pp.resumes, (unsigned long long)st.counted, (unsigned long long)st.lost);
+	CHECK(pp.pauses >= 10);
+	CHECK_INT(pp.resumes, pp.pauses);
+	CHECK_INT(st.lost, 0);
+	CHECK_INT(st.counted, 20000);
+	CHECK_INT(cache_test_hget_total(loop, pp.c, pp.channel), 20000);
+	cache_test_wipe(loop, pp.c, pp.channel);
+	loop_timer_stop(loop, &pp.tick);
+	cache_free(pp.c);
+	loop_free(loop);
 }
