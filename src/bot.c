@@ -12,6 +12,7 @@
 #include "gateway.h"
 #include "guild.h"
 #include "health.h"
+#include "job.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
@@ -62,8 +63,10 @@ struct bot {
 	uint64_t application_id;
 	int online_announced;
 	int ever_ready;
+	int embeds_drawn; /* the first READY refreshed every persistent embed */
 
 	/* the bot layer's modules */
+	struct jobs *jobs;
 	struct replies *replies;
 	struct embeds *embeds;
 	struct tracked *tracked;
@@ -167,6 +170,12 @@ void
 bot_set_health_check(struct bot *b, bot_health_fn *fn)
 {
 	b->health_check = fn;
+}
+
+struct jobs *
+bot_jobs(struct bot *b)
+{
+	return b->jobs;
 }
 
 struct replies *
@@ -330,6 +339,12 @@ on_gateway_event(struct gateway *g, enum gateway_event ev, const char *name,
 		if (json_path_id(d, "application.id", &b->application_id) < 0)
 			json_path_id(d, "user.id", &b->application_id);
 		register_commands(b);
+		if (!b->embeds_drawn) {
+			/* drawn once per process, so every persistent embed is
+			 * right after downtime, whatever happened meanwhile */
+			b->embeds_drawn = 1;
+			embeds_refresh_all(b);
+		}
 		announce_online(b);
 		for (size_t i = 0; i < bot_feature_count; i++)
 			if (bot_features[i]->ready)
@@ -525,12 +540,13 @@ bot_new(struct loop *loop, const struct config *cfg, char *err, size_t err_len)
 	b->cfg = cfg;
 	buf_init(&b->scratch, 1 << 20);
 	loop_timer_init(&b->retry_timer, on_retry_timer, b);
+	b->jobs = jobs_new(b);
 	b->replies = replies_new(b);
 	b->embeds = embeds_new(b);
 	b->tracked = tracked_new();
 	b->guild = guild_new(cfg->guild_id, 0);
 	b->feature_state = mem_calloc(bot_feature_count, sizeof *b->feature_state);
-	int ok = b->replies && b->embeds && b->tracked && b->guild && b->feature_state;
+	int ok = b->jobs && b->replies && b->embeds && b->tracked && b->guild && b->feature_state;
 	for (size_t i = 0; ok && i < bot_feature_count; i++)
 		if (bot_features[i]->state_size &&
 		    !(b->feature_state[i] = mem_calloc(1, bot_features[i]->state_size)))
@@ -723,6 +739,9 @@ bot_free(struct bot *b)
 	rest_free(b->rest);
 	health_free(b->health);
 	tls_trust_free(b->trust);
+	/* answers still waiting for the loop run now, with bot_closing 1 */
+	jobs_free(b->jobs);
+	b->jobs = NULL;
 	replies_free(b->replies);
 	embeds_free(b->embeds);
 	tracked_free(b->tracked);

@@ -41,6 +41,7 @@ struct config;
 struct db;
 struct embeds;
 struct guild;
+struct jobs;
 struct json_value;
 struct loop;
 struct replies;
@@ -183,7 +184,9 @@ int bot_stopped(const struct bot *b);
 typedef void bot_health_fn(struct bot *b, health_answer_fn *answer, void *conn);
 void bot_set_health_check(struct bot *b, bot_health_fn *fn);
 
-/* The bot layer's own modules' state (reply.c, embeds.c, tracked.c). */
+/* The bot layer's own modules' state (reply.c, embeds.c, tracked.c,
+ * job.c); NULL once bot_free freed it. */
+struct jobs *bot_jobs(struct bot *b);
 struct replies *bot_replies(struct bot *b);
 struct embeds *bot_embeds(struct bot *b);
 struct tracked *bot_tracked(struct bot *b);

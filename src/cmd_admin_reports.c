@@ -30,24 +30,28 @@
 #include "config.h"
 #include "embeds.h"
 #include "feature_table.h"
+#include "job.h"
 #include "json.h"
 #include "log.h"
 #include "mem.h"
 #include "reply.h"
 #include "store.h"
 
+/* The calls of one command; the state names the call in flight (or, in
+ * step(), the one whose answer just came). */
 enum admin_state {
+	ADMIN_START,
 	ADMIN_GET,    /* read the report */
 	ADMIN_DM,     /* tell the reporter */
 	ADMIN_STATUS, /* change the status */
-	ADMIN_REPLY,  /* answer the admin, refresh the queue, done */
 };
 
 struct admin_job {
 	struct bot *bot;
 	enum admin_state state;
-	int resolve;           /* /resolve_report, else /view_report */
-	struct interaction it; /* a copy: the event is gone when the job ends */
+	struct job_later later; /* a call refused at once answers through it */
+	int resolve;            /* /resolve_report, else /view_report */
+	struct interaction it;  /* a copy: the event is gone when the job ends */
 	int64_t id;
 	char *explanation; /* /resolve_report */
 	/* what the report row said */
@@ -71,39 +75,33 @@ job_free(struct admin_job *j)
 	mem_free(j);
 }
 
-/* Copies what the job needs from a report row reply (0 or 1 row). */
-static void
-read_row(struct admin_job *j, const struct db_reply *reply)
-{
-	struct store_report r;
-	j->found =
-	        reply->error == NULL && db_rows(reply) == 1 && store_report_row(reply, 0, &r) == 0;
-	if (!j->found)
-		return;
-	j->reporter = r.user_id;
-	j->notification_id = r.notification_message_id;
-	snprintf(j->status, sizeof j->status, "%s", r.status);
-}
+/* ---- callbacks: record, then step */
 
 static void
-on_got(void *data, const struct db_reply *reply)
+on_db(void *data, const struct db_reply *reply)
 {
 	struct admin_job *j = data;
-	if (bot_closing(j->bot)) {
-		job_free(j);
-		return;
-	}
-	if (reply->error)
+	if (reply->error) {
 		snprintf(j->db_error, sizeof j->db_error, "%s", reply->error);
-	read_row(j, reply);
-	if (!j->found || strcmp(j->status, "resolved") == 0)
-		j->state = ADMIN_REPLY;
-	else if (j->resolve)
-		j->state = ADMIN_STATUS;
-	else if (strcmp(j->status, "pending") == 0)
-		j->state = ADMIN_DM;
-	else
-		j->state = ADMIN_REPLY; /* investigating already: the link again */
+		log_error("reports", "report #%lld: %s failed: %s", (long long)j->id,
+		          j->state == ADMIN_GET ? "reading" : "the status change", reply->error);
+	} else if (j->state == ADMIN_GET) {
+		struct store_report r;
+		j->found = db_rows(reply) == 1 && store_report_row(reply, 0, &r) == 0;
+		if (j->found) {
+			j->reporter = r.user_id;
+			j->notification_id = r.notification_message_id;
+			snprintf(j->status, sizeof j->status, "%s", r.status);
+		}
+	} else if (db_rows(reply) == 0) {
+		/* the guarded update changed nothing: resolved (or deleted)
+		 * meanwhile by someone else */
+		snprintf(j->status, sizeof j->status, "resolved");
+	} else {
+		j->status_changed = 1;
+		log_info("reports", "report #%lld is now %s", (long long)j->id,
+		         j->resolve ? "resolved" : "investigating");
+	}
 	step(j);
 }
 
@@ -112,61 +110,52 @@ on_dm(int status, const struct json_value *body, const char *error, void *data)
 {
 	(void)body;
 	struct admin_job *j = data;
-	if (bot_closing(j->bot)) {
-		job_free(j);
-		return;
-	}
 	if (error) {
 		j->dm_failed = 1;
 		snprintf(j->dm_error, sizeof j->dm_error, "%s", error);
 		log_warn("reports", "report #%lld: DM to user %llu failed: %s (HTTP %d)",
 		         (long long)j->id, (unsigned long long)j->reporter, error, status);
 	}
-	/* /view_report changes the status after the DM; /resolve_report did it before */
-	j->state = j->resolve ? ADMIN_REPLY : ADMIN_STATUS;
 	step(j);
 }
 
+/* ---- the calls */
+
+/* Makes the call for state `next`; its answer comes back to step(). */
 static void
-on_status_set(void *data, const struct db_reply *reply)
+issue(struct admin_job *j, enum admin_state next)
 {
-	struct admin_job *j = data;
-	if (bot_closing(j->bot)) {
-		job_free(j);
+	struct bot *b = j->bot;
+	struct db *db = bot_db(b);
+	char text[DISCORD_CONTENT_MAX + 1];
+	j->state = next;
+	switch (next) {
+	case ADMIN_START:
+		return;
+	case ADMIN_GET:
+		job_db(b, &j->later, store_report_get(db, j->id, on_db, j), on_db, j);
+		return;
+	case ADMIN_DM:
+		if (j->resolve)
+			snprintf(text, sizeof text, "Your report has been resolved. %s",
+			         j->explanation);
+		else
+			snprintf(text, sizeof text, "Your report is being investigated.");
+		reply_dm(b, j->reporter, text, NULL, on_dm, j);
+		return;
+	case ADMIN_STATUS:
+		job_db(b, &j->later,
+		       store_report_set_status(db, j->id, j->resolve ? "resolved" : "investigating",
+		                               on_db, j),
+		       on_db, j);
 		return;
 	}
-	if (reply->error) {
-		snprintf(j->db_error, sizeof j->db_error, "%s", reply->error);
-		log_error("reports", "report #%lld: status change failed: %s", (long long)j->id,
-		          reply->error);
-		j->state = ADMIN_REPLY;
-	} else if (db_rows(reply) == 0) {
-		/* resolved (or deleted) meanwhile by someone else */
-		snprintf(j->status, sizeof j->status, "resolved");
-		j->state = ADMIN_REPLY;
-	} else {
-		j->status_changed = 1;
-		log_info("reports", "report #%lld is now %s", (long long)j->id,
-		         j->resolve ? "resolved" : "investigating");
-		j->state = j->resolve ? ADMIN_DM : ADMIN_REPLY;
-	}
-	step(j);
 }
 
+/* The admin's answer, from what the job found and did: every outcome,
+ * failures included, is worded here and only here. */
 static void
-dm_reporter(struct admin_job *j)
-{
-	char text[DISCORD_CONTENT_MAX + 1];
-	if (j->resolve)
-		snprintf(text, sizeof text, "Your report has been resolved. %s", j->explanation);
-	else
-		snprintf(text, sizeof text, "Your report is being investigated.");
-	reply_dm(j->bot, j->reporter, text, NULL, on_dm, j);
-}
-
-/* The admin's answer, from what the job found and did. */
-static void
-reply(struct admin_job *j)
+answer(struct admin_job *j)
 {
 	const struct config *cfg = bot_config(j->bot);
 	char text[1024], link[160], dm_note[300] = "";
@@ -212,54 +201,93 @@ reply(struct admin_job *j)
 	reply_message(j->bot, &j->it, text, NULL, 1);
 }
 
-/* Each case issues one asynchronous call and returns; its callback records
- * the outcome, sets the next state and calls step again. */
+/* The order of both commands, in one place:
+ *   /view_report:    GET -> (pending) DM -> STATUS investigating -> answer
+ *                        -> (investigating already) answer with the link again
+ *   /resolve_report: GET -> STATUS resolved -> (changed) DM -> answer, queue refresh
+ *   either:          GET finds nothing, fails, or finds it resolved -> answer
+ * The status is changed BEFORE the resolution DM: the update is guarded
+ * in SQL (never from resolved), so of two admins only the winner DMs. A
+ * failed DM is told to the admin; a failed status change ends the job. */
 static void
 step(struct admin_job *j)
 {
-	struct db *db = bot_db(j->bot);
-	switch (j->state) {
-	case ADMIN_GET:
-		if (store_report_get(db, j->id, on_got, j) < 0) {
-			struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-			on_got(j, &failed);
-		}
-		return;
-	case ADMIN_DM:
-		dm_reporter(j);
-		return;
-	case ADMIN_STATUS:
-		if (store_report_set_status(db, j->id, j->resolve ? "resolved" : "investigating",
-		                            on_status_set, j) < 0) {
-			struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-			on_status_set(j, &failed);
-		}
-		return;
-	case ADMIN_REPLY:
-		reply(j);
-		if (j->resolve && j->status_changed)
-			embeds_refresh(j->bot, EMBED_REPORT_QUEUE);
-		job_free(j);
+	if (bot_closing(j->bot)) {
+		job_free(j); /* the services are going away: nothing more to do */
 		return;
 	}
+	switch (j->state) {
+	case ADMIN_START:
+		issue(j, ADMIN_GET);
+		return;
+	case ADMIN_GET:
+		if (j->db_error[0] || !j->found || strcmp(j->status, "resolved") == 0)
+			break;
+		if (j->resolve)
+			issue(j, ADMIN_STATUS);
+		else if (strcmp(j->status, "pending") == 0)
+			issue(j, ADMIN_DM);
+		else
+			break; /* investigating already: the link again */
+		return;
+	case ADMIN_DM:
+		if (!j->resolve) {
+			issue(j, ADMIN_STATUS);
+			return;
+		}
+		break;
+	case ADMIN_STATUS:
+		if (j->resolve && j->status_changed) {
+			issue(j, ADMIN_DM);
+			return;
+		}
+		break;
+	}
+	answer(j);
+	if (j->resolve && j->status_changed)
+		embeds_refresh(j->bot, EMBED_REPORT_QUEUE);
+	job_free(j);
 }
+
+/* An explanation sent to the reporter: bounded like a rejection reason. */
+#define EXPLANATION_MAX 1000
 
 static void
 start(struct bot *b, const struct interaction *it, int resolve)
 {
-	int64_t id;
-	if (interaction_option_int(it, "report_id", &id) < 0 || id < 1) {
+	int32_t id;
+	int got = interaction_option_row_id(it, "report_id", &id);
+	if (got == DISCORD_OPTION_INVALID) {
+		/* 0, negative, 2^31 and up: no report can have that number,
+		 * so no query is made (issue 12.6) */
+		reply_message(b, it, "There is no such report: report numbers are 1 or more.", NULL,
+		              1);
+		return;
+	}
+	if (got != DISCORD_OPTION_OK) {
 		reply_message(b, it, "Please give a report number.", NULL, 1);
 		return;
 	}
-	const char *explanation = resolve ? interaction_option_str(it, "explanation") : NULL;
-	if (resolve && (!explanation || !*explanation)) {
-		reply_message(b, it, "Please give an explanation for the reporter.", NULL, 1);
-		return;
+	const char *explanation = NULL;
+	size_t explanation_len = 0;
+	if (resolve) {
+		got = interaction_option_text(it, "explanation", &explanation, &explanation_len);
+		if (got == DISCORD_OPTION_INVALID) {
+			reply_message(b, it,
+			              "The explanation contains a NUL character (\\u0000), which "
+			              "cannot be sent. Please remove it.",
+			              NULL, 1);
+			return;
+		}
+		if (got != DISCORD_OPTION_OK || explanation_len == 0) {
+			reply_message(b, it, "Please give an explanation for the reporter.", NULL,
+			              1);
+			return;
+		}
 	}
 	struct admin_job *j = mem_calloc(1, sizeof *j);
 	if (j && explanation)
-		j->explanation = mem_strdup(explanation);
+		j->explanation = mem_strndup(explanation, explanation_len);
 	if (!j || (explanation && !j->explanation)) {
 		mem_free(j);
 		reply_message(b, it, "Sorry: out of memory. Please try again.", NULL, 1);
@@ -270,7 +298,7 @@ start(struct bot *b, const struct interaction *it, int resolve)
 	j->it = *it;
 	j->it.data = NULL;
 	j->id = id;
-	j->state = ADMIN_GET;
+	j->state = ADMIN_START;
 	step(j);
 }
 
@@ -287,9 +315,6 @@ cmd_resolve_report(struct bot *b, const struct interaction *it)
 }
 
 /* ------------------------------------------------------------ the feature */
-
-/* An explanation sent to the reporter: bounded like a rejection reason. */
-#define EXPLANATION_MAX 1000
 
 static const struct bot_command commands[] = {
         {"view_report",

@@ -29,6 +29,7 @@
  * description cut to QUEUE_BRIEF_MAX characters; lines that would not fit
  * Discord's description limit become "... and N more". */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bot.h"
@@ -36,6 +37,7 @@
 #include "config.h"
 #include "embeds.h"
 #include "feature_table.h"
+#include "job.h"
 #include "json.h"
 #include "log.h"
 #include "mem.h"
@@ -49,19 +51,28 @@
 #define QUEUE_MORE_RESERVE 40
 #define COLOR_RED          0xe74c3c
 
+/* The calls of one report, in order; the state names the call in flight
+ * (or, in step(), the one whose answer just came). */
 enum report_state {
-	REPORT_INSERT,
-	REPORT_NOTIFY,
-	REPORT_SAVE_ID,
-	REPORT_QUEUE,
+	REPORT_START,
+	REPORT_INSERT,  /* the row */
+	REPORT_NOTIFY,  /* the admin notification */
+	REPORT_SAVE_ID, /* its message id into the row */
+	REPORT_QUEUE,   /* the queue embed refresh (no answer: coalesced) */
 };
+
+static const char *const report_step_names[] = {"start", "saving", "admin notification",
+                                                "saving the notification's id", "queue"};
 
 struct report_job {
 	struct bot *bot;
 	enum report_state state;
-	struct interaction it; /* a copy, for the follow-up if the insert fails */
+	struct job_later later; /* a call refused at once answers through it */
+	struct interaction it;  /* a copy, for the follow-up if the insert fails */
 	char *description;
 	char *file_url; /* NULL: no attachment */
+	/* what the calls answered */
+	char error[200]; /* the last call's failure; "" when it worked */
 	int64_t id;
 	uint64_t notification_id;
 };
@@ -76,62 +87,41 @@ job_free(struct report_job *j)
 	mem_free(j);
 }
 
+/* ---- callbacks: record, then step */
+
 static void
-on_inserted(void *data, const struct db_reply *reply)
+on_db(void *data, const struct db_reply *reply)
 {
 	struct report_job *j = data;
-	if (bot_closing(j->bot)) {
-		job_free(j);
-		return;
+	j->error[0] = 0;
+	if (reply->error)
+		snprintf(j->error, sizeof j->error, "%s", reply->error);
+	else if (j->state == REPORT_INSERT) {
+		/* RETURNING id: one decimal row id */
+		const char *id = db_value(reply, 0, 0);
+		char *end = NULL;
+		long long v = id ? strtoll(id, &end, 10) : 0;
+		if (!id || end == id || *end || v < 1)
+			snprintf(j->error, sizeof j->error, "no id in the answer");
+		else
+			j->id = v;
 	}
-	const char *id = reply->error ? NULL : db_value(reply, 0, 0);
-	if (!id || sscanf(id, "%lld", (long long *)&j->id) != 1) {
-		log_error("reports", "report from user %llu not saved: %s",
-		          (unsigned long long)j->it.user_id, reply->error ? reply->error : "no id");
-		reply_followup(j->bot, &j->it,
-		               "Sorry, your report could not be saved. Please try again later.", 1);
-		job_free(j);
-		return;
-	}
-	log_info("reports", "report #%lld saved (user %llu)", (long long)j->id,
-	         (unsigned long long)j->it.user_id);
-	j->state = REPORT_NOTIFY;
 	step(j);
 }
 
 static void
-on_notified(int status, const struct json_value *body, const char *error, void *data)
+on_rest(int status, const struct json_value *body, const char *error, void *data)
 {
 	struct report_job *j = data;
-	if (bot_closing(j->bot)) {
-		job_free(j);
-		return;
-	}
+	j->error[0] = 0;
 	if (!error && json_path_id(body, "id", &j->notification_id) < 0)
 		error = "no message id in the answer";
-	if (error) {
-		log_error("reports", "report #%lld: admin notification failed: %s (HTTP %d)",
-		          (long long)j->id, error, status);
-		j->state = REPORT_QUEUE;
-	} else
-		j->state = REPORT_SAVE_ID;
+	if (error)
+		snprintf(j->error, sizeof j->error, "%s (HTTP %d)", error, status);
 	step(j);
 }
 
-static void
-on_notification_saved(void *data, const struct db_reply *reply)
-{
-	struct report_job *j = data;
-	if (bot_closing(j->bot)) {
-		job_free(j);
-		return;
-	}
-	if (reply->error)
-		log_error("reports", "report #%lld: saving notification message id failed: %s",
-		          (long long)j->id, reply->error);
-	j->state = REPORT_QUEUE;
-	step(j);
-}
+/* ---- the calls */
 
 static void
 notify(struct report_job *j)
@@ -151,46 +141,106 @@ notify(struct report_job *j)
 	        .fields = fields,
 	        .field_count = sizeof fields / sizeof fields[0],
 	};
-	reply_post(j->bot, bot_config(j->bot)->admin_notification_channel_id, NULL, &e, on_notified,
-	           j);
+	reply_post(j->bot, bot_config(j->bot)->admin_notification_channel_id, NULL, &e, on_rest, j);
 }
 
-/* Each case issues one asynchronous call and returns; its callback stores
- * the result, sets the next state and calls step again. */
+/* Makes the call for state `next`; its answer comes back to step(). */
 static void
-step(struct report_job *j)
+issue(struct report_job *j, enum report_state next)
 {
-	struct db *db = bot_db(j->bot);
-	switch (j->state) {
+	struct bot *b = j->bot;
+	struct db *db = bot_db(b);
+	j->state = next;
+	switch (next) {
+	case REPORT_START:
+		break;
 	case REPORT_INSERT:
-		if (store_report_insert(db, j->it.user_id, j->description, j->file_url, on_inserted,
-		                        j) < 0) {
-			struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-			on_inserted(j, &failed);
-		}
+		job_db(b, &j->later,
+		       store_report_insert(db, j->it.user_id, j->description, j->file_url, on_db,
+		                           j),
+		       on_db, j);
 		return;
 	case REPORT_NOTIFY:
 		notify(j);
 		return;
 	case REPORT_SAVE_ID:
-		if (store_report_set_notification(db, j->id, j->notification_id,
-		                                  on_notification_saved, j) < 0) {
-			struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-			on_notification_saved(j, &failed);
-		}
+		job_db(b, &j->later,
+		       store_report_set_notification(db, j->id, j->notification_id, on_db, j),
+		       on_db, j);
 		return;
 	case REPORT_QUEUE:
-		embeds_refresh(j->bot, EMBED_REPORT_QUEUE);
-		job_free(j);
+		embeds_refresh(b, EMBED_REPORT_QUEUE);
+		step(j);
 		return;
 	}
 }
 
+/* The order of a report, in one place:
+ *   INSERT -> NOTIFY -> SAVE_ID -> QUEUE -> done
+ * A failed INSERT ends it with the apology follow-up (the only failure the
+ * reporter hears of); a failed NOTIFY skips SAVE_ID (the queue still shows
+ * the report); every other failure is logged and the job goes on. */
+static void
+step(struct report_job *j)
+{
+	if (bot_closing(j->bot)) {
+		job_free(j); /* the services are going away: nothing more to do */
+		return;
+	}
+	if (j->error[0] && j->state == REPORT_INSERT)
+		log_error("reports", "report from user %llu not saved: %s",
+		          (unsigned long long)j->it.user_id, j->error);
+	else if (j->error[0])
+		log_error("reports", "report #%lld: %s failed: %s", (long long)j->id,
+		          report_step_names[j->state], j->error);
+	switch (j->state) {
+	case REPORT_START:
+		issue(j, REPORT_INSERT);
+		return;
+	case REPORT_INSERT:
+		if (j->error[0]) {
+			reply_followup(
+			        j->bot, &j->it,
+			        "Sorry, your report could not be saved. Please try again later.",
+			        1);
+			break;
+		}
+		log_info("reports", "report #%lld saved (user %llu)", (long long)j->id,
+		         (unsigned long long)j->it.user_id);
+		issue(j, REPORT_NOTIFY);
+		return;
+	case REPORT_NOTIFY:
+		issue(j, j->error[0] ? REPORT_QUEUE : REPORT_SAVE_ID);
+		return;
+	case REPORT_SAVE_ID:
+		issue(j, REPORT_QUEUE);
+		return;
+	case REPORT_QUEUE:
+		break;
+	}
+	job_free(j);
+}
+
+/* A report's text: long enough for any honest report, short enough that
+ * the admin notification embed (description 4096) holds it whole. */
+#define DESCRIPTION_MAX 2000
+
 static void
 cmd_report(struct bot *b, const struct interaction *it)
 {
-	const char *description = interaction_option_str(it, "description");
-	if (!description || !*description) {
+	const char *description = NULL;
+	size_t description_len = 0;
+	int got = interaction_option_text(it, "description", &description, &description_len);
+	if (got == DISCORD_OPTION_INVALID) {
+		/* PostgreSQL text cannot hold a NUL byte, and cutting the report
+		 * there would thank the user for words never stored */
+		reply_message(b, it,
+		              "Your report contains a NUL character (\\u0000), which cannot be "
+		              "stored. Please remove it and send the report again.",
+		              NULL, 1);
+		return;
+	}
+	if (got != DISCORD_OPTION_OK || description_len == 0) {
 		reply_message(b, it, "Please describe what happened.", NULL, 1);
 		return;
 	}
@@ -198,7 +248,7 @@ cmd_report(struct bot *b, const struct interaction *it)
 	const char *url = json_path_str(interaction_attachment(it, "file"), "url");
 	struct report_job *j = mem_calloc(1, sizeof *j);
 	if (j) {
-		j->description = mem_strdup(description);
+		j->description = mem_strndup(description, description_len);
 		j->file_url = url ? mem_strdup(url) : NULL;
 	}
 	if (!j || !j->description || (url && !j->file_url)) {
@@ -215,7 +265,7 @@ cmd_report(struct bot *b, const struct interaction *it)
 	j->bot = b;
 	j->it = *it;
 	j->it.data = NULL;
-	j->state = REPORT_INSERT;
+	j->state = REPORT_START;
 	step(j);
 }
 
@@ -310,10 +360,6 @@ user_reports_start(struct bot *b)
 	return embeds_register(b, EMBED_REPORT_QUEUE, bot_config(b)->queue_channel_id,
 	                       render_queue);
 }
-
-/* A report's text: long enough for any honest report, short enough that
- * the admin notification embed (description 4096) holds it whole. */
-#define DESCRIPTION_MAX 2000
 
 static const struct bot_command commands[] = {
         {"report",

@@ -9,6 +9,7 @@
 #include "db.h"
 #include "json.h"
 #include "log.h"
+#include "loop.h"
 #include "mem.h"
 #include "reply.h"
 #include "store.h"
@@ -23,6 +24,10 @@ struct persistent_embed {
 	uint64_t wanted_channel_id; /* where the refresh puts it */
 	embeds_render_fn *render;   /* NULL until registered */
 	char *body;                 /* the rendered message, for a re-POST after 404 */
+	/* pacing: no two edits closer than EMBEDS_MIN_INTERVAL_MS */
+	int64_t last_done_ms;    /* loop time the last refresh ended; 0: never */
+	struct loop_timer timer; /* a refresh waiting for its turn */
+	size_t edits;            /* PATCH/POST sent (tests, logs) */
 };
 
 struct embeds {
@@ -48,8 +53,10 @@ embeds_free(struct embeds *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->count; i++)
+	for (size_t i = 0; i < s->count; i++) {
+		loop_timer_stop(bot_loop(s->bot), &s->list[i].timer);
 		mem_free(s->list[i].body);
+	}
 	buf_free(&s->scratch);
 	mem_free(s);
 }
@@ -58,6 +65,34 @@ size_t
 embeds_count(struct bot *b)
 {
 	return bot_embeds(b)->count;
+}
+
+static void embed_render(struct persistent_embed *e);
+
+/* A refresh's turn came (EMBEDS_MIN_INTERVAL_MS after the last one). */
+static void
+on_turn(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	struct persistent_embed *e = t->data;
+	if (bot_closing(e->bot) || bot_stopped(e->bot) || e->refreshing)
+		return;
+	embed_render(e);
+}
+
+/* Runs a refresh now, or schedules it for when the pacing allows. */
+static void
+embed_schedule(struct persistent_embed *e)
+{
+	struct loop *loop = bot_loop(e->bot);
+	if (loop_timer_active(&e->timer))
+		return; /* one is waiting already: it will draw the latest state */
+	int64_t wait =
+	        e->last_done_ms ? e->last_done_ms + EMBEDS_MIN_INTERVAL_MS - loop_now(loop) : 0;
+	if (wait > 0)
+		loop_timer_start(loop, &e->timer, wait);
+	else
+		embed_render(e);
 }
 
 static struct persistent_embed *
@@ -82,6 +117,7 @@ embed_entry(struct bot *b, const char *name)
 	memset(e, 0, sizeof *e);
 	snprintf(e->name, sizeof e->name, "%s", name);
 	e->bot = b;
+	loop_timer_init(&e->timer, on_turn, e);
 	return e;
 }
 
@@ -149,18 +185,17 @@ embeds_register(struct bot *b, const char *name, uint64_t channel_id, embeds_ren
 	return 0;
 }
 
-static void embed_render(struct persistent_embed *e);
-
-/* The refresh of e ended (well or not): run the one more it owes. */
+/* The refresh of e ended (well or not): schedule the one more it owes. */
 static void
 embed_done(struct persistent_embed *e)
 {
 	mem_free(e->body);
 	e->body = NULL;
 	e->refreshing = 0;
+	e->last_done_ms = loop_now(bot_loop(e->bot));
 	if (e->dirty && !bot_closing(e->bot) && !bot_stopped(e->bot)) {
 		e->dirty = 0;
-		embed_render(e);
+		embed_schedule(e);
 	}
 }
 
@@ -191,6 +226,7 @@ embed_post(struct persistent_embed *e)
 	char path[64];
 	snprintf(path, sizeof path, "/channels/%llu/messages",
 	         (unsigned long long)e->wanted_channel_id);
+	e->edits++;
 	reply_request(e->bot, "POST", path, e->body, "persistent embed post", on_embed_posted, e);
 }
 
@@ -237,7 +273,23 @@ embeds_refresh(struct bot *b, const char *name)
 		e->dirty = 1;
 		return;
 	}
-	embed_render(e);
+	embed_schedule(e);
+}
+
+void
+embeds_refresh_all(struct bot *b)
+{
+	struct embeds *s = bot_embeds(b);
+	for (size_t i = 0; i < s->count; i++)
+		if (s->list[i].render)
+			embeds_refresh(b, s->list[i].name);
+}
+
+size_t
+embeds_edits(struct bot *b, const char *name)
+{
+	struct persistent_embed *e = embed_named(b, name);
+	return e ? e->edits : 0;
 }
 
 void
@@ -266,5 +318,6 @@ embeds_rendered(struct bot *b, const char *name, const struct discord_embed *emb
 	char path[96];
 	snprintf(path, sizeof path, "/channels/%llu/messages/%llu",
 	         (unsigned long long)e->channel_id, (unsigned long long)e->message_id);
+	e->edits++;
 	reply_request(b, "PATCH", path, e->body, "persistent embed edit", on_embed_edited, e);
 }

@@ -9,7 +9,11 @@
  * it POSTs a new one and saves its id. Coalesced: at most one refresh of
  * a name is in flight; a call during one marks it dirty and exactly one
  * more refresh runs after it, so a burst of changes costs a few edits
- * and the last one is current. */
+ * and the last one is current. Paced: two refreshes of one embed start
+ * at least EMBEDS_MIN_INTERVAL_MS apart (measured from the end of the
+ * previous one), so a burst of 200 changes over 40 s costs about 20
+ * edits, not 200, and leaves the channel's rate limit to the messages
+ * that matter. */
 #ifndef AGORA_EMBEDS_H
 #define AGORA_EMBEDS_H
 
@@ -30,6 +34,12 @@ struct embeds;
 #define EMBEDS_MAX 16
 /* Longest name, in bytes. */
 #define EMBED_NAME_MAX 63
+/* The least time between the end of one refresh of an embed and the
+ * start of the next: a person reading the queue does not need it fresher
+ * than this, and Discord's message-edit bucket is 5 per 5 s per channel. */
+#ifndef EMBEDS_MIN_INTERVAL_MS
+#define EMBEDS_MIN_INTERVAL_MS 2000
+#endif
 
 /* Produces the current content of embed `name`: it must call
  * embeds_rendered(b, name, embed) exactly once, later or at once (embed
@@ -44,6 +54,11 @@ int embeds_register(struct bot *b, const char *name, uint64_t channel_id, embeds
 /* Brings a registered embed up to date (coalesced, see above). Unknown
  * names are logged and ignored. */
 void embeds_refresh(struct bot *b, const char *name);
+/* Refreshes every registered embed (the bot calls it on the first READY,
+ * so each is right after downtime). */
+void embeds_refresh_all(struct bot *b);
+/* How many POSTs and PATCHes embed name has cost since start (tests). */
+size_t embeds_edits(struct bot *b, const char *name);
 /* The render's answer (see above); embed is borrowed for the call. */
 void embeds_rendered(struct bot *b, const char *name, const struct discord_embed *embed);
 /* 0 and the message where embed `name` was last posted, or -1 if none. */

@@ -6,6 +6,7 @@
 
 #include "bot.h"
 #include "buf.h"
+#include "job.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
@@ -73,18 +74,16 @@ reply_request(struct bot *b, const char *method, const char *path, const char *b
               const char *what, rest_done_fn *fn, void *data)
 {
 	struct rest *rest = bot_rest(b);
-	if (!rest) {
-		log_warn("bot", "%s not sent: REST not started", what);
-		if (fn)
-			fn(0, NULL, "REST not started", data);
+	const char *error = "REST not started";
+	if (rest && rest_request(rest, method, path, body, NULL, fn ? fn : log_failure,
+	                         fn ? data : (void *)what) == 0)
 		return;
-	}
-	if (rest_request(rest, method, path, body, NULL, fn ? fn : log_failure,
-	                 fn ? data : (void *)what) < 0) {
-		log_warn("bot", "%s not sent: %s", what, rest_error(rest));
-		if (fn)
-			fn(0, NULL, rest_error(rest), data);
-	}
+	if (rest)
+		error = rest_error(rest);
+	log_warn("bot", "%s not sent: %s", what, error);
+	/* the callback still runs once, from the loop (job.h) */
+	if (fn)
+		job_rest_later(b, NULL, fn, data, error);
 }
 
 static uint64_t
@@ -329,7 +328,7 @@ reply_post(struct bot *b, uint64_t channel_id, const char *content,
 		log_error("bot", "message to channel %llu does not fit",
 		          (unsigned long long)channel_id);
 		if (fn)
-			fn(0, NULL, "message too large", data);
+			job_rest_later(b, NULL, fn, data, "message too large");
 		return;
 	}
 	reply_request(b, "POST", path, r->scratch.data, "message", fn, data);
@@ -389,7 +388,8 @@ reply_dm(struct bot *b, uint64_t user_id, const char *content, const struct disc
 	if (!j || !j->body) {
 		mem_free(j);
 		if (fn)
-			fn(0, NULL, "out of memory (or the message does not fit)", data);
+			job_rest_later(b, NULL, fn, data,
+			               "out of memory (or the message does not fit)");
 		return;
 	}
 	j->bot = b;
@@ -405,7 +405,10 @@ reply_dm(struct bot *b, uint64_t user_id, const char *content, const struct disc
 	json_write_object_end(&w);
 	if (json_writer_finish(&w) < 0) {
 		buf_free(&open);
-		dm_finish(j, 0, NULL, "out of memory");
+		mem_free(j->body);
+		mem_free(j);
+		if (fn)
+			job_rest_later(b, NULL, fn, data, "out of memory");
 		return;
 	}
 	reply_request(b, "POST", "/users/@me/channels", open.data, "DM channel", on_dm_channel, j);

@@ -76,19 +76,20 @@ void reply_autocomplete(struct bot *b, const struct interaction *it,
                         const struct reply_choice *choices, size_t count);
 
 /* Posts a message to a channel; fn may be NULL (failures are logged). fn
- * runs exactly once, possibly before reply_post returns. */
+ * runs exactly once, always later (from the loop), never inside the call. */
 void reply_post(struct bot *b, uint64_t channel_id, const char *content,
                 const struct discord_embed *embed, rest_done_fn *fn, void *data);
 /* Direct-messages user_id: opens (or finds) the DM channel (POST
  * /users/@me/channels {recipient_id}), then posts to it. fn (may be NULL)
  * runs exactly once with the post's outcome, or the open's failure; a
  * member who accepts no DMs from the bot gives 403 with "50007 Cannot
- * send messages to this user". fn may run before reply_dm returns. */
+ * send messages to this user". fn runs later, never inside the call. */
 void reply_dm(struct bot *b, uint64_t user_id, const char *content,
               const struct discord_embed *embed, rest_done_fn *fn, void *data);
 
 /* Sends a REST request and logs its failure under `what`; fn (may be
- * NULL) runs exactly once, possibly before this returns. body is copied. */
+ * NULL) runs exactly once, later: a request that cannot even be queued
+ * answers with its error from the loop (job.h). body is copied. */
 void reply_request(struct bot *b, const char *method, const char *path, const char *body,
                    const char *what, rest_done_fn *fn, void *data);
 

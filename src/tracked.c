@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bot.h"
+#include "job.h"
 #include "log.h"
 #include "mem.h"
 #include "store.h"
@@ -116,16 +117,6 @@ tracked_at(struct bot *b, size_t i, enum tracked_category *category)
 	return t->list[i].id;
 }
 
-/* A query that could not even be queued still answers once. */
-static void
-answer_now(struct bot *b, db_query_fn *fn, void *data, const char *error)
-{
-	struct db_reply reply = {.error = error, .sqlstate = ""};
-	(void)b;
-	if (fn)
-		fn(data, &reply);
-}
-
 static void
 on_logged(void *data, const struct db_reply *reply)
 {
@@ -142,7 +133,8 @@ tracked_add(struct bot *b, uint64_t channel_id, enum tracked_category category, 
 	struct tracked_channel *c = find(t, channel_id);
 	if (!c) {
 		if (reserve(t, t->count + 1) < 0) {
-			answer_now(b, fn, data, "out of memory");
+			if (fn)
+				job_db_failed(b, NULL, fn, data, "out of memory");
 			return -1;
 		}
 		c = &t->list[t->count++];
@@ -150,9 +142,12 @@ tracked_add(struct bot *b, uint64_t channel_id, enum tracked_category category, 
 	}
 	c->category = category;
 	struct db *db = bot_db(b);
-	if (!db || store_channel_upsert(db, channel_id, category_name(category),
-	                                fn ? fn : on_logged, fn ? data : NULL) < 0)
-		answer_now(b, fn ? fn : on_logged, data, db ? db_error(db) : "no database");
+	if (!fn) {
+		fn = on_logged;
+		data = NULL;
+	}
+	int rc = db ? store_channel_upsert(db, channel_id, category_name(category), fn, data) : -1;
+	job_db(b, NULL, rc, fn, data); /* a refusal answers later too */
 	return 0;
 }
 
@@ -164,7 +159,10 @@ tracked_remove(struct bot *b, uint64_t channel_id, db_query_fn *fn, void *data)
 	if (c)
 		*c = t->list[--t->count]; /* order does not matter */
 	struct db *db = bot_db(b);
-	if (!db || store_channel_delete(db, channel_id, fn ? fn : on_logged, fn ? data : NULL) < 0)
-		answer_now(b, fn ? fn : on_logged, data, db ? db_error(db) : "no database");
+	if (!fn) {
+		fn = on_logged;
+		data = NULL;
+	}
+	job_db(b, NULL, db ? store_channel_delete(db, channel_id, fn, data) : -1, fn, data);
 	return 0;
 }

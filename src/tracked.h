@@ -32,8 +32,8 @@ size_t tracked_count(struct bot *b);
 uint64_t tracked_at(struct bot *b, size_t i, enum tracked_category *category);
 /* Adds channel_id (or changes its category) in memory and in
  * tracked_channels. fn (may be NULL) runs exactly once with the
- * database's answer, possibly before this returns. -1 only when memory
- * runs out (fn has then run with an error). */
+ * database's answer, always later (job.h). -1 only when memory runs out
+ * (fn then answers with that error). */
 int tracked_add(struct bot *b, uint64_t channel_id, enum tracked_category category, db_query_fn *fn,
                 void *data);
 /* Removes channel_id, in memory and in the table; fn as above. */

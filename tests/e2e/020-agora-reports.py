@@ -20,13 +20,18 @@ Proves, with the real ./agora against the emulator, PostgreSQL and Redis:
   4. /view_report of a report whose author accepts no DMs (dm_closed, 403
      50007): the status still changes and the admin is told the reporter
      could not be messaged;
-  5. unknown ids: "Report #99 does not exist." for both admin commands; a
-     member without admin rights is refused;
+  0. every persistent embed is drawn once at start: the empty queue
+     ("No pending reports.") exists before any report;
+  5. unknown ids: "Report #99 does not exist." for both admin commands;
+     ids no report can have (0, -1, 2^31, 10^20) get "There is no such
+     report" for both, and no database error is logged; a NUL in a
+     report's text or an explanation is refused clearly (no thank-you, no
+     row, no status change); a member without admin rights is refused;
   6. /resolve_report: DM "Your report has been resolved. EXPLANATION",
      status resolved, the report leaves the queue embed; resolving again
      says it is already resolved (no second DM);
-  7. a restart of ./agora on the same database edits the same queue
-     message (found through persistent_embeds), and a queue message
+  7. a restart of ./agora on the same database redraws the same queue
+     message at start and edits it (found through persistent_embeds), and a queue message
      deleted by hand is posted again and its new id saved.
 """
 
@@ -125,6 +130,11 @@ def wait_queue(emu, world, predicate, what):
     return Control.wait_for(check, timeout=10, what=what)
 
 
+def queue_patches(emu, world, message_id):
+    return [r for r in emu.requests(method="PATCH") if r["path"].endswith(
+        "/channels/%s/messages/%s" % (world.ids["QUEUE_CHANNEL_ID"], message_id))]
+
+
 def dms(emu, user):
     chans = [c["id"] for c in emu.get("/channels") if c.get("dm_user_id") == user]
     return [m["content"] for c in chans for m in emu.messages(c)]
@@ -141,6 +151,11 @@ def main():
             bot.wait_online()
             dbname = DB["name"] = bot.db
 
+            # 0. every persistent embed is drawn once at start: the queue
+            # exists, empty, before any report
+            q0 = wait_queue(emu, world, lambda d: d == "No pending reports.",
+                            "the empty queue drawn at start")
+
             # 1. a report without a file
             report(emu, MEMBER_USER, "Someone posts spam links in #general every hour.")
             r1 = wait_notified(1)
@@ -156,6 +171,7 @@ def main():
             assert note[0]["allowed_mentions"] == {"parse": []}, note[0]
             q = wait_queue(emu, world, lambda d: "[#1] - <@%s> - Someone posts spam" % MEMBER_USER in d,
                            "the queue embed with #1")
+            assert q["id"] == q0["id"], "the queue drawn at start is the one edited"
             Control.wait_for(lambda: stored_queue_id() == q["id"], timeout=5,
                              what="report_queue saved in persistent_embeds")
             assert q["allowed_mentions"] == {"parse": []}, q
@@ -198,6 +214,25 @@ def main():
             assert admin(emu, "view_report", {"report_id": 99}) == "Report #99 does not exist."
             assert admin(emu, "resolve_report", {"report_id": 99, "explanation": "x"}) == \
                 "Report #99 does not exist."
+            # ids no report can have (0, negative, 2^31 and up) are answered
+            # clearly, without a query (no raw database error)
+            for bad in (0, -1, 2147483648, 99999999999999999999):
+                for name, opts in (("view_report", {}), ("resolve_report", {"explanation": "x"})):
+                    text = admin(emu, name, dict(opts, report_id=bad))
+                    assert text == "There is no such report: report numbers are 1 or more.", \
+                        (name, bad, text)
+            assert "ERROR" not in bot.log_text() and "out of range" not in bot.log_text()
+            # a NUL in the text is refused clearly, before the thank-you: no row
+            count = psql("SELECT count(*) FROM reports", db=dbname)
+            inj = emu.inject_slash("report", {"description": "before\u0000after"},
+                                   user_id=MEMBER_USER, permissions="0")
+            text = answer(emu, inj)
+            assert "NUL" in text and "Thank you" not in text, text
+            inj = emu.inject_slash("resolve_report", {"report_id": 2, "explanation": "a\u0000b"},
+                                   user_id=ADMIN_USER, permissions=ADMIN_PERMISSIONS)
+            assert "NUL" in answer(emu, inj)
+            assert row(2)[1] == "investigating"
+            assert psql("SELECT count(*) FROM reports", db=dbname) == count
             it = bot.slash("view_report", {"report_id": 1}, admin=False)
             assert "admins only" in it["responses"][0]["data"]["content"], it
 
@@ -212,10 +247,14 @@ def main():
             assert len(dms(emu, MEMBER_USER)) == 2
         assert bot.status == 0, bot.status
 
+        patched_before = len(queue_patches(emu, world, q["id"]))
         # 7. restart on the same database: the same queue message is edited
         with Agora(os.path.join(tmp, "bot2"), emu, world, db=dbname) as bot2:
             Control.wait_for(lambda: len(bot2.embeds_titled(admin_channel, "Bot Online")) >= 2,
                              timeout=15, what="the second Bot Online")
+            # drawn again at start, in place, before anything changed
+            Control.wait_for(lambda: len(queue_patches(emu, world, q["id"])) > patched_before,
+                             timeout=10, what="the queue redrawn at the restart")
             report(emu, MEMBER_USER, "Third report, after the restart.")
             wait_notified(3)
             q3 = wait_queue(emu, world, lambda d: "[#3]" in d, "#3 in the queue")
