@@ -476,7 +476,8 @@ Rest.nonce_seen = nonce_seen
 
 @route("GET", "/channels/{channel_id}/messages")
 async def list_messages(self, rec, body, files, channel_id):
-    self.channel(channel_id)
+    if self.channel(channel_id).get("forbidden"):
+        raise error(403, 50001, "Missing Access")  # a channel the bot cannot see
     q = rec["query"]
     try:
         limit = int(q.get("limit", 50))

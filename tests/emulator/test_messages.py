@@ -114,6 +114,12 @@ def test_bulk_history_pages_newest_first(emu):
     assert [m["content"] for m in page] == ["message 5", "message 4", "message 3", "message 2"]
 
 
+def test_history_of_a_forbidden_channel_is_missing_access(emu):
+    ch = emu.add_channel(GUILD, {"name": "hidden", "type": 0, "forbidden": True})
+    r = get_page(emu, channel=ch["id"])
+    assert r.status == 403 and r.json == {"message": "Missing Access", "code": 50001}
+
+
 def test_history_bucket_and_the_discord_profile(emu):
     emu.fill_history(GENERAL, 30, interval_ms=10)
     r = get_page(emu, limit=5)
