@@ -10,6 +10,12 @@ static binary starts with the default
 TLS_CA_FILE and SECRETS_DIR, reaches PostgreSQL, Redis and the emulator,
 answers /status, passes `--healthcheck` (run the same way as the image's
 HEALTHCHECK), and stops on SIGTERM with status 0 within 5 seconds.
+Host names are resolved as in a container on the dbnet network: the root's
+/etc/resolv.conf (which Docker provides) names a DNS server (tests/e2e/dns.py,
+standing in for Docker's embedded DNS at 127.0.0.11), and the config says
+DB_HOST = postgres, REDIS_HOST = redis and DISCORD_API_URL = https://localhost:P
+(the emulator's certificate names localhost); the DNS server must have been
+asked for postgres and redis.
 """
 
 import os
@@ -18,7 +24,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agora import ROOT, Agora, World  # noqa: E402
+from agora import ROOT, Agora, World, need_env  # noqa: E402
+from dns import Dns  # noqa: E402
 from tests.emulator.client import Emulator  # noqa: E402
 
 
@@ -35,11 +42,19 @@ def main():
     tmp = tempfile.mkdtemp(prefix="agora-e2e-014-")
     with Emulator(os.path.join(tmp, "emu"), heartbeat_interval=1000) as emu:
         world = World(emu)
-        with Agora(os.path.join(tmp, "bot"), emu, world, scratch=True) as bot:
+        names = {"postgres": need_env("AGORA_TEST_PG_HOST"), "redis": need_env("AGORA_TEST_REDIS_HOST"),
+                 "localhost": "127.0.0.1"}
+        by_name = {"DB_HOST": "postgres", "REDIS_HOST": "redis",
+                   "DISCORD_API_URL": emu.api_base.replace("127.0.0.1", "localhost")}
+        with Dns(names) as dns, Agora(os.path.join(tmp, "bot"), emu, world, scratch=True,
+                                      extra=by_name, start=False) as bot:
+            with open(os.path.join(bot.root, "etc", "resolv.conf"), "w") as f:
+                f.write("nameserver %s\n" % dns.address)
+            bot.start()
             present = sorted(os.path.relpath(os.path.join(d, f), bot.root)
                              for d, _, files in os.walk(bot.root) for f in files)
             assert present == ["agora", "agora.conf", "dev/null", "dev/urandom",
-                               "etc/ssl/certs/ca-certificates.crt",
+                               "etc/resolv.conf", "etc/ssl/certs/ca-certificates.crt",
                                "run/secrets/db_password", "run/secrets/discord_bot_token"], present
             bot.wait_online()
             it = bot.slash("status")
@@ -49,6 +64,8 @@ def main():
             assert code == 0, (code, out)
             status, took = bot.stop()
             assert status == 0 and took < 5.0, (status, took)
+            asked = {name for name, _ in dns.queries}
+            assert {"postgres", "redis"} <= asked, dns.queries
     print("ok")
 
 
