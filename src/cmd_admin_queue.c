@@ -38,6 +38,7 @@
 #include "config.h"
 #include "embeds.h"
 #include "feature_table.h"
+#include "job.h"
 #include "json.h"
 #include "llm.h"
 #include "log.h"
@@ -82,6 +83,7 @@ enum aq_state {
 
 struct aq_job {
 	struct bot *bot;
+	struct job_later later; /* a call refused at once answers through it */
 	enum aq_kind kind;
 	enum aq_state state;
 	struct interaction it;
@@ -102,6 +104,10 @@ struct aq_job {
 	uint64_t created_id;
 	int dm_refused;
 	int decided; /* the row changed: the queue embed needs a refresh */
+	/* what a callback saw, for step() to act on */
+	int failed;  /* the answer is set: reply with it */
+	int lost;    /* the guarded update touched no row: someone decided first */
+	int refused; /* Discord refused the creation: the answer says why */
 	char answer[600];
 	char *components; /* buttons for the answer, NULL: none */
 };
@@ -142,6 +148,14 @@ finish(struct aq_job *j, const char *fmt, ...)
 	vsnprintf(j->answer, sizeof j->answer, fmt, ap);
 	va_end(ap);
 	j->state = AQ_REPLY;
+}
+
+/* For callbacks: records a failure answer; step() replies with it. */
+static void
+fail_with(struct aq_job *j, const char *msg)
+{
+	snprintf(j->answer, sizeof j->answer, "%s", msg);
+	j->failed = 1;
 }
 
 /* A suggestion that is a usable channel name (failure texts start "LLM "
@@ -193,7 +207,7 @@ on_row(void *data, const struct db_reply *reply)
 	struct aq_job *j = data;
 	if (reply->error) {
 		log_error("admin_queue", "proposal #%lld: %s", (long long)j->id, reply->error);
-		finish(j, "Sorry, the database could not be reached. Please try again.");
+		fail_with(j, "Sorry, the database could not be reached. Please try again.");
 	} else if (!take_row(j, reply)) {
 		j->found = 0;
 	}
@@ -206,11 +220,11 @@ on_decided(void *data, const struct db_reply *reply)
 	struct aq_job *j = data;
 	if (reply->error) {
 		log_error("admin_queue", "proposal #%lld: %s", (long long)j->id, reply->error);
-		finish(j, "Sorry, the database could not be reached. Please try again.");
+		fail_with(j, "Sorry, the database could not be reached. Please try again.");
 	} else if (take_row(j, reply)) {
 		j->decided = 1;
 	} else {
-		j->state = AQ_LOST; /* no longer pending: someone else decided first */
+		j->lost = 1; /* no longer pending: someone else decided first */
 	}
 	step(j);
 }
@@ -241,7 +255,7 @@ on_image(void *data, const struct db_reply *reply)
 	if (!type || !b64) {
 		log_error("admin_queue", "proposal #%lld: no stored image: %s", (long long)j->id,
 		          reply->error ? reply->error : "0 rows");
-		j->state = AQ_UNDO;
+		j->refused = 1;
 		snprintf(j->answer, sizeof j->answer,
 		         "Proposal #%lld has no stored image, so the emoji cannot be created. It "
 		         "stays "
@@ -253,7 +267,7 @@ on_image(void *data, const struct db_reply *reply)
 		if (j->image_uri)
 			snprintf(j->image_uri, n, "data:%s;base64,%s", type, b64);
 		else {
-			j->state = AQ_UNDO;
+			j->refused = 1;
 			snprintf(j->answer, sizeof j->answer,
 			         "Out of memory; proposal #%lld stays pending.", (long long)j->id);
 		}
@@ -295,7 +309,7 @@ on_created(int status, const struct json_value *body, const char *error, void *d
 		         "Discord refused to create the %s '%s': %.300s. Proposal #%lld stays "
 		         "pending.",
 		         type_of(j), j->final_name, why, (long long)j->id);
-		j->state = AQ_UNDO;
+		j->refused = 1;
 	}
 	step(j);
 }
@@ -491,14 +505,19 @@ step(struct aq_job *j)
 		job_free(j);
 		return;
 	}
+	/* what the last callback saw decides where to go, here only */
+	if (j->failed)
+		j->state = AQ_REPLY;
+	else if (j->lost)
+		j->state = AQ_LOST;
+	else if (j->refused)
+		j->state = AQ_UNDO;
+	j->failed = j->lost = j->refused = 0;
 	for (;;) {
 		switch (j->state) {
 		case AQ_GET:
 			j->state = AQ_CHECKED;
-			if (store_proposal_get(db, j->id, on_row, j) < 0) {
-				struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-				on_row(j, &failed);
-			}
+			job_db(b, &j->later, store_proposal_get(db, j->id, on_row, j), on_row, j);
 			return;
 		case AQ_CHECKED:
 			if (!actionable(j))
@@ -521,11 +540,9 @@ step(struct aq_job *j)
 			}
 			if (j->kind == AQ_REJECT) {
 				j->state = AQ_DM; /* after the row changed */
-				if (store_proposal_reject(db, j->id, on_decided, j) < 0) {
-					struct db_reply failed = {.error = db_error(db),
-					                          .sqlstate = ""};
-					on_decided(j, &failed);
-				}
+				job_db(b, &j->later,
+				       store_proposal_reject(db, j->id, on_decided, j), on_decided,
+				       j);
 				return;
 			}
 			/* approve: the admin's name, or the one the button showed */
@@ -581,28 +598,24 @@ step(struct aq_job *j)
 		}
 		case AQ_SUGGEST:
 			describe(j, "New suggestion. "); /* the answer, and state AQ_REPLY */
-			if (store_proposal_set_suggestion(db, j->id, j->suggestion, on_db_logged,
-			                                  j) < 0)
-				continue;
+			job_db(b, &j->later,
+			       store_proposal_set_suggestion(db, j->id, j->suggestion, on_db_logged,
+			                                     j),
+			       on_db_logged, j);
 			return;
 		case AQ_APPROVE_ROW: {
 			char name[LLM_NAME_MAX + 1];
 			snprintf(name, sizeof name, "%s", j->final_name);
 			j->state = j->emoji ? AQ_IMAGE : AQ_CREATE;
-			if (store_proposal_approve(db, j->id, name, on_decided, j) < 0) {
-				struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-				on_decided(j, &failed);
-			}
+			job_db(b, &j->later, store_proposal_approve(db, j->id, name, on_decided, j),
+			       on_decided, j);
 			return;
 		}
 		case AQ_LOST:
 			/* read the row again to say who won and how */
 			j->state = AQ_LOST_READ;
 			j->found = 0;
-			if (store_proposal_get(db, j->id, on_row, j) < 0) {
-				struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-				on_row(j, &failed);
-			}
+			job_db(b, &j->later, store_proposal_get(db, j->id, on_row, j), on_row, j);
 			return;
 		case AQ_LOST_READ:
 			if (actionable(j)) /* pending again: it changed under us */
@@ -611,10 +624,8 @@ step(struct aq_job *j)
 			continue;
 		case AQ_IMAGE:
 			j->state = AQ_CREATE;
-			if (store_proposal_emoji_image(db, j->id, on_image, j) < 0) {
-				struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-				on_image(j, &failed);
-			}
+			job_db(b, &j->later, store_proposal_emoji_image(db, j->id, on_image, j),
+			       on_image, j);
 			return;
 		case AQ_CREATE:
 			j->state = j->emoji ? AQ_DM : AQ_TRACK;
@@ -626,8 +637,8 @@ step(struct aq_job *j)
 			j->decided = 0;
 			mem_free(j->components);
 			j->components = buttons_json(j);
-			if (store_proposal_unapprove(db, j->id, on_db_logged, j) < 0)
-				continue;
+			job_db(b, &j->later, store_proposal_unapprove(db, j->id, on_db_logged, j),
+			       on_db_logged, j);
 			return;
 		case AQ_TRACK:
 			j->state = AQ_DM;
@@ -860,6 +871,7 @@ focused_text(const struct interaction *it)
 
 struct ac_job {
 	struct bot *bot;
+	struct job_later later;
 	struct interaction it;
 	char typed[101];
 };
@@ -923,10 +935,7 @@ ac_proposal_id(struct bot *b, const struct interaction *it)
 	j->it = *it;
 	j->it.data = NULL;
 	snprintf(j->typed, sizeof j->typed, "%s", focused_text(it));
-	if (store_proposal_list_pending(bot_db(b), on_ac_list, j) < 0) {
-		struct db_reply failed = {.error = db_error(bot_db(b)), .sqlstate = ""};
-		on_ac_list(j, &failed);
-	}
+	job_db(b, &j->later, store_proposal_list_pending(bot_db(b), on_ac_list, j), on_ac_list, j);
 }
 
 /* ------------------------------------------------------------ the feature */

@@ -38,6 +38,7 @@
 #include "guild.h"
 #include "http.h"
 #include "image.h"
+#include "job.h"
 #include "json.h"
 #include "llm.h"
 #include "log.h"
@@ -87,6 +88,7 @@ enum proposal_step {
 	PS_PENDING,
 	PS_LIMIT,
 	PS_DOWNLOAD,
+	PS_CHECK_IMAGE,
 	PS_INSERT,
 	PS_ACK,
 	PS_LLM,
@@ -97,6 +99,7 @@ enum proposal_step {
 
 struct proposal_job {
 	struct bot *bot;
+	struct job_later later; /* a call refused at once answers through it */
 	enum proposal_step state;
 	struct interaction it; /* a copy: ids and token for the answer */
 	int emoji;             /* 0: channel */
@@ -107,6 +110,8 @@ struct proposal_job {
 	char *declared_type;
 	/* outcomes */
 	char refusal[300]; /* set: answer this and stop */
+	char download_error[200];
+	int download_status;
 	unsigned char *image;
 	size_t image_len;
 	const char *image_type; /* "image/png" ... (static) */
@@ -167,42 +172,21 @@ static void
 on_downloaded(const struct http_response *res, const char *error, void *data)
 {
 	struct proposal_job *j = data;
-	char why[256];
+	/* only recorded here (the body is borrowed: copied); step() judges */
 	if (error) {
 		log_warn("proposals", "emoji download failed: %s", error);
-		/* the client's body cap is the size limit: a larger body fails here */
-		snprintf(
-		        j->refusal, sizeof j->refusal,
-		        strstr(error, "too large") || strstr(error, "limit")
-		                ? "The file is too large. An emoji may be at most 256 KB (262,144 "
-		                  "bytes)."
-		                : "The file could not be downloaded from Discord. Please upload it "
-		                  "again.");
-	} else if (res->status != 200) {
-		snprintf(
-		        j->refusal, sizeof j->refusal,
-		        "The file could not be downloaded from Discord (HTTP %d). Please upload it "
-		        "again.",
-		        res->status);
+		snprintf(j->download_error, sizeof j->download_error, "%s", error);
 	} else {
-		struct image_info info;
-		if (image_check_emoji(res->body, res->body_len, j->filename, j->declared_type,
-		                      &info, why, sizeof why) < 0) {
-			refuse(j, why);
-		} else {
+		j->download_status = res->status;
+		if (res->status == 200 && res->body_len > 0) {
 			/* held in memory only, never written to disk (spec 6.1) */
 			j->image = mem_alloc(res->body_len);
-			if (!j->image) {
-				refuse(j, "Sorry, your proposal could not be saved. Please try "
-				          "again later.");
-			} else {
+			if (j->image) {
 				memcpy(j->image, res->body, res->body_len);
 				j->image_len = res->body_len;
-				j->image_type = image_content_type(info.format);
-				log_info("proposals", "emoji '%s': %s %ux%u, %d frame%s, %zu bytes",
-				         j->text, image_format_name(info.format), info.width,
-				         info.height, info.frames, info.frames == 1 ? "" : "s",
-				         j->image_len);
+			} else {
+				snprintf(j->download_error, sizeof j->download_error,
+				         "out of memory");
 			}
 		}
 	}
@@ -324,11 +308,10 @@ step(struct proposal_job *j)
 		switch (j->state) {
 		case PS_PENDING:
 			j->state = j->emoji ? PS_DOWNLOAD : PS_LIMIT;
-			if (store_proposal_pending_exists(db, j->it.user_id, type_name(j),
-			                                  on_pending, j) < 0) {
-				struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-				on_pending(j, &failed);
-			}
+			job_db(b, &j->later,
+			       store_proposal_pending_exists(db, j->it.user_id, type_name(j),
+			                                     on_pending, j),
+			       on_pending, j);
 			return;
 		case PS_LIMIT: {
 			const struct config *cfg = bot_config(b);
@@ -347,7 +330,7 @@ step(struct proposal_job *j)
 			continue;
 		}
 		case PS_DOWNLOAD: {
-			j->state = PS_INSERT;
+			j->state = PS_CHECK_IMAGE;
 			struct http_client *cdn = state_of(b)->cdn;
 			if (!cdn || http_request(cdn, "GET", j->file_url, NULL, 0, NULL, 0,
 			                         DOWNLOAD_TIMEOUT_MS, on_downloaded, j) < 0) {
@@ -355,6 +338,40 @@ step(struct proposal_job *j)
 				         cdn ? http_client_error(cdn) : "no client");
 				on_downloaded(NULL, "not started", j);
 			}
+			return;
+		}
+		case PS_CHECK_IMAGE: {
+			char why[256];
+			struct image_info info;
+			if (j->download_error[0]) {
+				/* the client's body cap is the size limit: a larger body fails */
+				refuse(j, strstr(j->download_error, "limit")
+				                  ? "The file is too large. An emoji may be at "
+				                    "most 256 KB "
+				                    "(262,144 bytes)."
+				                  : "The file could not be downloaded from "
+				                    "Discord. Please "
+				                    "upload it again.");
+			} else if (j->download_status != 200) {
+				snprintf(j->refusal, sizeof j->refusal,
+				         "The file could not be downloaded from Discord (HTTP %d). "
+				         "Please "
+				         "upload it again.",
+				         j->download_status);
+			} else if (image_check_emoji(j->image, j->image_len, j->filename,
+			                             j->declared_type, &info, why,
+			                             sizeof why) < 0) {
+				refuse(j, why);
+			} else {
+				j->image_type = image_content_type(info.format);
+				log_info("proposals", "emoji '%s': %s %ux%u, %d frame%s, %zu bytes",
+				         j->text, image_format_name(info.format), info.width,
+				         info.height, info.frames, info.frames == 1 ? "" : "s",
+				         j->image_len);
+				j->state = PS_INSERT;
+				continue;
+			}
+			step(j); /* answers the refusal */
 			return;
 		}
 		case PS_INSERT: {
@@ -365,10 +382,7 @@ step(struct proposal_job *j)
 			                                                on_inserted, j)
 			                  : store_proposal_insert(db, j->it.user_id, "channel",
 			                                          j->text, NULL, on_inserted, j);
-			if (rc < 0) {
-				struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-				on_inserted(j, &failed);
-			}
+			job_db(b, &j->later, rc, on_inserted, j);
 			return;
 		}
 		case PS_ACK:
@@ -386,11 +400,10 @@ step(struct proposal_job *j)
 			return;
 		case PS_SUGGEST:
 			j->state = PS_NOTIFY;
-			if (store_proposal_set_suggestion(db, j->id, j->suggestion,
-			                                  on_suggestion_saved, j) < 0) {
-				struct db_reply failed = {.error = db_error(db), .sqlstate = ""};
-				on_suggestion_saved(j, &failed);
-			}
+			job_db(b, &j->later,
+			       store_proposal_set_suggestion(db, j->id, j->suggestion,
+			                                     on_suggestion_saved, j),
+			       on_suggestion_saved, j);
 			return;
 		case PS_NOTIFY:
 			j->state = PS_QUEUE;
