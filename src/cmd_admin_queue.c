@@ -855,20 +855,6 @@ on_component(struct bot *b, const struct interaction *it)
 
 /* ------------------------------------------------------------ autocomplete */
 
-/* What the admin has typed into the focused option so far. */
-static const char *
-focused_text(const struct interaction *it)
-{
-	const struct json_value *opts = json_get(it->data, "options");
-	for (const struct json_value *o = json_first(opts); o; o = json_next(o))
-		if (json_bool(json_get(o, "focused"))) {
-			const struct json_value *v = json_get(o, "value");
-			const char *s = json_string(v, NULL);
-			return s ? s : "";
-		}
-	return "";
-}
-
 struct ac_job {
 	struct bot *bot;
 	struct job_later later;
@@ -934,7 +920,7 @@ ac_proposal_id(struct bot *b, const struct interaction *it)
 	j->bot = b;
 	j->it = *it;
 	j->it.data = NULL;
-	snprintf(j->typed, sizeof j->typed, "%s", focused_text(it));
+	snprintf(j->typed, sizeof j->typed, "%s", interaction_focused_text(it));
 	job_db(b, &j->later, store_proposal_list_pending(bot_db(b), on_ac_list, j), on_ac_list, j);
 }
 

@@ -207,6 +207,18 @@ interaction_modal_value(const struct interaction *it, const char *custom_id)
 	return json_string(modal_value(it, custom_id), NULL);
 }
 
+const char *
+interaction_focused_text(const struct interaction *it)
+{
+	const struct json_value *opts = json_get(it->data, "options");
+	for (const struct json_value *o = json_first(opts); o; o = json_next(o))
+		if (json_bool(json_get(o, "focused")) == 1) {
+			const char *s = json_string(json_get(o, "value"), NULL);
+			return s ? s : "";
+		}
+	return "";
+}
+
 int
 interaction_modal_text(const struct interaction *it, const char *custom_id, const char **out,
                        size_t *len)

@@ -128,6 +128,10 @@ const struct json_value *interaction_attachment(const struct interaction *it, co
 /* A modal's submitted value for the text input custom_id, from either
  * shape; NULL if absent. */
 const char *interaction_modal_value(const struct interaction *it, const char *custom_id);
+/* An autocomplete interaction's focused option: what the member has typed
+ * so far, as text (Discord sends it as a string whatever the option's
+ * type); "" when none is focused. */
+const char *interaction_focused_text(const struct interaction *it);
 
 /* ------------------------------------------------------------ writing */
 
