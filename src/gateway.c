@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "buf.h"
 #include "json.h"
 #include "log.h"
@@ -80,6 +81,7 @@ struct gateway {
 	struct loop_timer identify_timer;
 	struct loop_defer closed_defer;
 	int backoff_attempt;
+	uint32_t rng;            /* backoff jitter */
 	int via_resume_url;      /* the connection under way went to resume_url */
 	int resume_url_failures; /* in a row, reset by READY/RESUMED */
 
@@ -159,16 +161,16 @@ send_out(struct gateway *g, const char *what)
 	return 0;
 }
 
-/* The next reconnect delay after an unplanned loss: 1 s doubling to the
- * cap, with jitter so many clients do not come back at once. */
+/* The next reconnect delay after an unplanned loss: the one backoff rule
+ * (backoff.h: 1 s doubling to the cap, full jitter so many clients do not
+ * come back at once). */
 static int64_t
 next_backoff(struct gateway *g)
 {
-	int64_t cap = BACKOFF_BASE_MS << (g->backoff_attempt < 16 ? g->backoff_attempt : 16);
-	if (cap > g->backoff_max_ms)
-		cap = g->backoff_max_ms;
-	g->backoff_attempt++;
-	return random_between(cap / 2, cap);
+	if (g->backoff_attempt < 64)
+		g->backoff_attempt++;
+	return backoff_delay((unsigned)g->backoff_attempt, BACKOFF_BASE_MS,
+	                     (unsigned)g->backoff_max_ms, &g->rng);
 }
 
 /* A connection to resume_gateway_url failed before HELLO. After
@@ -687,6 +689,7 @@ gateway_new(struct loop *loop, const struct gateway_options *opt, gateway_event_
 	g->identify_reset_at = loop_now(loop) + opt->identify_reset_after_ms;
 	g->last_identify_at = -1;
 	g->reconnect_delay_ms = -1;
+	g->rng = random_u32() | 1;
 	g->stats.last_heartbeat_rtt_ms = -1;
 	loop_timer_init(&g->heartbeat_timer, on_heartbeat_timer, g);
 	loop_timer_init(&g->hello_timer, on_hello_timer, g);

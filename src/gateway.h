@@ -20,8 +20,8 @@
  *    TLS failure, bad URL), the session is given up and a new one
  *    IDENTIFYs on the gateway URL given at start (the one GET /gateway/bot
  *    returned), so the bot never stays offline;
- *  - reconnects back off exponentially with jitter (1 s doubling to 60 s),
- *    reset by READY/RESUMED.
+ *  - reconnects back off exponentially with full jitter (backoff.h: 1 s
+ *    doubling to 60 s), reset by READY/RESUMED.
  * IDENTIFY is rationed: never more often than once per 5 s
  * (max_concurrency 1), never when session_start_limit says none remain
  * (waits for its reset), and with a doubling pause after each identify that

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "buf.h"
 #include "http.h"
 #include "json.h"
@@ -80,6 +81,7 @@ struct rest {
 
 	struct json_doc doc; /* the body of the response being handed over */
 	int fatal, closing;
+	uint32_t rng; /* backoff jitter */
 	struct rest_stats stats;
 	char error[REST_ERROR_MAX];
 };
@@ -334,22 +336,28 @@ fail_queued(struct rest *rest, const char *error)
 			finish(rest, queue_pop(q), 0, NULL, error);
 }
 
+/* 64 random bits, for message nonces and the backoff's jitter. */
+static uint64_t
+random_u64(void)
+{
+	uint64_t r;
+	if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
+		return r;
+	/* no entropy yet: the clock, mixed, still differs per call */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	static uint64_t counter;
+	return ((uint64_t)ts.tv_sec * 1000000007u + (uint64_t)ts.tv_nsec) ^
+	       (++counter * 0x9E3779B97F4A7C15u);
+}
+
 /* A random message nonce: a 64-bit number in decimal, at most 20
  * characters (Discord allows 25). Unique enough for the few minutes
  * Discord remembers one. */
 static void
 message_nonce(char out[24])
 {
-	uint64_t r;
-	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
-		/* no entropy yet: the clock, mixed, still differs per call */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		static uint64_t counter;
-		r = ((uint64_t)ts.tv_sec * 1000000007u + (uint64_t)ts.tv_nsec) ^
-		    (++counter * 0x9E3779B97F4A7C15u);
-	}
-	snprintf(out, 24, "%llu", (unsigned long long)r);
+	snprintf(out, 24, "%llu", (unsigned long long)random_u64());
 }
 
 /* docs: Message, "Create Message": with a nonce and enforce_nonce true,
@@ -583,14 +591,14 @@ become_fatal(struct rest *rest)
 }
 
 /* The backoff before retry number n (1, 2, ...) after a 5xx or transport
- * error: base, 2 base, 4 base, ... up to RETRY_MAX_MS. */
+ * error: the one backoff rule (backoff.h: a uniform pick up to base, 2
+ * base, 4 base, ... capped at RETRY_MAX_MS), so the requests that failed
+ * together in an outage do not all come back at the same instant. */
 static int64_t
-backoff_ms(const struct rest *rest, int n)
+backoff_ms(struct rest *rest, int n)
 {
-	int64_t ms = rest->retry_base_ms;
-	for (int i = 1; i < n && ms < RETRY_MAX_MS; i++)
-		ms *= 2;
-	return ms < RETRY_MAX_MS ? ms : RETRY_MAX_MS;
+	int64_t base = rest->retry_base_ms < RETRY_MAX_MS ? rest->retry_base_ms : RETRY_MAX_MS;
+	return backoff_delay((unsigned)n, (unsigned)base, RETRY_MAX_MS, &rest->rng);
 }
 
 static void
@@ -749,6 +757,7 @@ rest_new(struct loop *loop, const struct rest_options *opt, char *err, size_t er
 	rest->cloudflare_block_ms = opt->cloudflare_block_ms > 0 ? opt->cloudflare_block_ms
 	                                                         : REST_CLOUDFLARE_BLOCK_MS_DEFAULT;
 	loop_timer_init(&rest->wake, on_wake, rest);
+	rest->rng = (uint32_t)random_u64() | 1;
 	json_doc_init(&rest->doc, HTTP_BODY_MAX_DEFAULT);
 
 	/* the base without a trailing '/', so "/channels/1" appends cleanly */

@@ -54,7 +54,8 @@
  *    so does every later rest_request (it returns -1); rest_is_fatal()
  *    tells main to exit with that sentence. Nothing is retried.
  *  - 5xx and transport errors (no response) are retried with exponential
- *    backoff (retry_base_ms, doubling) only for GET, PUT, PATCH and DELETE:
+ *    backoff (backoff.h: full jitter up to retry_base_ms, doubling to 30 s)
+ *    only for GET, PUT, PATCH and DELETE:
  *    GET/PUT/DELETE are idempotent (RFC 9110 9.2.2), and Discord's PATCH
  *    endpoints set the given fields to the given values, so sending one
  *    twice leaves the same state. POST creates (a message, a channel, an
@@ -98,7 +99,8 @@ struct json_value;
 /* One attempt, from send to the whole response. Discord answers in well
  * under a second; 15 s covers a slow moment without hanging a job. */
 #define REST_TIMEOUT_MS_DEFAULT 15000
-/* First backoff after a 5xx or a transport error; doubled each time. */
+/* The ceiling of the first backoff after a 5xx or a transport error;
+ * doubled each time (the wait is a random pick below it). */
 #define REST_RETRY_BASE_MS_DEFAULT 1000
 /* The longest a Cloudflare block (a non-JSON 429) holds requests, whatever
  * its Retry-After says. A stray block page (one edge node, a mistaken
