@@ -15,11 +15,14 @@ to a session that could receive it: nothing lost, nothing counted twice.
   READY reach the bot, and every one of them is counted):
     op 9 d=false, server close 4009, resume_gateway_url unreachable (a
     refused port: after 3 tries the bot identifies on the gateway URL).
-It ends with `agora --healthcheck` healthy, the process never restarted,
-and (teardown) no emulator-issued token in the bot's log.
+It ends with `agora --healthcheck` healthy, also while 300 idle
+connections crowd the health port (logged as a count, not one line each),
+the process never restarted, and (teardown) no emulator-issued token in
+the bot's log.
 """
 
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -98,6 +101,26 @@ def main():
 
             code, out = bot.healthcheck()
             assert code == 0, (code, out)
+
+            # 300 idle connections to the health port (connected, never a
+            # byte) cannot make `agora --healthcheck` fail, and are logged
+            # as a count, not one line each (issue 12.8)
+            idle = []
+            for _ in range(300):
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", bot.health_port))
+                idle.append(s)
+            t0 = time.monotonic()
+            code, out = bot.healthcheck()
+            took = time.monotonic() - t0
+            lines = [line for line in bot.log_text().splitlines() if " health: " in line]
+            for s in idle:
+                s.close()
+            assert code == 0, (code, out)
+            assert 1 <= len(lines) <= 2, lines
+            print("300 idle health connections: healthcheck exit 0 in %.2f s; %d health log line(s)"
+                  % (took, len(lines)))
             assert bot.proc.poll() is None
             print("total: %d messages, every one counted once; %.1f s" % (sent, time.monotonic() - t_start))
             status, took = bot.stop()
