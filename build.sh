@@ -6,6 +6,9 @@
 #   ./build.sh test     build, then run every test; ends "N passed, N failed"
 #   ./build.sh fuzz     run each libFuzzer target longer (FUZZ_SECONDS, 300)
 #   ./build.sh bench    build and run the benchmarks in bench/
+#   ./build.sh demo     build, then a scripted tour of Agora against a throwaway
+#                       PostgreSQL + Redis, the Discord emulator and a fake LLM
+#                       (tests/demo/demo.py), printed as members and admins see it
 #   ./build.sh clean    remove build/ (keeps the dependency cache)
 #
 # Environment: AGORA_CACHE (default .cache), JOBS (default nproc),
@@ -395,6 +398,11 @@ bench)
 	make_target "$BUILD/bench-musl" "$CACHE/deps/musl" musl-gcc "$MUSL_CFLAGS" "$BUILD/bench-musl/bench_json"
 	"$BUILD/bench-musl/bench_json"
 	;;
+demo)
+	ensure_packages $PKGS_TEST
+	build_agora
+	exec /usr/bin/python3 tests/demo/demo.py --pace "${DEMO_PACE:-1}"
+	;;
 clean) rm -rf "$BUILD" agora ;;
-*) die "unknown mode '$MODE' (build, test, fuzz, bench, clean)" ;;
+*) die "unknown mode '$MODE' (build, test, fuzz, bench, demo, clean)" ;;
 esac
