@@ -608,6 +608,8 @@ bot_start(struct bot *b, char *err, size_t err_len)
 	        .dbname = cfg->db_name,
 	        .user = cfg->db_user,
 	        .password = cfg->db_password,
+	        /* the answer guard's give-up time counts on this bound */
+	        .query_timeout_ms = REPLY_DB_QUERY_MS,
 	        .on_state = on_db_state,
 	        .state_data = b,
 	};

@@ -24,9 +24,21 @@ struct pending_answer {
 	struct loop_timer timer;
 };
 
+/* An interaction the guard gave up on, remembered while its token lives,
+ * so that a late answer edits the apology instead of a refused callback. */
+struct given_up {
+	uint64_t id;
+	int64_t at_ms;
+};
+
 struct replies {
 	struct bot *bot;
+	int64_t guard_ms, give_up_ms;
 	struct pending_answer answers[REPLIES_MAX];
+	/* a ring: the oldest is forgotten first (long expired by then: at
+	 * most one give-up per guarded interaction, REPLIES_MAX at a time) */
+	struct given_up given_up[REPLIES_MAX];
+	size_t given_up_next;
 	struct buf scratch; /* request bodies, built and handed to rest (which copies) */
 };
 
@@ -37,8 +49,31 @@ replies_new(struct bot *b)
 	if (!r)
 		return NULL;
 	r->bot = b;
+	r->guard_ms = REPLY_GUARD_MS;
+	r->give_up_ms = REPLY_GIVE_UP_MS;
 	buf_init(&r->scratch, 1 << 20);
 	return r;
+}
+
+void
+reply_set_guard_times(struct bot *b, int64_t guard_ms, int64_t give_up_ms)
+{
+	struct replies *r = bot_replies(b);
+	r->guard_ms = guard_ms > 0 ? guard_ms : REPLY_GUARD_MS;
+	r->give_up_ms = give_up_ms > 0 ? give_up_ms : REPLY_GIVE_UP_MS;
+}
+
+/* 1 when the guard apologized for interaction id (within the token's
+ * lifetime): its answer must be an edit now. */
+static int
+was_given_up(struct bot *b, uint64_t id)
+{
+	struct replies *r = bot_replies(b);
+	int64_t now = loop_now(bot_loop(b));
+	for (size_t i = 0; i < REPLIES_MAX; i++)
+		if (r->given_up[i].id == id && now - r->given_up[i].at_ms < REPLY_TOKEN_LIFETIME_MS)
+			return 1;
+	return 0;
 }
 
 static void
@@ -134,11 +169,14 @@ on_answer_timer(struct loop *loop, struct loop_timer *t)
 		         (unsigned long long)a->it.id, a->it.token);
 		discord_callback_json(&r->scratch, type, NULL, NULL, 1, NULL);
 		reply_request(b, "POST", path, r->scratch.data, "interaction defer", NULL, NULL);
-		loop_timer_start(loop, t, REPLY_GIVE_UP_MS);
+		loop_timer_start(loop, t, r->give_up_ms);
 		return;
 	}
 	log_error("bot", "%s never answered; telling the user", a->it.name);
 	edit_original(b, &a->it, "Sorry, this took too long. Please try again later.", NULL, NULL);
+	r->given_up[r->given_up_next].id = a->it.id;
+	r->given_up[r->given_up_next].at_ms = loop_now(loop);
+	r->given_up_next = (r->given_up_next + 1) % REPLIES_MAX;
 	forget_answer(b, a);
 }
 
@@ -161,7 +199,7 @@ reply_guard(struct bot *b, const struct interaction *it)
 	a->it.data = NULL;
 	a->bot = b;
 	loop_timer_init(&a->timer, on_answer_timer, a);
-	loop_timer_start(bot_loop(b), &a->timer, REPLY_GUARD_MS);
+	loop_timer_start(bot_loop(b), &a->timer, r->guard_ms);
 }
 
 /* Sends an interaction callback of the given type, or, once the guard
@@ -172,8 +210,13 @@ respond(struct bot *b, const struct interaction *it, int type, const char *conte
 {
 	struct replies *r = bot_replies(b);
 	struct pending_answer *a = find_answer(b, it->id);
-	if (a && a->deferred) {
-		forget_answer(b, a);
+	if ((a && a->deferred) || (!a && was_given_up(b, it->id))) {
+		/* acknowledged already (the guard's defer): the answer replaces
+		 * "thinking..." or the apology */
+		if (a)
+			forget_answer(b, a);
+		else
+			log_info("bot", "%s answered after the guard gave up; editing", it->name);
 		edit_original(b, it, content, embed, components_json);
 		return;
 	}
@@ -216,9 +259,10 @@ reply_modal(struct bot *b, const struct interaction *it, const char *data_json)
 {
 	struct replies *r = bot_replies(b);
 	struct pending_answer *a = find_answer(b, it->id);
-	if (a && a->deferred) {
+	if ((a && a->deferred) || (!a && was_given_up(b, it->id))) {
 		/* too late: a deferred interaction cannot open a modal any more */
-		forget_answer(b, a);
+		if (a)
+			forget_answer(b, a);
 		edit_original(b, it, "Sorry, this took too long. Please click again.", NULL, NULL);
 		return;
 	}
@@ -240,7 +284,7 @@ reply_defer(struct bot *b, const struct interaction *it, int ephemeral)
 {
 	struct replies *r = bot_replies(b);
 	struct pending_answer *a = find_answer(b, it->id);
-	if (a && a->deferred)
+	if ((a && a->deferred) || (!a && was_given_up(b, it->id)))
 		return; /* the guard did it already */
 	char path[DISCORD_TOKEN_MAX + 64];
 	snprintf(path, sizeof path, "/interactions/%llu/%s/callback", (unsigned long long)it->id,
@@ -250,7 +294,7 @@ reply_defer(struct bot *b, const struct interaction *it, int ephemeral)
 	if (a) {
 		/* keep watching: the final edit must still come */
 		a->deferred = 1;
-		loop_timer_start(bot_loop(b), &a->timer, REPLY_GIVE_UP_MS);
+		loop_timer_start(bot_loop(b), &a->timer, r->give_up_ms);
 	}
 }
 

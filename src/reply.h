@@ -8,7 +8,10 @@
  * not answered after REPLY_GUARD_MS is deferred for it (type 5, or 6 for
  * a click), and its answer, when it comes, becomes an edit of the
  * original response. A handler that never answers gets an apology after
- * the give-up time, so no user is left looking at "thinking..." for ever.
+ * the give-up time (REPLY_GIVE_UP_MS), so no user is left looking at
+ * "thinking..." for ever; an answer that still comes after that replaces
+ * the apology (an edit of the original response), never a second
+ * callback, which Discord would refuse (40060 already acknowledged).
  *
  * Every function copies what it is given; errors are logged (a failed
  * answer has no one else to tell). All contents obey Discord's limits or
@@ -28,8 +31,26 @@ struct replies;
 /* The guard defers a handler that has not answered by then, leaving a
  * margin within Discord's 3 s for the defer to travel. */
 #define REPLY_GUARD_MS 1500
-/* A deferred answer that never comes is replaced by an apology. */
-#define REPLY_GIVE_UP_MS 30000
+/* The database's bound on one query (the bot configures it so). */
+#define REPLY_DB_QUERY_MS 30000
+/* The longest one REST request can take before its callback runs: every
+ * attempt (1 + REST_RETRIES_DEFAULT) timing out, plus the doubling
+ * backoffs between them (base * (2^retries - 1)). */
+#define REPLY_REST_REQUEST_MS                                                                      \
+	((REST_RETRIES_DEFAULT + 1) * REST_TIMEOUT_MS_DEFAULT +                                    \
+	 REST_RETRY_BASE_MS_DEFAULT * ((1 << REST_RETRIES_DEFAULT) - 1))
+/* When a deferred answer that has not come is replaced by an apology: the
+ * slowest chain a guarded handler runs before it answers, so that no
+ * answer still on its way is declared lost. That chain is
+ * /resolve_report's: read the report, change its status (a query each),
+ * open the DM channel and post the DM (a request each), then answer;
+ * plus a margin for the loop. About 5 minutes. */
+#define REPLY_GIVE_UP_MS (2 * REPLY_DB_QUERY_MS + 2 * REPLY_REST_REQUEST_MS + 5000)
+/* Discord lets a deferred response be edited for 15 minutes (docs:
+ * Interactions, "Interaction tokens are valid for 15 minutes"). */
+#define REPLY_TOKEN_LIFETIME_MS (15 * 60 * 1000)
+_Static_assert(REPLY_GIVE_UP_MS < REPLY_TOKEN_LIFETIME_MS,
+               "the apology must come while the token still works");
 
 /* ---- for features */
 
@@ -100,5 +121,7 @@ struct replies *replies_new(struct bot *b);
 void replies_free(struct replies *r);
 /* Starts the guard for an interaction about to be handled. */
 void reply_guard(struct bot *b, const struct interaction *it);
+/* Tests only: other guard and give-up times (ms; 0 = the default). */
+void reply_set_guard_times(struct bot *b, int64_t guard_ms, int64_t give_up_ms);
 
 #endif
