@@ -528,6 +528,16 @@ on_cache_state(void *data, int connected, const char *error)
 		log_warn("bot", "Redis unavailable: %s", error ? error : "disconnected");
 }
 
+/* The cache's write buffer is full while Redis is up (or has room again):
+ * stop (resume) reading the gateway, so no count is dropped (issue 13.1). */
+static void
+on_cache_pressure(void *data, int full)
+{
+	struct bot *b = data;
+	if (!b->freeing && b->gateway)
+		gateway_pause_reading(b->gateway, full);
+}
+
 struct bot *
 bot_new(struct loop *loop, const struct config *cfg, char *err, size_t err_len)
 {
@@ -600,6 +610,8 @@ bot_start(struct bot *b, char *err, size_t err_len)
 	        .port = (uint16_t)cfg->redis_port,
 	        .on_state = on_cache_state,
 	        .state_data = b,
+	        .on_pressure = on_cache_pressure,
+	        .pressure_data = b,
 	};
 	b->cache = cache_new(b->loop, &cc);
 	struct db_config dc = {

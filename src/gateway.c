@@ -762,6 +762,13 @@ gateway_close(struct gateway *g)
 	loop_defer(g->loop, &g->closed_defer);
 }
 
+void
+gateway_pause_reading(struct gateway *g, int on)
+{
+	if (g)
+		ws_pause_reading(g->ws, on);
+}
+
 int
 gateway_is_ready(const struct gateway *g)
 {

@@ -84,6 +84,11 @@ int gateway_start(struct gateway *g);
 /* Ends the session for good: close code 1000, then GATEWAY_CLOSED (at once
  * when not connected). Discord then shows the bot offline. */
 void gateway_close(struct gateway *g);
+/* Back-pressure from the owner (cache full while Redis is up): on = 1
+ * stops reading the socket after the current event, on = 0 reads on (see
+ * ws_pause_reading). Heartbeats still go out; a pause longer than the
+ * heartbeat interval would read as a zombie, so the owner keeps it short. */
+void gateway_pause_reading(struct gateway *g, int on);
 /* 1 between READY/RESUMED and the loss of the connection. */
 int gateway_is_ready(const struct gateway *g);
 /* The last error or the reason for GATEWAY_FATAL; "" when none. */

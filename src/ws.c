@@ -629,6 +629,11 @@ struct ws {
 	struct loop_defer defer; /* delivers WS_EV_CLOSED; frees after ws_free */
 	int freed;
 	int close_sent;
+	/* ws_pause_reading: no message is delivered and nothing read while
+	 * paused; bytes already read wait in read_buf[held_off, +held_len) */
+	int paused;
+	size_t held_off, held_len;
+	struct loop_timer resume; /* 0 ms: delivers the held bytes, reads on */
 	/* how it ended, for WS_EV_CLOSED */
 	int close_code;
 	int close_remote;
@@ -640,6 +645,7 @@ struct ws {
 static void ws_tls_event(struct tls *t, enum tls_event ev, void *data);
 static void ws_timer_fired(struct loop *loop, struct loop_timer *timer);
 static void ws_deferred(struct loop *loop, struct loop_defer *defer);
+static void ws_resume_fired(struct loop *loop, struct loop_timer *timer);
 
 struct ws *
 ws_new(struct loop *loop, ws_event_fn *fn, void *data)
@@ -659,6 +665,7 @@ ws_new(struct loop *loop, ws_event_fn *fn, void *data)
 	ws_parser_init(&w->parser, w->max_message);
 	buf_init(&w->out, WS_MAX_SEND + 14);
 	loop_timer_init(&w->timer, ws_timer_fired, w);
+	loop_timer_init(&w->resume, ws_resume_fired, w);
 	loop_defer_init(&w->defer, ws_deferred, w);
 	return w;
 }
@@ -672,6 +679,7 @@ ws_free(struct ws *w)
 	tls_free(w->tls);
 	w->tls = NULL;
 	loop_timer_stop(w->loop, &w->timer);
+	loop_timer_stop(w->loop, &w->resume);
 	/* the memory goes after the current callback: the caller may be
 	 * inside w's own callback, with w's frames on the stack */
 	loop_defer(w->loop, &w->defer);
@@ -835,6 +843,13 @@ ws_take_frames(struct ws *w, const uint8_t *data, size_t len)
 {
 	size_t at = 0;
 	while (at < len && !w->freed && (w->state == WS_OPEN || w->state == WS_CLOSING)) {
+		if (w->paused) {
+			/* keep the rest for ws_pause_reading(w, 0); data always
+			 * points into read_buf */
+			w->held_off = (size_t)(data + at - w->read_buf);
+			w->held_len = len - at;
+			return;
+		}
 		size_t used;
 		enum ws_parse r = ws_parser_feed(&w->parser, data + at, len - at, &used);
 		at += used;
@@ -893,6 +908,10 @@ static void
 ws_readable(struct ws *w)
 {
 	while (!w->freed && w->state != WS_IDLE && w->state != WS_REPORTING) {
+		/* paused: the stream keeps what it has, and stops receiving once
+		 * its buffer is full, so TCP slows the peer down */
+		if (w->paused || w->held_len)
+			return;
 		ssize_t n = tls_read(w->tls, w->read_buf, sizeof w->read_buf);
 		if (n <= 0)
 			return;
@@ -1042,6 +1061,7 @@ ws_open(struct ws *w, const char *url, const struct tls_trust *trust, int64_t ti
 	}
 	ws_parser_free(&w->parser);
 	ws_parser_init(&w->parser, w->max_message);
+	w->held_len = 0; /* bytes of an earlier connection are not this one's */
 	w->error[0] = '\0';
 	w->close_reason[0] = '\0';
 	w->close_code = 0;
@@ -1140,4 +1160,35 @@ const char *
 ws_error(const struct ws *w)
 {
 	return w->error;
+}
+
+static void
+ws_resume_fired(struct loop *loop, struct loop_timer *timer)
+{
+	(void)loop;
+	struct ws *w = timer->data;
+	if (w->freed || w->paused)
+		return;
+	if (w->held_len) {
+		size_t off = w->held_off, len = w->held_len;
+		w->held_len = 0;
+		if (w->state == WS_OPEN || w->state == WS_CLOSING)
+			ws_take_frames(w, w->read_buf + off, len);
+	}
+	if (!w->freed && !w->paused && !w->held_len)
+		ws_readable(w);
+}
+
+void
+ws_pause_reading(struct ws *w, int on)
+{
+	if (!w || w->freed || w->paused == !!on)
+		return;
+	w->paused = !!on;
+	/* resuming never delivers from inside the caller's call: the held
+	 * messages come on the next iteration */
+	if (!on)
+		loop_timer_start(w->loop, &w->resume, 0);
+	else
+		loop_timer_stop(w->loop, &w->resume);
 }

@@ -217,6 +217,13 @@ int ws_send_binary(struct ws *w, const void *data, size_t len);
  * peer's, then drops the connection. WS_EV_CLOSED follows. Before the
  * connection is open, it just abandons it. Returns 0, or -1 when idle. */
 int ws_close(struct ws *w, int code, const char *reason);
+/* Back-pressure: on = 1 stops delivering messages after the current one
+ * and stops reading the stream (its buffers fill, then TCP's window makes
+ * the peer wait); on = 0 delivers what was held back, on the next loop
+ * iteration, and reads on. Sending is not affected. A pause outlives a
+ * reconnect; bytes held from a connection are dropped when a new one
+ * opens. */
+void ws_pause_reading(struct ws *w, int on);
 /* 1 between WS_EV_OPEN and the start of closing. */
 int ws_is_open(const struct ws *w);
 /* The last local failure as a sentence; "" when none. */
