@@ -5,8 +5,10 @@
  * sentence at several capacities: no crash, no read or write out of
  * bounds, always NUL-terminated within the capacity. The same bytes go
  * through rest_encode_reason, whose output must hold only unreserved
- * characters and "%XX" escapes. */
+ * characters and "%XX" escapes, and through rest_log_path, which must
+ * never show a webhook or interaction token. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +50,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	free(encoded);
+
+	/* the log form of the bytes as a path: bounded, NUL-terminated, and
+	 * for /webhooks/ID/TOKEN... and /interactions/ID/TOKEN/... the token
+	 * never shows (issue 9.4) */
+	static const size_t path_caps[] = {1, 2, 16, REST_LOG_PATH_MAX};
+	for (size_t i = 0; i < sizeof path_caps / sizeof *path_caps; i++) {
+		memset(out, 'Z', sizeof out);
+		rest_log_path(text, out, path_caps[i]);
+		if (strnlen(out, path_caps[i]) >= path_caps[i] || out[path_caps[i]] != 'Z')
+			abort();
+	}
+	static const char *const prefixes[] = {"/webhooks/1/", "/interactions/1/"};
+	for (size_t i = 0; i < 2; i++) {
+		/* a token of the input's bytes up to the first '/' or '?' */
+		size_t tlen = strcspn(text, "/?");
+		if (tlen < 8 || tlen > 100)
+			break;
+		char path[160], shown[REST_LOG_PATH_MAX];
+		int n = snprintf(path, sizeof path, "%s%.*s/x", prefixes[i], (int)tlen, text);
+		if (n < 0 || (size_t)n >= sizeof path)
+			break;
+		rest_log_path(path, shown, sizeof shown);
+		char token[101];
+		memcpy(token, text, tlen);
+		token[tlen] = '\0';
+		/* (after the prefix, which the bytes may repeat) */
+		size_t skip = strlen(prefixes[i]);
+		if (strlen(shown) < skip || strstr(shown + skip, token))
+			abort();
+	}
 	free(text);
 	return 0;
 }
