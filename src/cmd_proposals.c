@@ -59,12 +59,11 @@
  * milliseconds; a stuck download must not hold the proposal longer. */
 #define DOWNLOAD_TIMEOUT_MS 10000
 /* Per-member rate limit on /propose_* (issue 12.11): a member may start
- * PROPOSE_RATE_MAX proposals per PROPOSE_RATE_WINDOW_MS, so nobody can
- * flood the admin channel with refused or accepted proposals. The table
- * remembers the last PROPOSE_RATE_USERS members (oldest slot reused). */
-#define PROPOSE_RATE_MAX       5
-#define PROPOSE_RATE_WINDOW_MS (10 * 60 * 1000)
-#define PROPOSE_RATE_USERS     256
+ * PROPOSE_RATE_LIMIT proposals per PROPOSE_RATE_WINDOW_MINUTES (config),
+ * so nobody can flood the admin channel. The table remembers the last
+ * PROPOSE_RATE_USERS members (the slot of the oldest window is reused: a
+ * flood of distinct members forgets a few counts, never grows memory). */
+#define PROPOSE_RATE_USERS 256
 /* Queue lines: room kept at the end for "… and N more". */
 #define QUEUE_MORE_RESERVE 40
 #define QUEUE_NAME_MAX     60
@@ -440,11 +439,12 @@ rate_allows(struct bot *b, uint64_t user_id)
 		slot->window_start_ms = now;
 		slot->count = 0;
 	}
-	if (now - slot->window_start_ms >= PROPOSE_RATE_WINDOW_MS) {
+	const struct config *cfg = bot_config(b);
+	if (now - slot->window_start_ms >= (int64_t)cfg->propose_rate_window_minutes * 60000) {
 		slot->window_start_ms = now;
 		slot->count = 0;
 	}
-	if (slot->count >= PROPOSE_RATE_MAX)
+	if (slot->count >= cfg->propose_rate_limit)
 		return 0;
 	slot->count++;
 	return 1;

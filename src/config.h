@@ -38,6 +38,8 @@ struct config {
 	long max_proposed_channels;
 	long stats_recalculation_month_limit;
 	long llm_timeout_seconds;
+	long propose_rate_limit; /* proposals per member per window */
+	long propose_rate_window_minutes;
 
 	char *open_web_ui_url; /* NULL: no LLM endpoint configured */
 	char *open_web_ui_model;

@@ -30,7 +30,8 @@ the fake LLM endpoint (tests/peers/fake_llm.py) this test starts:
      stripped, "@everyone" stored but never pinging;
   7. the queue embed stays within Discord's limits past ~60 proposals,
      ending "… and N more";
-  8. the per-member rate limit answers clearly once exceeded.
+  8. the per-member rate limit (PROPOSE_RATE_LIMIT) answers clearly once
+     exceeded.
 """
 
 import os
@@ -101,7 +102,8 @@ def main():
             member(emu, u)
         bot = Agora(os.path.join(tmp, "bot"), emu, world, start=False,
                     extra={"OPEN_WEB_UI_URL": llm.url, "OPEN_WEB_UI_MODEL": "e2e-model",
-                           "LLM_TIMEOUT_SECONDS": "2", "MAX_PROPOSED_CHANNELS": "3"})
+                           "LLM_TIMEOUT_SECONDS": "2", "MAX_PROPOSED_CHANNELS": "3",
+                           "PROPOSE_RATE_LIMIT": "4"})
         with open(os.path.join(bot.workdir, "secrets", "open_webui_token"), "w") as f:
             f.write("sk-e2e-secret\n")
         with bot:
@@ -227,8 +229,10 @@ def main():
             print("7. queue: %d pending, %d lines shown, ends %r" % (n_pending, text.count("[#"),
                                                                       text.splitlines()[-1]))
 
-            # 8. rate limit: the 6th proposal within 10 minutes by one member
-            got = [answer(emu, propose(emu, users[76], "x")) for _ in range(6)]
+            # 8. rate limit (PROPOSE_RATE_LIMIT 4): the 5th attempt in the window
+            got = [answer(emu, propose(emu, users[76], "x")) for _ in range(5)]
+            assert got[:4] == ["Your idea is too short: please describe the channel in at least 3 "
+                               "characters."] * 4, got
             assert got[-1] == "You are proposing too quickly. Please wait a few minutes and try again.", got
             print("8. rate limit: %r" % got[-1])
     print("ok")
