@@ -92,7 +92,7 @@ static const struct key_spec keys[] = {
         {"REDIS_HOST", KIND_HOST, F(redis_host), "redis", 0, 0, "Redis host name or address"},
         {"REDIS_PORT", KIND_INT, F(redis_port), "6379", 1, 65535, "Redis port"},
         {"DISCORD_API_URL", KIND_URL, F(discord_api_url), "https://discord.com/api/v10", 0, 0,
-         "Discord REST base URL; the gateway URL comes from GET /gateway/bot"},
+         "Discord REST base URL, https:// only; the gateway URL comes from GET /gateway/bot"},
         {"TLS_CA_FILE", KIND_FILE, F(tls_ca_file), "/etc/ssl/certs/ca-certificates.crt", 0, 0,
          "PEM trust anchors for every TLS connection"},
         {"SECRETS_DIR", KIND_DIR, F(secrets_dir), "/run/secrets", 0, 0,
@@ -419,6 +419,17 @@ set_value(struct parser *p, const struct key_spec *k, const char *value, const s
 		if (!valid_url(value, reason, sizeof reason)) {
 			problem(p, o, "%s '%s' is not a valid URL: %s", k->name,
 			        echo(value, shown, sizeof shown), reason);
+			return;
+		}
+		/* Issue 12.11: every request to Discord carries the bot token,
+		 * so its URL is https only: an http:// value would be the one
+		 * config knob that switches TLS (and its certificate check) off */
+		if (k->offset == offsetof(struct config, discord_api_url) &&
+		    strncmp(value, "https://", 8) != 0) {
+			problem(p, o,
+			        "%s '%s' must start with https://: the bot token goes with every "
+			        "request, and certificates are always checked",
+			        k->name, echo(value, shown, sizeof shown));
 			return;
 		}
 		break;

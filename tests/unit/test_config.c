@@ -462,3 +462,59 @@ TEST(config_files_must_be_regular)
 	         dir);
 	test_check(strstr(out, want) != NULL, out, __FILE__, __LINE__);
 }
+
+/* Issue 12.11: TLS verification cannot be switched off by any config. The
+ * Discord URL is https only (an http:// one would send the token in clear
+ * and check no certificate); the only TLS key is TLS_CA_FILE, which names
+ * the anchors and cannot be empty; a key that sounds like a switch is an
+ * unknown key, refused like any other. */
+TEST(config_tls_cannot_be_switched_off)
+{
+	struct config cfg;
+	struct buf out;
+	CHECK_INT(parse(&cfg, "DISCORD_API_URL = http://discord.com/api/v10\n", &out), 1);
+	CHECK(strstr(buf_str(&out), "t.conf:9: DISCORD_API_URL 'http://discord.com/api/v10' must "
+	                            "start with https://"));
+	config_free(&cfg);
+	buf_free(&out);
+	memset(fake_env, 0, sizeof fake_env); /* what earlier tests left */
+	fake_env[0] = "DISCORD_API_URL=http://127.0.0.1:8080/api/v10";
+	CHECK_INT(parse(&cfg, "", &out), 1);
+	CHECK(strstr(buf_str(&out), "environment:DISCORD_API_URL: DISCORD_API_URL "
+	                            "'http://127.0.0.1:8080/api/v10' must start with https://"));
+	fake_env[0] = NULL;
+	config_free(&cfg);
+	buf_free(&out);
+	CHECK_INT(parse(&cfg, "DISCORD_API_URL = https://127.0.0.1:8443/api/v10\n", &out), 0);
+	CHECK_STR(cfg.discord_api_url, "https://127.0.0.1:8443/api/v10");
+	config_free(&cfg);
+	buf_free(&out);
+	/* TLS_CA_FILE empty is not "no checks": it is refused */
+	CHECK_INT(parse(&cfg, "TLS_CA_FILE = \n", &out), 1);
+	config_free(&cfg);
+	buf_free(&out);
+	/* switches other programs know are unknown keys here */
+	static const char *const switches[] = {
+	        "TLS_VERIFY = 0",     "TLS_INSECURE = 1",    "INSECURE_SKIP_VERIFY = true",
+	        "SSL_VERIFY = false", "TLS_NO_VERIFY = yes", "VERIFY_CERTIFICATES = off"};
+	for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++) {
+		char text[100];
+		snprintf(text, sizeof text, "%s\n", switches[i]);
+		CHECK_INT(parse(&cfg, text, &out), 1);
+		test_check(strstr(buf_str(&out), "unknown key") != NULL, switches[i], __FILE__,
+		           __LINE__);
+		config_free(&cfg);
+		buf_free(&out);
+	}
+	/* and the table of keys has one TLS key: the trust anchors */
+	int tls_keys = 0;
+	for (size_t i = 0; config_key_name(i); i++) {
+		const char *n = config_key_name(i);
+		if (strstr(n, "TLS") || strstr(n, "SSL") || strstr(n, "VERIFY") ||
+		    strstr(n, "INSECURE") || strstr(n, "CERT")) {
+			tls_keys++;
+			CHECK_STR(n, "TLS_CA_FILE");
+		}
+	}
+	CHECK_INT(tls_keys, 1);
+}
