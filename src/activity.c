@@ -46,8 +46,6 @@
 #include "store.h"
 #include "tracked.h"
 
-#define EMBED_PROPOSED_SCORES  "proposed_scores"
-#define EMBED_PERMANENT_SCORES "permanent_scores"
 /* The first pass, after the first READY: the guild and Redis are up by
  * then, and the reports are right soon after a restart. */
 #define ACTIVITY_FIRST_PASS_MS 1000
@@ -68,6 +66,7 @@ struct activity {
 	/* the last reports, and which embeds wait for one (embeds' render
 	 * asked while none was ready) */
 	int have_reports;
+	int publishing; /* publish() is asking embeds to refresh */
 	struct scores_report proposed, permanent;
 	int owed_proposed, owed_permanent;
 	uint64_t passes;
@@ -270,10 +269,12 @@ publish(struct stats_pass *p)
 	         (long long)(loop_now(bot_loop(b)) - p->started_ms));
 	/* render() is answered from the reports just made, unless a render
 	 * is owed (then pass_end answers it) */
+	a->publishing = 1;
 	if (!a->owed_proposed)
 		embeds_refresh(b, EMBED_PROPOSED_SCORES);
 	if (!a->owed_permanent)
 		embeds_refresh(b, EMBED_PERMANENT_SCORES);
+	a->publishing = 0;
 }
 
 static void
@@ -337,14 +338,17 @@ on_timer(struct loop *loop, struct loop_timer *t)
 	pass_start(a->bot);
 }
 
-/* embeds' renderers: the last reports, or (none yet, or a pass is on its
- * way) answered when the pass ends. */
+/* embeds' renderer. The stats task's own refresh (publishing) gets the
+ * reports just made; a refresh asked from outside (a promotion, a
+ * refresh of the channels, a recalculation, the start) starts a pass, or
+ * joins the one running, and is answered when it ends, so it shows the
+ * numbers as they are now. */
 static void
 render(struct bot *b, const char *name)
 {
 	struct activity *a = state(b);
 	int proposed = strcmp(name, EMBED_PROPOSED_SCORES) == 0;
-	if (a->have_reports && !a->pass) {
+	if (a->have_reports && a->publishing) {
 		embeds_rendered(b, name, proposed ? &a->proposed.embed : &a->permanent.embed);
 		return;
 	}
@@ -367,8 +371,7 @@ on_message(struct bot *b, const struct json_value *d)
 		return;
 	if (!tracked_contains(b, channel_id, NULL))
 		return;
-	/* bots do not make a channel lively (and this keeps our own posts out) */
-	if (json_bool(json_path(d, "author.bot")) == 1)
+	if (!scores_counts_message(d))
 		return;
 	cache_record_message(bot_cache(b), channel_id, message_id,
 	                     scores_snowflake_time(message_id));

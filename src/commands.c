@@ -13,51 +13,11 @@
 #include "json.h"
 #include "reply.h"
 
-/* ------------------------------------------------------------ not built yet */
-
-/* A command whose feature is not built yet answers honestly instead of
- * leaving the user's client waiting. Each row moves to its feature's file
- * when the feature lands. */
-static void
-cmd_not_yet(struct bot *b, const struct interaction *it)
-{
-	char text[160];
-	snprintf(text, sizeof text, "/%s is not available yet in this version of Agora.", it->name);
-	reply_message(b, it, text, NULL, 1);
-}
-
-static const struct bot_command pending_commands[] = {
-        {"promote_channel",
-         "Move a proposed channel to the permanent category",
-         1,
-         {{"channel", "The channel to promote", OPTION_CHANNEL, 1, 0, 0, 0, 0, 1, 0}},
-         cmd_not_yet,
-         NULL},
-        {"recalculate_stats",
-         "Rebuild the activity statistics from message history",
-         1,
-         {{"months_limit", "How many months back to read", OPTION_INTEGER, 1, 1, -1, 0, 0, 0, 0}},
-         cmd_not_yet,
-         NULL},
-        {"refresh_channels",
-         "Re-scan the proposed and permanent categories",
-         1,
-         {{0}},
-         cmd_not_yet,
-         NULL},
-};
-
-static const struct bot_feature feature_pending = {
-        .name = "pending",
-        .commands = pending_commands,
-        .command_count = sizeof pending_commands / sizeof pending_commands[0],
-};
-
 /* ------------------------------------------------------------ the table */
 
 const struct bot_feature *const bot_features[] = {
         &feature_core,      &feature_user_reports, &feature_admin_reports, &feature_activity,
-        &feature_proposals, &feature_admin_queue,  &feature_pending,
+        &feature_proposals, &feature_admin_queue,  &feature_admin_manage,
 };
 
 const size_t bot_feature_count = sizeof bot_features / sizeof bot_features[0];

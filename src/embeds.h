@@ -29,6 +29,9 @@ struct embeds;
  * that renders it (persistent_embeds.embed_name). */
 #define EMBED_REPORT_QUEUE   "report_queue"
 #define EMBED_PROPOSAL_QUEUE "proposal_queue"
+/* spec 6.5's activity reports (activity.c renders them) */
+#define EMBED_PROPOSED_SCORES  "proposed_scores"
+#define EMBED_PERMANENT_SCORES "permanent_scores"
 
 /* persistent_embeds rows: a handful of named messages (spec 5.1). */
 #define EMBEDS_MAX 16

@@ -12,6 +12,7 @@ extern const struct bot_feature feature_core;          /* cmd_core.c: /status, h
 extern const struct bot_feature feature_user_reports;  /* cmd_user_reports.c: /report, queue */
 extern const struct bot_feature feature_admin_reports; /* cmd_admin_reports.c */
 extern const struct bot_feature feature_activity;      /* activity.c: message counting */
+extern const struct bot_feature feature_admin_manage;  /* cmd_admin_manage.c: channel lifecycle */
 
 extern const struct bot_feature feature_proposals;   /* cmd_proposals.c: /propose_*, queue */
 extern const struct bot_feature feature_admin_queue; /* cmd_admin_queue.c: approve, reject */

@@ -1,6 +1,8 @@
 /* scores — see scores.h. */
 #include "scores.h"
 
+#include "json.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +212,12 @@ scores_report_permanent(struct scores_report *r, const struct scores_channel *v,
 	        .footer = r->footer,
 	};
 	return 0;
+}
+
+int
+scores_counts_message(const struct json_value *message)
+{
+	return json_bool(json_path(message, "author.bot")) != 1;
 }
 
 int64_t

@@ -75,6 +75,13 @@ int scores_report_proposed(struct scores_report *r, const struct scores_channel 
 /* Renders v (already ranked) as the permanent report. */
 int scores_report_permanent(struct scores_report *r, const struct scores_channel *v, size_t n);
 
+struct json_value;
+/* 1 when a message (a MESSAGE_CREATE's d, or one of GET .../messages)
+ * counts toward activity: its author is not a bot (bots do not make a
+ * channel lively, and this keeps Agora's own posts out). The live count
+ * and /recalculate_stats both ask this, so they count the same. */
+int scores_counts_message(const struct json_value *message);
+
 /* The Unix time of a snowflake (docs: Reference, "Snowflakes": ms since
  * 2015-01-01 in the top 42 bits), in seconds. */
 int64_t scores_snowflake_time(uint64_t snowflake);
