@@ -19,7 +19,8 @@
  *            edited in place (embeds.h finds them after a restart through
  *            persistent_embeds and posts them again if deleted)
  * and the timer is armed again. A pass that cannot read Redis leaves the
- * embeds as they were (a report of zeros would be a lie) and logs why.
+ * embeds as they were (a report of zeros would be a lie), logs why, and
+ * is tried again after ACTIVITY_RETRY_MS.
  * Each pass logs one line: channels, Redis round trips, milliseconds.
  *
  * The channel lifecycle between /refresh_channels runs (gateway events,
@@ -51,6 +52,9 @@
 #define ACTIVITY_FIRST_PASS_MS 1000
 /* The shortest pause between passes, whatever the configuration says. */
 #define ACTIVITY_MIN_INTERVAL_MS 1000
+/* A pass that could not read Redis (not connected yet at start, an
+ * outage) is tried again this soon, not an interval later. */
+#define ACTIVITY_RETRY_MS 5000
 
 enum pass_state {
 	PASS_LIST,
@@ -120,6 +124,7 @@ pass_end(struct stats_pass *p)
 {
 	struct bot *b = p->bot;
 	struct activity *a = state(b);
+	int failed = p->error[0] != 0;
 	a->pass = NULL;
 	pass_free(p);
 	if (bot_closing(b))
@@ -134,8 +139,11 @@ pass_end(struct stats_pass *p)
 		embeds_rendered(b, EMBED_PERMANENT_SCORES,
 		                a->have_reports ? &a->permanent.embed : NULL);
 	}
-	if (!bot_stopping(b))
-		loop_timer_start(bot_loop(b), &a->timer, interval_ms(b));
+	if (!bot_stopping(b)) {
+		int64_t next = interval_ms(b);
+		loop_timer_start(bot_loop(b), &a->timer,
+		                 failed && next > ACTIVITY_RETRY_MS ? ACTIVITY_RETRY_MS : next);
+	}
 }
 
 /* Takes the ids to read from the in-memory set (tracked.h). */
