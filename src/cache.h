@@ -54,7 +54,8 @@
 struct cache;
 struct redisReply; /* hiredis's reply, for cache_command */
 
-/* Default bound of the write FIFO (config key REDIS_BUFFER_MAX): a busy
+/* Default bound of the write FIFO (a build-time constant; the bot uses
+ * the default, cache_config.buffer_max sets another): a busy
  * guild sends a few messages a second to tracked channels, so 10000
  * records (240 KiB) rides out outages of tens of minutes; while Redis is
  * up it is also how far reading the gateway runs ahead of Redis. */

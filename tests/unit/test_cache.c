@@ -297,24 +297,52 @@ TEST(cache_buffer_bound_drops_oldest)
 		return;
 	}
 	const uint64_t ch = 920000000000000000ull + (uint64_t)getpid();
+	/* the log of the outage, to count its lines */
+	char log_path[512];
+	snprintf(log_path, sizeof log_path, "%s/cache_bound.log", test_tmpdir());
+	int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(log_fd >= 0);
+	log_set_fd(log_fd);
 	CHECK_INT(services_control("stop redis"), 0);
 	cache_test_wait_flag(loop, cache_connected, c, 0, 3000);
+	/* three bursts in one outage: 5 dropped past the bound... */
 	for (int i = 1; i <= 15; i++)
 		cache_record_message(c, ch, (uint64_t)i, 1700000000 + i);
 	CHECK_INT(cache_buffered(c), 10);
 	CHECK_INT(cache_lost(c), 5);
+	int never = 0;
+	services_wait(loop, &never, 50);
+	/* ...then 10 more, each pushing out the oldest: 15 lost in all */
+	for (int i = 16; i <= 25; i++)
+		cache_record_message(c, ch, (uint64_t)i, 1700000000 + i);
+	CHECK_INT(cache_lost(c), 15);
 	CHECK_INT(services_control("start redis"), 0);
 	cache_test_wait_flag(loop, cache_connected, c, 1, 5000);
 	cache_test_wait_flag(loop, cache_test_idle, c, 1, 5000);
+	log_set_fd(2);
+	close(log_fd);
+	size_t log_len = 0;
+	char *log_text = test_read_file(log_path, &log_len);
+	int full_lines = 0, summary_lines = 0;
+	for (char *p = log_text; p && (p = strstr(p, "message buffer full")) != NULL; p++)
+		full_lines++;
+	for (char *p = log_text; p && (p = strstr(p, "15 message records were dropped")) != NULL;
+	     p++)
+		summary_lines++;
+	free(log_text);
+	/* logged once per outage: one line when the dropping starts, one
+	 * count when Redis is back */
+	CHECK_INT(full_lines, 1);
+	CHECK_INT(summary_lines, 1);
 	char key[64];
 	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)ch);
 	const char *total[] = {"HGET", key, "total_messages"};
 	CHECK_INT(cache_test_int(loop, c, 3, total), 10);
 	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)ch);
-	const char *oldest[] = {"ZSCORE", key, "5"};
+	const char *oldest[] = {"ZSCORE", key, "15"};
 	CHECK_INT(cache_test_int(loop, c, 3, oldest), -1); /* dropped */
-	const char *kept[] = {"ZSCORE", key, "6"};
-	CHECK_INT(cache_test_int(loop, c, 3, kept), 1700000006);
+	const char *kept[] = {"ZSCORE", key, "16"};
+	CHECK_INT(cache_test_int(loop, c, 3, kept), 1700000016);
 	cache_test_wipe(loop, c, ch);
 	cache_free(c);
 	loop_free(loop);
@@ -860,7 +888,7 @@ TEST(cache_cut_between_write_and_reply_counts_once)
 
 	/* a direct connection to check the keys */
 	struct cache *direct = cache_test_open(loop, "cache_cut (direct)", 0);
-	const uint64_t ch = 920000000000000000ull + (uint64_t)getpid();
+	const uint64_t ch = 940000000000000000ull + (uint64_t)getpid();
 	cache_test_wipe(loop, direct, ch);
 
 	struct cache_config cfg;

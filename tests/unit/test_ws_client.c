@@ -875,3 +875,76 @@ TEST(ws_client_fresh_mask_per_frame)
 		printf("      mask server exit status %d\n", WEXITSTATUS(status));
 	wc_done(&c);
 }
+
+/* ---- ws_pause_reading (issue 13.1's back-pressure): 200 echoed messages
+ * arrive in a few reads; the client pauses after the 10th, for 150 ms and
+ * again after the 100th: nothing is delivered while paused, and after each
+ * resume the rest comes whole and in order (over plain TCP and TLS). */
+
+struct wc_pause {
+	struct loop_timer resume;
+	struct ws *ws;
+	int at_pause, during_pause, pauses, out_of_order;
+	int next;
+};
+
+static struct wc_pause wc_p;
+
+static void
+wc_pause_open(struct wc *c)
+{
+	for (int i = 0; i < 200; i++) {
+		char text[16];
+		int n = snprintf(text, sizeof text, "m%d", i);
+		CHECK_INT(ws_send_text(c->ws, text, (size_t)n), 0);
+	}
+}
+
+static void
+wc_pause_resume(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	(void)t;
+	wc_p.during_pause += wc_p.next - wc_p.at_pause;
+	ws_pause_reading(wc_p.ws, 0);
+}
+
+static void
+wc_pause_message(struct wc *c, const struct ws_message *m)
+{
+	char want[16];
+	int n = snprintf(want, sizeof want, "m%d", wc_p.next);
+	if (m->len != (size_t)n || memcmp(m->data, want, (size_t)n) != 0)
+		wc_p.out_of_order++;
+	wc_p.next++;
+	if (wc_p.next == 10 || wc_p.next == 100) {
+		ws_pause_reading(c->ws, 1);
+		wc_p.pauses++;
+		wc_p.at_pause = wc_p.next;
+		loop_timer_start(c->loop, &wc_p.resume, 150);
+	}
+	if (wc_p.next == 200)
+		ws_close(c->ws, 1000, "pause done");
+}
+
+TEST(ws_client_pause_reading)
+{
+	for (int secure = 0; secure < 2; secure++) {
+		memset(&wc_p, 0, sizeof wc_p);
+		struct wc c;
+		wc_init(&c);
+		wc_p.ws = c.ws;
+		loop_timer_init(&wc_p.resume, wc_pause_resume, NULL);
+		c.on_open = wc_pause_open;
+		c.on_message = wc_pause_message;
+		CHECK_INT(wc_run(&c, secure, "/echo", 10), 0);
+		CHECK_INT(wc_p.next, 200);
+		CHECK_INT(wc_p.pauses, 2);
+		CHECK_INT(wc_p.during_pause, 0);
+		CHECK_INT(wc_p.out_of_order, 0);
+		CHECK_INT(c.mismatches, 0);
+		wc_check_result(secure, "/echo", "1000 pause done");
+		loop_timer_stop(c.loop, &wc_p.resume);
+		wc_done(&c);
+	}
+}
