@@ -261,6 +261,34 @@ def check_systemd(agora):
               r.stdout + r.stderr)
 
 
+# ------------------------------------------------------------ README
+def check_readme_fatal():
+    """Every CRITICAL line the code can log, and the fatal reasons passed
+    to it, appear in the README's "Fatal log lines" (by their longest
+    literal piece), so the table cannot silently fall behind the code."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    section = readme[readme.find("## Fatal log lines"):readme.find("## Upgrading")]
+    check("## Fatal log lines" in readme and section, "README has a Fatal log lines section")
+    src = ""
+    for name in sorted(os.listdir(os.path.join(ROOT, "src"))):
+        if name.endswith(".c"):
+            src += open(os.path.join(ROOT, "src", name)).read()
+    formats = re.findall(r'log_crit\(\s*"[^"]*",\s*"((?:[^"\\]|\\.)*)"', src)
+    # the texts handed to log_crit through "%s": gateway close reasons, the
+    # 401 sentence, fail() reasons written as literals
+    formats += re.findall(r'case 40\d\d:\s*return "([^"]+)"', src)
+    formats += re.findall(r'FATAL_401\[\] = "([^"]+)"', src)
+    formats += re.findall(r'\bfail\(b, "([^"]+)"\)', src)
+    missing = []
+    for f in formats:
+        pieces = [p.strip(" :;,.") for p in re.split(r"%[-0-9.]*(?:ll|l|z)?[sdu]|\\n", f)]
+        longest = max(pieces, key=len)
+        if len(longest) >= 8 and longest not in section:
+            missing.append(f)
+    check(formats and not missing, "README's fatal table names every CRITICAL line (%d in the code)" % len(formats),
+          missing)
+
+
 def main():
     args = sys.argv[1:]
     copy_to = None
@@ -273,6 +301,7 @@ def main():
     check_dockerfile()
     check_compose()
     check_systemd(agora)
+    check_readme_fatal()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
