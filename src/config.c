@@ -747,14 +747,23 @@ load_secret(const char *dir, const char *name, int required, char **out, struct 
 	char path[4096];
 	const char *why = NULL;
 	size_t len = 0;
-	/* Docker mounts a secret as NAME; the spec's files are NAME.txt */
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	char *data = read_small_file(path, SECRET_MAX_FILE, &len, &why);
-	if (!data && errno == ENOENT) {
-		char txt[4096 + 8];
-		snprintf(txt, sizeof txt, "%s.txt", path);
-		data = read_small_file(txt, SECRET_MAX_FILE, &len, &why);
+	/* Docker mounts a secret as NAME; the spec's files are NAME.txt. A
+	 * path cut by snprintf would name another file (a long SECRETS_DIR
+	 * of slashes ending in "disc" reads "disc"), so a cut is refused. */
+	char txt[4096 + 8];
+	int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof path ||
+	    (size_t)snprintf(txt, sizeof txt, "%s.txt", path) >= sizeof txt) {
+		struct origin o = {name, 0, NULL};
+		problem(p, &o,
+		        "SECRETS_DIR is too long (%zu bytes): the path of a secret must fit "
+		        "in %zu",
+		        strlen(dir), sizeof path - 1);
+		return 0;
 	}
+	char *data = read_small_file(path, SECRET_MAX_FILE, &len, &why);
+	if (!data && errno == ENOENT)
+		data = read_small_file(txt, SECRET_MAX_FILE, &len, &why);
 	struct origin o = {path, 0, NULL};
 	if (!data) {
 		if (errno != ENOENT)

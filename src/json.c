@@ -63,7 +63,9 @@ arena_grow(struct json_doc *doc, size_t need)
 		arena_use(doc, next);
 		return 0;
 	}
-	size_t size = arena_capacity(doc) * 2;
+	size_t cap = arena_capacity(doc);
+	/* doubling, checked: past SIZE_MAX / 2 only the request itself */
+	size_t size = cap <= SIZE_MAX / 2 ? cap * 2 : need;
 	if (size < ARENA_MIN_BLOCK)
 		size = ARENA_MIN_BLOCK;
 	if (size < need)
@@ -88,6 +90,8 @@ arena_grow(struct json_doc *doc, size_t need)
 static inline void *
 arena_alloc(struct json_doc *doc, size_t size)
 {
+	if (size > SIZE_MAX - 7)
+		return NULL; /* ARENA_ALIGN would wrap to a tiny size */
 	size = ARENA_ALIGN(size);
 	if (!doc->cursor || (size_t)(doc->limit - doc->cursor) < size) {
 		if (arena_grow(doc, size) < 0)

@@ -161,7 +161,7 @@ tls_trust_add(struct tls_trust_loader *ld)
 	}
 	struct tls_trust *trust = ld->trust;
 	br_x509_trust_anchor *grown =
-	        mem_realloc(trust->anchors, (trust->count + 1) * sizeof *trust->anchors);
+	        mem_reallocarray(trust->anchors, trust->count + 1, sizeof *trust->anchors);
 	if (!grown)
 		return -1;
 	trust->anchors = grown;

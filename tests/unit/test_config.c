@@ -518,3 +518,38 @@ TEST(config_tls_cannot_be_switched_off)
 	}
 	CHECK_INT(tls_keys, 1);
 }
+
+/* Issue 9.8: a secret's path that does not fit is refused, never cut: a
+ * SECRETS_DIR padded with slashes so that the cut path ends in "disc" used
+ * to read the file "disc" as the bot token. */
+TEST(config_secret_path_is_never_cut)
+{
+	char dir[512], path[700];
+	snprintf(dir, sizeof dir, "%s/secrets-long", test_tmpdir());
+	mkdir(dir, 0700);
+	snprintf(path, sizeof path, "%s/disc", dir);
+	FILE *f = fopen(path, "w");
+	if (!CHECK(f != NULL))
+		return;
+	fputs("WRONG.file.read\n", f);
+	fclose(f);
+	/* dir + slashes, so that "DIR////.../disc" is exactly 4095 bytes */
+	char long_dir[4200];
+	size_t n = strlen(dir);
+	memcpy(long_dir, dir, n);
+	while (n + 1 + 4 < 4095)
+		long_dir[n++] = '/';
+	long_dir[n] = '\0';
+	struct config cfg;
+	struct buf out;
+	config_defaults(&cfg);
+	buf_init(&out, 1 << 16);
+	mem_free(cfg.secrets_dir);
+	cfg.secrets_dir = mem_strdup(long_dir);
+	CHECK_INT(config_load_secrets(&cfg, &out), 3);
+	CHECK(cfg.discord_bot_token == NULL);
+	CHECK(strstr(buf_str(&out), "discord_bot_token:0: SECRETS_DIR is too long (") != NULL);
+	CHECK(!strstr(buf_str(&out), "WRONG"));
+	config_free(&cfg);
+	buf_free(&out);
+}

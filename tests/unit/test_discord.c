@@ -309,3 +309,47 @@ TEST(discord_text_with_nul_is_detected)
 	CHECK_INT(interaction_modal_text(&it, "nope", &s, &len), DISCORD_OPTION_ABSENT);
 	json_doc_free(&doc);
 }
+
+/* Issue 9.8: limits are counted in characters (UTF-16 units), buffers in
+ * bytes: 1,000 four-byte characters (2,000 units, 4,000 bytes) fill the
+ * content limit and arrive whole; a description of 2,048 of them (4,096
+ * units, 8,192 bytes) too, and one more is cut with "…" on a character. */
+TEST(discord_limits_hold_four_byte_characters_whole)
+{
+	static const char grin[] = "\xf0\x9f\x98\x80"; /* U+1F600, 2 units */
+	struct buf text, body;
+	buf_init(&text, 1 << 16);
+	buf_init(&body, 1 << 20);
+	for (int i = 0; i < 1000; i++)
+		buf_append(&text, grin, 4);
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 20);
+	CHECK_INT(discord_message_json(&body, buf_str(&text), NULL, 0, NULL), 0);
+	const struct json_value *root = json_parse(&doc, body.data, body.len);
+	size_t len = 0;
+	const char *s = json_string(json_get(root, "content"), &len);
+	CHECK_INT(len, 4000);
+	CHECK(s && strcmp(s, buf_str(&text)) == 0);
+
+	buf_reset(&text);
+	for (int i = 0; i < 2048; i++)
+		buf_append(&text, grin, 4);
+	struct discord_embed e = {.description = buf_str(&text)};
+	CHECK_INT(discord_message_json(&body, NULL, &e, 0, NULL), 0);
+	root = json_parse(&doc, body.data, body.len);
+	s = json_string(json_path(root, "embeds[0].description"), &len);
+	CHECK_INT(len, 8192);
+	CHECK(s && strcmp(s, buf_str(&text)) == 0);
+	buf_append(&text, grin, 4);
+	e.description = buf_str(&text);
+	CHECK_INT(discord_message_json(&body, NULL, &e, 0, NULL), 0);
+	root = json_parse(&doc, body.data, body.len);
+	s = json_string(json_path(root, "embeds[0].description"), &len);
+	/* 2,047 characters (4,094 units) and the ellipsis (1 unit) */
+	CHECK_INT(len, 2047 * 4 + 3);
+	CHECK(s && discord_text_length(s, len) == 4095);
+	CHECK(s && memcmp(s + 2047 * 4, "\xe2\x80\xa6", 3) == 0);
+	json_doc_free(&doc);
+	buf_free(&text);
+	buf_free(&body);
+}
