@@ -43,7 +43,8 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agora import ADMIN_PERMISSIONS, ADMIN_USER, GUILD, MEMBER_USER, Agora, World, psql  # noqa: E402
+from agora import (ADMIN_PERMISSIONS, ADMIN_USER, GUILD, MEMBER_USER, Agora, World,  # noqa: E402
+                   psql, report)
 from tests.emulator.client import Control, Emulator  # noqa: E402
 
 CLOSED_USER = "1300000000000000009"  # accepts no DMs from the bot
@@ -84,18 +85,6 @@ def answer(emu, inj):
 def admin(emu, name, options):
     return answer(emu, emu.inject_slash(name, options, user_id=ADMIN_USER,
                                         permissions=ADMIN_PERMISSIONS))
-
-
-def report(emu, user, description, **kw):
-    inj = emu.inject_slash("report", dict({"description": description}, **kw.pop("options", {})),
-                           user_id=user, permissions="0", **kw)
-    it = Control.wait_for(lambda: (lambda i: i if i["responses"] else None)(
-        emu.interaction(inj["id"])), timeout=5, what="the thank-you")
-    r = it["responses"][0]
-    assert r["type"] == 4 and r["data"]["flags"] & 64, r
-    assert r["data"]["content"] == "Thank you for your report.", r
-    assert r["elapsed"] < 3.0, r
-    return it
 
 
 def row(report_id):
@@ -157,7 +146,7 @@ def main():
                             "the empty queue drawn at start")
 
             # 1. a report without a file
-            report(emu, MEMBER_USER, "Someone posts spam links in #general every hour.")
+            report(emu, "Someone posts spam links in #general every hour.")
             r1 = wait_notified(1)
             assert r1[:4] == [MEMBER_USER, "pending",
                               "Someone posts spam links in #general every hour.", ""], r1
@@ -178,7 +167,7 @@ def main():
 
             # 2. a report with an attachment, from the member who takes no DMs
             long_text = "A very long description of harassment in voice chat " + "x" * 200
-            it = report(emu, CLOSED_USER, long_text,
+            it = report(emu, long_text, user=CLOSED_USER,
                         options={"file": {"type": 11, "value": "777000000000000001"}},
                         attachments={"777000000000000001": {"filename": "proof.png"}})
             url = it["payload"]["data"]["resolved"]["attachments"]["777000000000000001"]["url"]
@@ -255,14 +244,14 @@ def main():
             # drawn again at start, in place, before anything changed
             Control.wait_for(lambda: len(queue_patches(emu, world, q["id"])) > patched_before,
                              timeout=10, what="the queue redrawn at the restart")
-            report(emu, MEMBER_USER, "Third report, after the restart.")
+            report(emu, "Third report, after the restart.")
             wait_notified(3)
             q3 = wait_queue(emu, world, lambda d: "[#3]" in d, "#3 in the queue")
             assert q3["id"] == q["id"], (q3["id"], q["id"])
 
             # a queue message deleted by hand is posted again
             rest(emu, "DELETE", "/channels/%s/messages/%s" % (world.ids["QUEUE_CHANNEL_ID"], q["id"]))
-            report(emu, MEMBER_USER, "Fourth report, queue message gone.")
+            report(emu, "Fourth report, queue message gone.")
             wait_notified(4)
             q4 = wait_queue(emu, world, lambda d: "[#4]" in d and "[#3]" in d and "[#2]" in d,
                             "a new queue message with #2, #3, #4")

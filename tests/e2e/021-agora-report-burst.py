@@ -19,9 +19,12 @@ API can inject. Proves, with the real ./agora:
      the drawing at start counts too) and its final state reflects all 200: the lines shown plus "... and N
      more" add up to 200, footer "200 open reports"; there is one queue
      message;
-  6. it all ends within a bound computed from the limit: the notifications
-     alone need (200 - LIMIT) / LIMIT * WINDOW seconds; we allow that
-     plus 50% and 10 s. The measured time is printed.
+  6. no work was repeated: exactly 200 notification POSTs reached the
+     admin channel (one per report, none retried). The time it all took is
+     printed, not asserted: the emulator's window counting (point 4)
+     already proves the pacing, and a wall-clock bound would only measure
+     the machine. The waits' timeouts (BOUND_SECONDS, computed from the
+     limit) only keep a stuck run from hanging.
 """
 
 import os
@@ -100,7 +103,9 @@ def main():
 
             # 5. the final queue embed reflects all 200
             def queue_final():
-                msgs = [m for m in emu.messages(queue_channel) if not m.get("deleted")]
+                # the reports' queue; the proposals' queue shares the channel
+                msgs = [m for m in emu.messages(queue_channel) if not m.get("deleted")
+                        and any(e.get("title") == "Pending User Reports" for e in m.get("embeds") or [])]
                 if len(msgs) != 1:
                     return None
                 e = msgs[0]["embeds"][0]
@@ -129,8 +134,12 @@ def main():
             assert after["429"] == before.get("429", 0) == 0, (before, after)
             assert after["429_global"] == 0, after
 
-            # 6. within the bound
-            assert total_seconds < BOUND_SECONDS, (total_seconds, BOUND_SECONDS)
+            # 6. each notification POSTed once
+            posts = [r for r in emu.requests(method="POST")
+                     if r["path"].endswith("/channels/%s/messages" % admin_channel)
+                     and any(e.get("title", "").startswith("New report #")
+                             for e in (r.get("body") or {}).get("embeds") or [])]
+            assert len(posts) == REPORTS, len(posts)
             print("burst: %d reports injected in %.2f s; slowest thank-you %.3f s; all notified "
                   "after %.1f s; final queue embed after %.1f s (limit %d per %.1f s: at least "
                   "%.0f s, bound %.0f s); %d queue edits; 0 HTTP 429"

@@ -17,19 +17,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agora import MEMBER_USER, Agora, World, psql, services  # noqa: E402
+from agora import Agora, World, psql, report, services  # noqa: E402
 from tests.emulator.client import Control, Emulator  # noqa: E402
-
-
-def report(emu, text):
-    inj = emu.inject_slash("report", {"description": text}, user_id=MEMBER_USER, permissions="0")
-    it = Control.wait_for(lambda: (lambda i: i if i["responses"] else None)(
-        emu.interaction(inj["id"])), timeout=5, what="the thank-you")
-    r = it["responses"][0]
-    assert r["type"] == 4 and r["data"]["flags"] & 64, r
-    assert r["data"]["content"] == "Thank you for your report.", r
-    assert r["elapsed"] < 3.0, r
-    return inj
 
 
 def notifications(bot):

@@ -292,3 +292,20 @@ def wait_count(key, expected, timeout=15):
     time.sleep(0.3)
     got = redis("HGET", key, "total_messages")
     assert got == str(expected), "total_messages went from %d to %s" % (expected, got)
+
+
+def report(emu, description, user=MEMBER_USER, options=None, **kw):
+    """/report from user (a member without rights): waits for the answer and
+    checks what Discord requires of it (spec 6.4: an ephemeral "Thank you
+    for your report." within 3 seconds). Returns the emulator's record of
+    the interaction (its "id", "responses"[0]["elapsed"], ...). kw goes to
+    inject_slash (attachments=...)."""
+    inj = emu.inject_slash("report", dict({"description": description}, **(options or {})),
+                           user_id=user, permissions="0", **kw)
+    it = Control.wait_for(lambda: (lambda i: i if i["responses"] else None)(
+        emu.interaction(inj["id"])), timeout=5, what="the thank-you for %r" % description)
+    r = it["responses"][0]
+    assert r["type"] == 4 and r["data"]["flags"] & 64, r
+    assert r["data"]["content"] == "Thank you for your report.", r
+    assert r["elapsed"] < 3.0, r
+    return it

@@ -107,19 +107,90 @@ remove_tmpdir(void)
 {
 	if (!tmpdir[0])
 		return;
-	DIR *d = opendir(tmpdir);
-	if (d) {
-		struct dirent *e;
-		char path[512];
-		while ((e = readdir(d))) {
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
+	struct test_files files;
+	test_files(tmpdir, &files);
+	for (size_t i = 0; i < files.count; i++)
+		unlink(files.paths[i]);
+	test_files_free(&files);
 	rmdir(tmpdir);
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+test_files(const char *dir, struct test_files *out)
+{
+	memset(out, 0, sizeof *out);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	size_t cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (out->count == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **names = realloc(out->names, cap * sizeof *names);
+			if (!names)
+				break;
+			out->names = names;
+		}
+		if (!(out->names[out->count] = strdup(e->d_name)))
+			break;
+		out->count++;
+	}
+	closedir(d);
+	if (out->count)
+		qsort(out->names, out->count, sizeof *out->names, by_name);
+	out->paths = calloc(out->count ? out->count : 1, sizeof *out->paths);
+	for (size_t i = 0; out->paths && i < out->count; i++) {
+		size_t n = strlen(dir) + strlen(out->names[i]) + 2;
+		if (!(out->paths[i] = malloc(n))) {
+			test_files_free(out);
+			return -1;
+		}
+		snprintf(out->paths[i], n, "%s/%s", dir, out->names[i]);
+	}
+	if (!out->paths) {
+		test_files_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+void
+test_files_free(struct test_files *files)
+{
+	for (size_t i = 0; i < files->count; i++) {
+		free(files->names[i]);
+		if (files->paths)
+			free(files->paths[i]);
+	}
+	free(files->names);
+	free(files->paths);
+	memset(files, 0, sizeof *files);
+}
+
+static uint64_t rand_state = 0x2545f4914f6cdd1dULL;
+
+void
+test_rand_seed(uint64_t seed)
+{
+	rand_state = seed ? seed : 0x2545f4914f6cdd1dULL; /* xorshift must not start at 0 */
+}
+
+uint32_t
+test_rand(void)
+{
+	rand_state ^= rand_state << 13;
+	rand_state ^= rand_state >> 7;
+	rand_state ^= rand_state << 17;
+	return (uint32_t)(rand_state >> 16);
 }
 
 const char *
@@ -210,21 +281,17 @@ replay_corpus(const char *name, int (*one)(const uint8_t *, size_t))
 {
 	char dir[256];
 	snprintf(dir, sizeof dir, "tests/fuzz/corpus/%s", name);
-	DIR *d = opendir(dir);
-	if (!d) {
+	struct test_files list;
+	if (test_files(dir, &list) < 0) {
 		/* a target without a corpus is a mistake: it would replay nothing */
 		char msg[300];
 		snprintf(msg, sizeof msg, "no corpus directory %s", dir);
 		test_check(0, msg, __FILE__, __LINE__);
 		return;
 	}
-	struct dirent *e;
 	int files = 0;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[512];
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+	for (size_t i = 0; i < list.count; i++) {
+		const char *path = list.paths[i];
 		size_t len;
 		char *data = test_read_file(path, &len);
 		if (!data) {
@@ -235,7 +302,7 @@ replay_corpus(const char *name, int (*one)(const uint8_t *, size_t))
 		free(data);
 		files++;
 	}
-	closedir(d);
+	test_files_free(&list);
 	test_check(files > 0, "corpus has at least one file", __FILE__, __LINE__);
 }
 

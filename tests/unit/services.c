@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "migrate.h"
 #include "test.h"
 
 static int
@@ -155,6 +156,44 @@ services_db(struct loop *loop, const struct db_config *cfg)
 		printf("    cannot connect to the test PostgreSQL: %s\n", db_error(db));
 		db_free(db);
 		return NULL;
+	}
+	return db;
+}
+
+static void
+services_migrated(void *data, int applied, const char *error)
+{
+	(void)applied;
+	*(int *)data = error ? -1 : 1;
+}
+
+struct db *
+services_migrated_db(struct loop *loop, const char *test, const char *truncate)
+{
+	struct db_config cfg;
+	if (services_pg(test, &cfg) < 0)
+		return NULL;
+	struct db *db = services_db(loop, &cfg);
+	if (!CHECK(db != NULL))
+		return NULL;
+	int done = 0;
+	CHECK_INT(
+	        migrate_run(db, migrate_embedded, migrate_embedded_count, services_migrated, &done),
+	        0);
+	services_wait(loop, &done, 10000);
+	if (!CHECK_INT(done, 1)) {
+		db_free(db);
+		return NULL;
+	}
+	if (truncate) {
+		char sql[512];
+		snprintf(sql, sizeof sql, "TRUNCATE %s RESTART IDENTITY", truncate);
+		struct services_reply r;
+		services_query(loop, db, sql, 0, NULL, &r);
+		if (!CHECK_STR(r.error, "")) {
+			db_free(db);
+			return NULL;
+		}
 	}
 	return db;
 }

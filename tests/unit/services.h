@@ -49,4 +49,9 @@ void services_query(struct loop *loop, struct db *db, const char *sql, int npara
                     const char *const *params, struct services_reply *out);
 /* A db connected with cfg: waits up to 5 s; NULL if it never connected. */
 struct db *services_db(struct loop *loop, const struct db_config *cfg);
+/* The database fixture of the store tests: the test database connected,
+ * every embedded migration applied, and `truncate` (a comma-separated
+ * table list, NULL: none) emptied with their ids restarted. NULL after a
+ * SKIP line or a failed check. */
+struct db *services_migrated_db(struct loop *loop, const char *test, const char *truncate);
 #endif

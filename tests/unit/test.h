@@ -37,4 +37,20 @@ int test_listen(uint16_t *port);
 /* Reads a whole file into a malloc'd NUL-terminated string; NULL on error. */
 char *test_read_file(const char *path, size_t *len);
 
+/* The files of a directory (names not starting with '.'), sorted by name
+ * so every run walks them in the same order. */
+struct test_files {
+	size_t count;
+	char **names; /* "y_case.json" */
+	char **paths; /* "dir/y_case.json" */
+};
+/* 0, or -1 when dir cannot be read (out is then empty). */
+int test_files(const char *dir, struct test_files *out);
+void test_files_free(struct test_files *files);
+
+/* The tests' one random generator: xorshift64, reproducible from its
+ * seed and free of libc's rand state (random splits, shuffles). */
+void test_rand_seed(uint64_t seed);
+uint32_t test_rand(void);
+
 #endif

@@ -1,7 +1,6 @@
 /* test_http.c — the HTTP/1.1 response parser and request writer (pure, no
  * I/O). Every case in tests/data/http/NAME.case is fed whole, byte by byte and
  * in random splits, and must give the same outcome each way. */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,18 +13,6 @@
 #include "url.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-static uint64_t rng_state;
-
-static uint32_t
-rng(void)
-{
-	/* xorshift64: reproducible splits, no libc rand state */
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 11);
-}
 
 /* Decodes the escapes of a .case file: \r \n \t \xNN, and \c for any
  * other c; raw newlines are layout and are dropped. Returns the length. */
@@ -79,7 +66,7 @@ run_parser(struct outcome *o, const char *raw, size_t len, enum split how, size_
 	while (pos < len && o->result == HTTP_MORE) {
 		size_t n = how == SPLIT_WHOLE   ? len - pos
 		           : how == SPLIT_BYTES ? 1
-		                                : 1 + rng() % (rng() % 2 ? 7 : 64);
+		                                : 1 + test_rand() % (test_rand() % 2 ? 7 : 64);
 		if (n > len - pos)
 			n = len - pos;
 		size_t used = 0;
@@ -161,18 +148,15 @@ check_expectations(const char *case_name, const char *expect, struct outcome *o,
 
 TEST(http_parser_data_cases)
 {
-	DIR *d = opendir("tests/data/http");
-	CHECK(d != NULL);
-	if (!d)
+	struct test_files list;
+	if (!CHECK(test_files("tests/data/http", &list) == 0))
 		return;
-	struct dirent *e;
 	int cases = 0;
-	while ((e = readdir(d))) {
-		size_t nlen = strlen(e->d_name);
-		if (nlen < 6 || strcmp(e->d_name + nlen - 5, ".case") != 0)
+	for (size_t i = 0; i < list.count; i++) {
+		const char *name = list.names[i], *path = list.paths[i];
+		size_t nlen = strlen(name);
+		if (nlen < 6 || strcmp(name + nlen - 5, ".case") != 0)
 			continue;
-		char path[512];
-		snprintf(path, sizeof path, "tests/data/http/%s", e->d_name);
 		size_t flen;
 		char *text = test_read_file(path, &flen);
 		if (!CHECK(text != NULL))
@@ -199,22 +183,22 @@ TEST(http_parser_data_cases)
 
 		struct outcome o;
 		run_parser(&o, raw, len, SPLIT_WHOLE, max_body, head, eof);
-		check_expectations(e->d_name, expect, &o, len);
+		check_expectations(name, expect, &o, len);
 		http_parser_free(&o.parser);
 		run_parser(&o, raw, len, SPLIT_BYTES, max_body, head, eof);
-		check_expectations(e->d_name, expect, &o, len);
+		check_expectations(name, expect, &o, len);
 		http_parser_free(&o.parser);
 		for (int seed = 1; seed <= 20; seed++) {
-			rng_state = 0x9e3779b97f4a7c15ull * (uint64_t)seed;
+			test_rand_seed(0x9e3779b97f4a7c15ull * (uint64_t)seed);
 			run_parser(&o, raw, len, SPLIT_RANDOM, max_body, head, eof);
-			check_expectations(e->d_name, expect, &o, len);
+			check_expectations(name, expect, &o, len);
 			http_parser_free(&o.parser);
 		}
 		free(raw);
 		free(text);
 		cases++;
 	}
-	closedir(d);
+	test_files_free(&list);
 	CHECK(cases >= 50);
 }
 

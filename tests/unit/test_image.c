@@ -2,7 +2,6 @@
  * GIF files written at test time by tests/fuzz/gen_image.py, each also
  * decoded fully by stb_image here (trusted: our own files) to prove they
  * are real images and that the header readers agree with a decoder. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,48 +58,46 @@ TEST(image_generated_files)
 	const char *dir = image_test_dir();
 	if (!CHECK(dir != NULL))
 		return;
-	DIR *d = opendir(dir);
-	if (!CHECK(d != NULL))
+	struct test_files list;
+	if (!CHECK(test_files(dir, &list) == 0))
 		return;
 	int files = 0, accepted = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
+	for (size_t i = 0; i < list.count; i++) {
+		const char *name = list.names[i];
 		size_t len;
-		unsigned char *data = image_test_load(e->d_name, &len);
+		unsigned char *data = image_test_load(name, &len);
 		if (!CHECK(data != NULL))
 			continue;
 		files++;
 		int w = 0, h = 0, comp = 0;
 		unsigned char *pixels = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 0);
 		if (!CHECK(pixels != NULL))
-			printf("    %s: stb_image cannot decode it: %s\n", e->d_name,
+			printf("    %s: stb_image cannot decode it: %s\n", name,
 			       stbi_failure_reason());
 		stbi_image_free(pixels);
 		struct image_info info;
 		char err[256];
 		CHECK_INT(image_probe(data, len, &info, err, sizeof err), 0);
 		if (!CHECK_INT(info.width, w) || !CHECK_INT(info.height, h))
-			printf("    %s: ours %ux%u, stb %dx%d\n", e->d_name, info.width,
-			       info.height, w, h);
+			printf("    %s: ours %ux%u, stb %dx%d\n", name, info.width, info.height, w,
+			       h);
 		const char *ct = image_content_type(info.format);
-		int rc = image_check_emoji(data, len, e->d_name, ct, &info, err, sizeof err);
-		int want_ok = strncmp(e->d_name, "ok_", 3) == 0;
+		int rc = image_check_emoji(data, len, name, ct, &info, err, sizeof err);
+		int want_ok = strncmp(name, "ok_", 3) == 0;
 		if (!CHECK_INT(rc, want_ok ? 0 : -1))
-			printf("    %s: %s\n", e->d_name, err);
+			printf("    %s: %s\n", name, err);
 		accepted += rc == 0;
-		if (strstr(e->d_name, "_small_"))
+		if (strstr(name, "_small_"))
 			CHECK(strstr(err, "too small") != NULL);
-		if (strstr(e->d_name, "_large_"))
+		if (strstr(name, "_large_"))
 			CHECK(strstr(err, "too large") != NULL);
-		if (strstr(e->d_name, "_square_"))
+		if (strstr(name, "_square_"))
 			CHECK(strstr(err, "must be square") != NULL);
-		if (strstr(e->d_name, "animated"))
+		if (strstr(name, "animated"))
 			CHECK_INT(info.frames, 3);
 		free(data);
 	}
-	closedir(d);
+	test_files_free(&list);
 	printf("    %d generated images, %d accepted as emoji\n", files, accepted);
 	CHECK_INT(files, 14);
 	CHECK_INT(accepted, 7);

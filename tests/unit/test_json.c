@@ -1,6 +1,5 @@
 /* test_json.c — the JSON parser (strictness, DOM, arena reuse, limits,
  * allocation failures) and the writer (escaping, structure, round trips). */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,23 +17,19 @@
 static int
 check_data_dir(const char *dir, int want_valid)
 {
-	DIR *d = opendir(dir);
-	if (!CHECK(d != NULL))
+	struct test_files list;
+	if (!CHECK(test_files(dir, &list) == 0))
 		return 0;
 	struct json_doc doc;
 	json_doc_init(&doc, 1 << 20);
-	struct dirent *e;
 	int files = 0;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[512];
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+	for (size_t i = 0; i < list.count; i++) {
+		const char *path = list.paths[i];
 		size_t len;
 		char *text = test_read_file(path, &len);
 		if (!CHECK(text != NULL))
 			continue;
-		CHECK(e->d_name[0] == (want_valid ? 'y' : 'n'));
+		CHECK(list.names[i][0] == (want_valid ? 'y' : 'n'));
 		const struct json_value *root = json_parse(&doc, text, len);
 		if (want_valid && !root) {
 			char msg[700];
@@ -52,7 +47,7 @@ check_data_dir(const char *dir, int want_valid)
 		free(text);
 		files++;
 	}
-	closedir(d);
+	test_files_free(&list);
 	json_doc_free(&doc);
 	return files;
 }
@@ -742,20 +737,16 @@ out:
  * case and the Discord message. */
 TEST(json_write_value_round_trip)
 {
-	DIR *d = opendir("tests/data/json/valid");
-	if (!CHECK(d != NULL))
+	struct test_files list;
+	if (!CHECK(test_files("tests/data/json/valid", &list) == 0))
 		return;
 	struct json_doc first, second;
 	struct buf b;
 	json_doc_init(&first, 1 << 20);
 	json_doc_init(&second, 1 << 20);
 	buf_init(&b, 1 << 20);
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[512];
-		snprintf(path, sizeof path, "tests/data/json/valid/%s", e->d_name);
+	for (size_t i = 0; i < list.count; i++) {
+		const char *path = list.paths[i];
 		size_t len;
 		char *text = test_read_file(path, &len);
 		const struct json_value *a = text ? json_parse(&first, text, len) : NULL;
@@ -772,7 +763,7 @@ TEST(json_write_value_round_trip)
 		test_check(again && json_equal(a, again), path, __FILE__, __LINE__);
 		free(text);
 	}
-	closedir(d);
+	test_files_free(&list);
 	/* json_equal itself tells different trees apart */
 	const struct json_value *x = parse(&first, "{\"a\":[1,\"s\",null]}");
 	CHECK(json_equal(x, parse(&second, "{\"a\":[1,\"s\",null]}")));
@@ -800,15 +791,13 @@ TEST(json_strings_at_the_end_of_an_arena_block)
 	buf_init(&text, 1 << 16);
 	int cases = 0;
 	for (int k = 0; k < 2; k++) {
-		DIR *d = opendir(dirs[k]);
-		if (!CHECK(d != NULL))
+		struct test_files list;
+		if (!CHECK(test_files(dirs[k], &list) == 0))
 			continue;
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			if (!strstr(e->d_name, "_string_"))
+		for (size_t f = 0; f < list.count; f++) {
+			if (!strstr(list.names[f], "_string_"))
 				continue;
-			char path[512];
-			snprintf(path, sizeof path, "%s/%s", dirs[k], e->d_name);
+			const char *path = list.paths[f];
 			size_t len;
 			char *json = test_read_file(path, &len);
 			if (!CHECK(json != NULL))
@@ -836,7 +825,7 @@ TEST(json_strings_at_the_end_of_an_arena_block)
 			free(json);
 			cases++;
 		}
-		closedir(d);
+		test_files_free(&list);
 	}
 	CHECK(cases >= 40);
 	json_doc_free(&alone);

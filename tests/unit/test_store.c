@@ -17,40 +17,18 @@ struct store_test {
 	struct db *db;
 };
 
-static void
-store_test_migrated(void *data, int applied, const char *error)
-{
-	(void)applied;
-	int *done = data;
-	*done = error ? -1 : 1;
-}
-
 /* A connected, migrated, emptied database; 0, or -1 (skip or failure). */
 static int
 store_test_open(struct store_test *t, const char *name)
 {
-	struct db_config cfg;
 	memset(t, 0, sizeof *t);
-	if (services_pg(name, &cfg) < 0)
-		return -1;
 	t->loop = loop_new();
-	t->db = services_db(t->loop, &cfg);
-	if (!CHECK(t->db != NULL)) {
+	t->db = services_migrated_db(t->loop, name,
+	                             "proposals, reports, tracked_channels, persistent_embeds");
+	if (!t->db) {
 		loop_free(t->loop);
 		return -1;
 	}
-	int done = 0;
-	CHECK_INT(migrate_run(t->db, migrate_embedded, migrate_embedded_count, store_test_migrated,
-	                      &done),
-	          0);
-	services_wait(t->loop, &done, 10000);
-	CHECK_INT(done, 1);
-	struct services_reply r;
-	services_query(t->loop, t->db,
-	               "TRUNCATE proposals, reports, tracked_channels, persistent_embeds "
-	               "RESTART IDENTITY",
-	               0, NULL, &r);
-	CHECK_STR(r.error, "");
 	return 0;
 }
 

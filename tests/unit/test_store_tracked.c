@@ -10,30 +10,10 @@
 #include "store_tracked.h"
 #include "test.h"
 
-static void
-migrated(void *data, int applied, const char *error)
-{
-	(void)applied;
-	*(int *)data = error ? -1 : 1;
-}
-
 static struct db *
 open_db(struct loop *loop, const char *name)
 {
-	struct db_config cfg;
-	if (services_pg(name, &cfg) < 0)
-		return NULL;
-	struct db *db = services_db(loop, &cfg);
-	if (!CHECK(db != NULL))
-		return NULL;
-	int done = 0;
-	CHECK_INT(migrate_run(db, migrate_embedded, migrate_embedded_count, migrated, &done), 0);
-	services_wait(loop, &done, 10000);
-	CHECK_INT(done, 1);
-	struct services_reply r;
-	services_query(loop, db, "TRUNCATE tracked_channels", 0, NULL, &r);
-	CHECK_STR(r.error, "");
-	return db;
+	return services_migrated_db(loop, name, "tracked_channels");
 }
 
 static void

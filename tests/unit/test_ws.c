@@ -13,16 +13,6 @@
 #include "test.h"
 #include "ws.h"
 
-static uint64_t wt_seed = 0x2545f4914f6cdd1dULL;
-static uint32_t
-wt_rand(void)
-{
-	wt_seed ^= wt_seed << 13;
-	wt_seed ^= wt_seed >> 7;
-	wt_seed ^= wt_seed << 17;
-	return (uint32_t)(wt_seed >> 16);
-}
-
 TEST(base64_rfc4648_vectors)
 {
 	/* RFC 4648 section 10 */
@@ -146,7 +136,7 @@ wt_handshake(const char *resp, size_t len, size_t step, size_t *head_end, char *
 	while (at < len && r == WS_PARSE_MORE) {
 		size_t n = step ? step : len;
 		if (step == (size_t)-1)
-			n = 1 + wt_rand() % 20;
+			n = 1 + test_rand() % 20;
 		if (n > len - at)
 			n = len - at;
 		size_t used;
@@ -305,7 +295,7 @@ wt_parse_all(const uint8_t *bytes, size_t len, int mode, size_t max, struct buf 
 		if (mode == 1)
 			n = 1;
 		else if (mode == 2)
-			n = 1 + wt_rand() % (n < 300 ? n : 300);
+			n = 1 + test_rand() % (n < 300 ? n : 300);
 		size_t chunk_end = at + n;
 		/* one read may hold several items: feed until it is used up */
 		while (at < chunk_end) {
@@ -443,7 +433,7 @@ TEST(ws_parser_alloc_failures)
 		size_t at = 0, used;
 		enum ws_parse r = WS_PARSE_MORE;
 		while (at < len + 10 && r == WS_PARSE_MORE) {
-			size_t step = 1 + wt_rand() % 70000;
+			size_t step = 1 + test_rand() % 70000;
 			if (step > len + 10 - at)
 				step = len + 10 - at;
 			r = ws_parser_feed(&p, frame + at, step, &used);
@@ -510,11 +500,11 @@ TEST(ws_frame_encode_lengths)
 	static const size_t head[] = {6, 6, 6, 8, 8, 8, 14, 14};
 	uint8_t *payload = malloc(1 << 20), *back = malloc(1 << 20);
 	for (size_t i = 0; i < (1 << 20); i++)
-		payload[i] = (uint8_t)wt_rand();
+		payload[i] = (uint8_t)test_rand();
 	for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
 		uint8_t mask[4];
 		for (int k = 0; k < 4; k++)
-			mask[k] = (uint8_t)wt_rand();
+			mask[k] = (uint8_t)test_rand();
 		struct buf b;
 		buf_init(&b, 2 << 20);
 		CHECK_INT(ws_frame_encode(&b, WS_OP_BINARY, payload, lengths[i], mask), 0);
