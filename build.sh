@@ -402,7 +402,9 @@ bench)
 	"$BUILD/bench-musl/bench_json"
 	;;
 demo)
-	ensure_packages $PKGS_TEST
+	# what the tour runs: PostgreSQL, Redis, the emulator (aiohttp, openssl
+	# for its test CA) and the fake LLM
+	ensure_packages $PKGS_BUILD postgresql redis-server openssl python3 python3-aiohttp
 	build_agora
 	exec /usr/bin/python3 tests/demo/demo.py --pace "${DEMO_PACE:-1}"
 	;;
