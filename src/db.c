@@ -560,12 +560,19 @@ db_enqueue(struct db *db, int script, const char *sql, int nparams, const char *
 		         DB_MAX_QUEUE);
 		return -1;
 	}
-	size_t size = strlen(sql) + 1;
-	for (int i = 0; i < nparams; i++)
-		if (params[i])
-			size += strlen(params[i]) + 1;
+	/* each part is checked against the bound before it is added, so the
+	 * sum (and sizeof *q + size below) cannot wrap */
+	size_t size = strlen(sql);
+	size = size < DB_MAX_QUERY_BYTES ? size + 1 : DB_MAX_QUERY_BYTES + 1;
+	for (int i = 0; i < nparams && size <= DB_MAX_QUERY_BYTES; i++) {
+		if (!params[i])
+			continue;
+		size_t len = strlen(params[i]);
+		size = len < DB_MAX_QUERY_BYTES - size ? size + len + 1 : DB_MAX_QUERY_BYTES + 1;
+	}
 	if (size > DB_MAX_QUERY_BYTES) {
-		snprintf(db->error, sizeof db->error, "query too large (%zu bytes)", size);
+		snprintf(db->error, sizeof db->error, "query too large (over %d bytes)",
+		         DB_MAX_QUERY_BYTES);
 		return -1;
 	}
 	struct db_query *q = mem_alloc(sizeof *q + size);

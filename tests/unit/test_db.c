@@ -634,3 +634,34 @@ TEST(db_free_inside_its_own_callback)
 	}
 	loop_free(loop);
 }
+
+/* Sizes are checked part by part: a query whose SQL and parameters pass
+ * DB_MAX_QUERY_BYTES only together is refused at once, without a callback. */
+static void
+db_never_called(void *data, const struct db_reply *reply)
+{
+	(void)reply;
+	(*(int *)data)++;
+}
+
+TEST(db_query_size_bound_checked_per_part)
+{
+	struct loop *loop = loop_new();
+	struct db_config cfg = {.host = "127.0.0.1", .port = 1, .dbname = "x", .user = "x"};
+	struct db *db = db_new(loop, &cfg);
+	CHECK(db != NULL);
+	size_t half = DB_MAX_QUERY_BYTES / 2;
+	char *big = malloc(half + 1);
+	memset(big, 'a', half);
+	big[half] = '\0';
+	const char *params[3] = {big, big, "x"};
+	int calls = 0;
+	CHECK_INT(db_query(db, "SELECT $1, $2, $3", 3, params, 0, db_never_called, &calls), -1);
+	CHECK(strstr(db_error(db), "query too large") != NULL);
+	/* one part alone fits */
+	CHECK_INT(db_query(db, "SELECT $1", 1, params, 0, db_never_called, &calls), 0);
+	free(big);
+	db_free(db);
+	CHECK_INT(calls, 1); /* the accepted one, with "database closed" */
+	loop_free(loop);
+}
