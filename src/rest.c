@@ -268,6 +268,24 @@ rest_error_sentence(int status, const char *reason, const struct json_value *roo
 
 /* ------------------------------------------------------------ plumbing */
 
+/* The time for the limiter: read now, not the loop's time of this
+ * iteration. An answer read late in a busy iteration (many answers, or the
+ * process descheduled on a loaded machine) may have left the server after
+ * the iteration's time was taken; stamped with that earlier time, the
+ * bucket's reset (answer time + Reset-After) came out early, and the next
+ * window's first requests met 429s. Read fresh, the stamp is never before
+ * the server's, so the reset is never early. (Same clock as loop_now, so
+ * timers computed from these waits fire, at worst, a little early and
+ * pump again.) */
+static int64_t
+rest_clock(const struct rest *rest)
+{
+	(void)rest;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Arms the wake timer to pump in delay_ms (keeping an earlier wake).
  * 0, or -1 when the loop could not take the timer (out of memory). */
 static int
@@ -496,7 +514,7 @@ send_one(struct rest *rest, struct rest_queue *q, struct rest_req *req)
 	                 req->body_len, rest->timeout_ms, on_http_done, req) < 0) {
 		char why[REST_ERROR_MAX];
 		snprintf(why, sizeof why, "%s", http_client_error(rest->http));
-		ratelimit_done(rest->limits, &q->route, NULL, loop_now(rest->loop));
+		ratelimit_done(rest->limits, &q->route, NULL, rest_clock(rest));
 		log_warn("rest", "%s %s not sent: %s", req->method, req->path, why);
 		finish(rest, req, 0, NULL, why);
 		return;
@@ -513,7 +531,7 @@ send_one(struct rest *rest, struct rest_queue *q, struct rest_req *req)
 static int64_t
 pump_pass(struct rest *rest, int exempt_pass)
 {
-	int64_t now = loop_now(rest->loop), earliest = INT64_MAX;
+	int64_t now = rest_clock(rest), earliest = INT64_MAX;
 	for (struct rest_queue *q = rest->queues; q && !rest->closing && !rest->fatal;
 	     q = q->next) {
 		if (!!q->route.global_exempt != exempt_pass)
@@ -617,7 +635,7 @@ handle_answer(struct rest *rest, struct rest_req *req, const struct http_respons
               const char *error)
 {
 	struct rest_queue *q = req->queue;
-	int64_t now = loop_now(rest->loop);
+	int64_t now = rest_clock(rest);
 
 	const struct json_value *root = NULL;
 	if (res && res->body_len > 0)
@@ -930,5 +948,5 @@ rest_stats(const struct rest *rest, struct rest_stats *out)
 {
 	*out = rest->stats;
 	out->pending = rest->pending;
-	out->invalid_requests = ratelimit_invalid_count(rest->limits, loop_now(rest->loop));
+	out->invalid_requests = ratelimit_invalid_count(rest->limits, rest_clock(rest));
 }
