@@ -32,7 +32,7 @@ die() {
 PKGS_BUILD="make gcc musl-tools xz-utils bzip2 file ca-certificates dpkg-dev patch"
 PKGS_TEST="clang libclang-rt-14-dev clang-format postgresql redis-server openssl
  python3 python3-aiohttp python3-websockets python3-discord python3-pytest docker-compose"
-PKGS_BENCH="g++ libcjson-dev libsimdjson-dev"
+PKGS_BENCH="g++ libcjson-dev libsimdjson-dev strace"
 
 ensure_packages() {
 	local missing=() p
@@ -400,6 +400,17 @@ bench)
 	# the JSON parser also as shipped: musl, static
 	make_target "$BUILD/bench-musl" "$CACHE/deps/musl" musl-gcc "$MUSL_CFLAGS" "$BUILD/bench-musl/bench_json"
 	"$BUILD/bench-musl/bench_json"
+	# the hot path from outside: the emulator streams MESSAGE_CREATEs over
+	# TLS + zlib-stream to the real ./agora counting into a real Redis,
+	# burst and trickle, the parts alone and the discord.py peer beside
+	# (bench/ingest.py; BENCH_RUNS, BENCH_BURST, BENCH_TRICKLE, BENCH_PEER)
+	ensure_packages $PKGS_TEST
+	build_agora
+	services=$(tests/services.sh start) || die "cannot start the bench PostgreSQL and Redis"
+	eval "$services"
+	trap 'tests/services.sh stop >/dev/null 2>&1 || true' EXIT
+	trap 'exit 130' INT TERM
+	BENCH_PARTS="$BUILD/bench/bench_ingest_parts" /usr/bin/python3 bench/ingest.py
 	;;
 demo)
 	# what the tour runs: PostgreSQL, Redis, the emulator (aiohttp, openssl

@@ -94,6 +94,7 @@ class Control:
         r.add_get("/commands", self.get_commands)
         r.add_get("/counters", self.get_counters)
         self.add_media_routes(r)
+        self.add_bench_routes(r)
         r.add_get("/tokens", self.get_tokens)
         return app
 
@@ -787,3 +788,10 @@ async def inject_messages(self, request):
 for _f in (history_summary, fill_history, inject_messages):
     setattr(Control, _f.__name__, _f)
 Control.iso_ms = staticmethod(iso_ms)
+
+
+# ------------------------------------------------------------------ benchmark streams (bench.py)
+from . import bench as _bench  # noqa: E402
+
+for _f in (_bench.bench_stream, _bench.bench_stream_state, _bench.add_bench_routes):
+    setattr(Control, _f.__name__, _f)
