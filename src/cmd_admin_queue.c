@@ -894,9 +894,13 @@ on_ac_list(void *data, const struct db_reply *reply)
 		                   : p.llm_suggestion && suggestion_usable(p.llm_suggestion)
 		                           ? p.llm_suggestion
 		                           : "(no name yet)";
-		char line[200];
-		snprintf(line, sizeof line, "#%lld %s: %.40s by user %llu", (long long)p.id, p.type,
-		         name, (unsigned long long)p.user_id);
+		char line[300], by[160];
+		if (p.proposer_name)
+			snprintf(by, sizeof by, "%s", p.proposer_name);
+		else /* proposals older than sql/003 */
+			snprintf(by, sizeof by, "user %llu", (unsigned long long)p.user_id);
+		snprintf(line, sizeof line, "#%lld %s: %.40s by %s", (long long)p.id, p.type, name,
+		         by);
 		if (!contains_ci(line, j->typed))
 			continue;
 		size_t keep = discord_text_prefix(line, strlen(line), 100);

@@ -375,12 +375,15 @@ step(struct proposal_job *j)
 		}
 		case PS_INSERT: {
 			j->state = PS_ACK;
+			/* how the member is shown, for the admins' autocomplete */
+			const char *shown = j->it.user_name[0] ? j->it.user_name : NULL;
 			int rc = j->emoji ? store_proposal_insert_emoji(db, j->it.user_id, j->text,
 			                                                j->file_url, j->image,
 			                                                j->image_len, j->image_type,
-			                                                on_inserted, j)
+			                                                shown, on_inserted, j)
 			                  : store_proposal_insert(db, j->it.user_id, "channel",
-			                                          j->text, NULL, on_inserted, j);
+			                                          j->text, NULL, shown, on_inserted,
+			                                          j);
 			job_db(b, &j->later, rc, on_inserted, j);
 			return;
 		}

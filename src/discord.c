@@ -38,6 +38,15 @@ interaction_parse(const struct json_value *d, struct interaction *it, char *err,
 	json_path_id(d, "channel_id", &it->channel_id);
 	if (json_path_id(d, "member.user.id", &it->user_id) < 0)
 		json_path_id(d, "user.id", &it->user_id);
+	static const char *const names[] = {"member.nick", "member.user.global_name",
+	                                    "member.user.username", "user.global_name",
+	                                    "user.username"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0] && !it->user_name[0]; i++) {
+		const char *n = json_path_str(d, names[i]);
+		/* a name too long for the field is left out, not cut mid-character */
+		if (n && copy_str(it->user_name, sizeof it->user_name, n) < 0)
+			it->user_name[0] = 0;
+	}
 	/* permissions arrive as a decimal string of a 64-bit set */
 	json_path_id(d, "member.permissions", &it->permissions);
 	const struct json_value *roles = json_path(d, "member.roles");

@@ -56,6 +56,9 @@ enum {
 #define DISCORD_FOOTER_MAX       2048
 #define DISCORD_EMBED_TOTAL_MAX  6000
 #define DISCORD_CUSTOM_ID_MAX    100
+/* A display name: 32 characters (docs: Users, "Usernames and Nicknames"),
+ * up to 4 bytes each in UTF-8. */
+#define DISCORD_USER_NAME_MAX 128
 /* Interaction tokens are opaque; today about 200 characters. */
 #define DISCORD_TOKEN_MAX 512
 /* A member holds at most 250 roles. */
@@ -67,7 +70,10 @@ struct interaction {
 	uint64_t guild_id; /* 0 in a DM */
 	uint64_t channel_id;
 	uint64_t user_id; /* member.user.id, or user.id in a DM */
-	int type;         /* INTERACTION_* */
+	/* how the member is shown: member.nick, user.global_name or
+	 * user.username, the first present, cut to fit; "" when none */
+	char user_name[DISCORD_USER_NAME_MAX + 1];
+	int type; /* INTERACTION_* */
 	char token[DISCORD_TOKEN_MAX + 1];
 	/* the command's name, or the component's / modal's custom_id */
 	char name[DISCORD_CUSTOM_ID_MAX + 1];

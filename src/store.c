@@ -11,7 +11,7 @@
 
 #define PROPOSAL_COLUMNS                                                                           \
 	"proposal_id, user_id, proposal_type, status, original_text, llm_suggestion, final_name, " \
-	"file_url, extract(epoch FROM created_at)::bigint"
+	"file_url, extract(epoch FROM created_at)::bigint, proposer_name"
 #define REPORT_COLUMNS                                                                             \
 	"report_id, user_id, status, description, file_url, notification_message_id, "             \
 	"extract(epoch FROM created_at)::bigint"
@@ -115,21 +115,22 @@ store_proposal_row(const struct db_reply *reply, int row, struct store_proposal 
 	out->llm_suggestion = db_value(reply, row, 5);
 	out->final_name = db_value(reply, row, 6);
 	out->file_url = db_value(reply, row, 7);
+	out->proposer_name = db_cols(reply) > 9 ? db_value(reply, row, 9) : NULL;
 	return out->type && out->status && out->original_text ? 0 : -1;
 }
 
 int
 store_proposal_insert(struct db *db, uint64_t user_id, const char *type, const char *original_text,
-                      const char *file_url, db_query_fn *fn, void *data)
+                      const char *file_url, const char *proposer_name, db_query_fn *fn, void *data)
 {
 	if (!store_valid_type(type) || !original_text)
 		return -1;
 	char uid[STORE_NUM];
-	const char *p[] = {store_u64(uid, user_id), type, original_text, file_url};
+	const char *p[] = {store_u64(uid, user_id), type, original_text, file_url, proposer_name};
 	return db_query(db,
-	                "INSERT INTO proposals (user_id, proposal_type, original_text, file_url) "
-	                "VALUES ($1, $2, $3, $4) RETURNING proposal_id",
-	                4, p, 0, fn, data);
+	                "INSERT INTO proposals (user_id, proposal_type, original_text, file_url, "
+	                "proposer_name) VALUES ($1, $2, $3, $4, $5) RETURNING proposal_id",
+	                5, p, 0, fn, data);
 }
 
 static int
@@ -143,7 +144,7 @@ store_valid_image_type(const char *content_type)
 int
 store_proposal_insert_emoji(struct db *db, uint64_t user_id, const char *name, const char *file_url,
                             const void *image, size_t len, const char *content_type,
-                            db_query_fn *fn, void *data)
+                            const char *proposer_name, db_query_fn *fn, void *data)
 {
 	if (!name || !image || len == 0 || len > STORE_EMOJI_IMAGE_MAX ||
 	    !store_valid_image_type(content_type))
@@ -163,12 +164,13 @@ store_proposal_insert_emoji(struct db *db, uint64_t user_id, const char *name, c
 	}
 	text[2 + 2 * len] = 0;
 	char uid[STORE_NUM];
-	const char *p[] = {store_u64(uid, user_id), name, file_url, text, content_type};
+	const char *p[] = {
+	        store_u64(uid, user_id), name, file_url, text, content_type, proposer_name};
 	int rc = db_query(db,
 	                  "INSERT INTO proposals (user_id, proposal_type, original_text, file_url, "
-	                  "emoji_image, emoji_content_type) "
-	                  "VALUES ($1, 'emoji', $2, $3, $4::bytea, $5) RETURNING proposal_id",
-	                  5, p, 0, fn, data);
+	                  "emoji_image, emoji_content_type, proposer_name) "
+	                  "VALUES ($1, 'emoji', $2, $3, $4::bytea, $5, $6) RETURNING proposal_id",
+	                  6, p, 0, fn, data);
 	free(text); /* db_query copied it */
 	return rc;
 }

@@ -41,7 +41,7 @@ int store_returned_id(const struct db_reply *reply, int64_t *out);
 
 /* ---- proposals: rows are (proposal_id, user_id, proposal_type, status,
  * original_text, llm_suggestion, final_name, file_url, created_at as Unix
- * seconds) */
+ * seconds, proposer_name) */
 struct store_proposal {
 	int64_t id;
 	uint64_t user_id;
@@ -52,15 +52,16 @@ struct store_proposal {
 	const char *final_name;     /* NULL until approved */
 	const char *file_url;       /* NULL for channels */
 	int64_t created_at;         /* Unix seconds */
+	const char *proposer_name;  /* NULL when not recorded */
 };
 /* One row of a proposal reply; 0, or -1 if the row is missing/malformed. */
 int store_proposal_row(const struct db_reply *reply, int row, struct store_proposal *out);
 
-/* Inserts a pending proposal; reply: one row (proposal_id). file_url may
- * be NULL. */
+/* Inserts a pending proposal; reply: one row (proposal_id). file_url and
+ * proposer_name (how the member was shown) may be NULL. */
 int store_proposal_insert(struct db *db, uint64_t user_id, const char *type,
-                          const char *original_text, const char *file_url, db_query_fn *fn,
-                          void *data);
+                          const char *original_text, const char *file_url,
+                          const char *proposer_name, db_query_fn *fn, void *data);
 /* Inserts a pending emoji proposal with its validated image (len bytes,
  * 1..STORE_EMOJI_IMAGE_MAX, content_type "image/png" | "image/jpeg" |
  * "image/gif"; both borrowed, copied into the query). name is the emoji
@@ -68,7 +69,8 @@ int store_proposal_insert(struct db *db, uint64_t user_id, const char *type,
  * STORE_UNIQUE_VIOLATION when the user already has a pending emoji. */
 int store_proposal_insert_emoji(struct db *db, uint64_t user_id, const char *name,
                                 const char *file_url, const void *image, size_t len,
-                                const char *content_type, db_query_fn *fn, void *data);
+                                const char *content_type, const char *proposer_name,
+                                db_query_fn *fn, void *data);
 /* Reply: 0 or 1 row (emoji_content_type, the image in base64 without line
  * breaks), ready for Discord's data URI. 0 rows when the proposal has no
  * stored image. */

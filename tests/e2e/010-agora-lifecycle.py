@@ -2,7 +2,7 @@
 """010 — the real ./agora starts, serves and stops the way CONTRACT.md says.
 
 Proves, against the Discord emulator, a real PostgreSQL and a real Redis:
-  1. start: migrations applied (schema_migrations has 001 and 002), the gateway is
+  1. start: migrations applied (schema_migrations has 001-003), the gateway is
      reached through GET /gateway/bot with compress=zlib-stream and IDENTIFY
      carries GUILDS|GUILD_MESSAGES only (513); every REST call carries
      "Authorization: Bot ..." and "User-Agent: DiscordBot (...)";
@@ -43,7 +43,7 @@ def main():
             bot.wait_online()
 
             # 1. migrations, gateway, headers
-            assert psql("SELECT version FROM schema_migrations ORDER BY 1", db=bot.db).split() == ["1", "2"]
+            assert psql("SELECT version FROM schema_migrations ORDER BY 1", db=bot.db).split() == ["1", "2", "3"]
             g = emu.gateway()
             assert len(g["identifies"]) == 1, g["identifies"]
             assert g["identifies"][0]["payload"]["intents"] == 513

@@ -5,7 +5,7 @@ Override Name modal, the LLM re-run, autocomplete, races and refusals.
 Proves, with the real ./agora against the emulator, PostgreSQL, Redis and
 the fake LLM endpoint:
   1. autocomplete of proposal_id (type 8 within 3 s) lists the pending
-     proposals as "#1 channel: retro-gaming by user ..." with the id as
+     proposals as "#1 channel: retro-gaming by bob" with the id as
      value, filtered by what was typed; a non-admin gets an empty list;
   2. /approve_proposal 1: ephemeral buttons "Approve as retro-gaming",
      "Override Name", "Re-run LLM Suggestion", their custom_ids carrying
@@ -145,8 +145,8 @@ def main():
             r = it["responses"][0]
             assert r["type"] == 8 and r["elapsed"] < 3.0, r
             choices = r["data"]["choices"]
-            assert choices == [{"name": "#%d channel: retro-gaming by user %s" % (p1, MEMBER_USER),
-                                "value": p1}], choices
+            # "bob": MEMBER_USER's name in the emulator's world, kept with the proposal
+            assert choices == [{"name": "#%d channel: retro-gaming by bob" % p1, "value": p1}], choices
             inj = admin_slash(emu, "approve_proposal", {"proposal_id": "zzz"}, autocomplete=True,
                               focused="proposal_id")
             assert Control.wait_for(lambda: emu.interaction(inj["id"])["responses"],

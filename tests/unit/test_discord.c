@@ -353,3 +353,46 @@ TEST(discord_limits_hold_four_byte_characters_whole)
 	buf_free(&text);
 	buf_free(&body);
 }
+
+/* The member's shown name (nick, then global_name, then username; the
+ * proposals' autocomplete) and the focused option of an autocomplete. */
+TEST(discord_user_name_and_focused_option)
+{
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 16);
+	struct interaction it;
+	char err[100];
+	static const struct {
+		const char *json, *want;
+	} cases[] = {
+	        {"{\"id\":\"1\",\"type\":4,\"token\":\"t\",\"member\":{\"nick\":\"Bobby\","
+	         "\"user\":"
+	         "{"
+	         "\"id\":\"5\",\"username\":\"bob\",\"global_name\":\"Bob "
+	         "B\"}},\"data\":{\"name\":"
+	         "\"approve_proposal\",\"options\":[{\"name\":\"proposal_id\",\"type\":4,"
+	         "\"value\":"
+	         "\"12\",\"focused\":true}]}}",
+	         "Bobby"},
+	        {"{\"id\":\"1\",\"type\":2,\"token\":\"t\",\"member\":{\"nick\":null,"
+	         "\"user\":{"
+	         "\"id\":"
+	         "\"5\",\"username\":\"bob\",\"global_name\":\"Bob B\"}}}",
+	         "Bob B"},
+	        {"{\"id\":\"1\",\"type\":2,\"token\":\"t\",\"user\":{\"id\":\"5\","
+	         "\"username\":"
+	         "\"bob\"}}",
+	         "bob"},
+	        {"{\"id\":\"1\",\"type\":2,\"token\":\"t\",\"user\":{\"id\":\"5\"}}", ""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct json_value *d = json_parse(&doc, cases[i].json, strlen(cases[i].json));
+		CHECK_INT(interaction_parse(d, &it, err, sizeof err), 0);
+		CHECK_STR(it.user_name, cases[i].want);
+		if (i == 0)
+			CHECK_STR(interaction_focused_text(&it), "12");
+		else
+			CHECK_STR(interaction_focused_text(&it), "");
+	}
+	json_doc_free(&doc);
+}

@@ -61,6 +61,7 @@ struct store_test_proposal {
 	int done, parsed, rows;
 	struct store_proposal p;
 	char type[16], status[16], text[128], suggestion[128], final_name[128], url[128];
+	char proposer[64];
 	int suggestion_null, final_null, url_null;
 };
 
@@ -85,6 +86,8 @@ store_test_proposal_fn(void *data, const struct db_reply *reply)
 	         o->p.llm_suggestion ? o->p.llm_suggestion : "");
 	snprintf(o->final_name, sizeof o->final_name, "%s", o->p.final_name ? o->p.final_name : "");
 	snprintf(o->url, sizeof o->url, "%s", o->p.file_url ? o->p.file_url : "");
+	snprintf(o->proposer, sizeof o->proposer, "%s",
+	         o->p.proposer_name ? o->p.proposer_name : "");
 }
 
 static void
@@ -109,7 +112,7 @@ TEST(store_proposals)
 	CHECK_STR(r.value[0][0], "f");
 	STORE_CALL(&t, r,
 	           store_proposal_insert(t.db, user, "channel", "a place for 'bread' & \"jam\"",
-	                                 NULL, services_reply_fn, &r));
+	                                 NULL, "Bób 🍞", services_reply_fn, &r));
 	CHECK_STR(r.error, "");
 	CHECK_STR(r.value[0][0], "1");
 	STORE_CALL(&t, r,
@@ -119,15 +122,16 @@ TEST(store_proposals)
 	           store_proposal_pending_exists(t.db, user, "emoji", services_reply_fn, &r));
 	CHECK_STR(r.value[0][0], "f");
 	/* a second pending proposal of one type: the unique index refuses */
-	STORE_CALL(
-	        &t, r,
-	        store_proposal_insert(t.db, user, "channel", "again", NULL, services_reply_fn, &r));
+	STORE_CALL(&t, r,
+	           store_proposal_insert(t.db, user, "channel", "again", NULL, NULL,
+	                                 services_reply_fn, &r));
 	CHECK_STR(r.sqlstate, STORE_UNIQUE_VIOLATION);
 	STORE_CALL(&t, r,
 	           store_proposal_insert(t.db, user, "emoji", "party_parrot",
-	                                 "https://cdn.example/a.png", services_reply_fn, &r));
+	                                 "https://cdn.example/a.png", NULL, services_reply_fn, &r));
 	CHECK_STR(r.value[0][0], "3"); /* the refused insert used up id 2 */
-	CHECK_INT(store_proposal_insert(t.db, user, "sticker", "x", NULL, services_reply_fn, &r),
+	CHECK_INT(store_proposal_insert(t.db, user, "sticker", "x", NULL, NULL, services_reply_fn,
+	                                &r),
 	          -1);
 
 	struct store_test_proposal o;
@@ -141,6 +145,7 @@ TEST(store_proposals)
 	CHECK_STR(o.text, "a place for 'bread' & \"jam\"");
 	CHECK(o.suggestion_null && o.final_null && o.url_null);
 	CHECK(o.p.created_at > 1700000000);
+	CHECK_STR(o.proposer, "Bób 🍞");
 	memset(&o, 0, sizeof o);
 	store_test_proposal_call(&t, store_proposal_get(t.db, 99, store_test_proposal_fn, &o), &o);
 	CHECK_INT(o.rows, 0);
@@ -461,17 +466,17 @@ TEST(store_concurrent_duplicate_inserts)
 	int wins = 0, refusals = 0, others = 0;
 	for (uint64_t user = 1; user <= 20; user++) {
 		struct store_test_id a = {0}, b = {0}, c = {0}, d = {0};
-		CHECK_INT(store_proposal_insert(t.db, user, "channel", "one", NULL,
+		CHECK_INT(store_proposal_insert(t.db, user, "channel", "one", NULL, NULL,
 		                                store_test_id_fn, &a),
 		          0);
-		CHECK_INT(store_proposal_insert(other, user, "channel", "two", NULL,
+		CHECK_INT(store_proposal_insert(other, user, "channel", "two", NULL, NULL,
 		                                store_test_id_fn, &b),
 		          0);
 		CHECK_INT(store_proposal_insert_emoji(t.db, user, "e_one", NULL, png, sizeof png,
-		                                      "image/png", store_test_id_fn, &c),
+		                                      "image/png", NULL, store_test_id_fn, &c),
 		          0);
 		CHECK_INT(store_proposal_insert_emoji(other, user, "e_two", NULL, png, sizeof png,
-		                                      "image/png", store_test_id_fn, &d),
+		                                      "image/png", NULL, store_test_id_fn, &d),
 		          0);
 		struct store_test_id *all[] = {&a, &b, &c, &d};
 		for (int k = 0; k < 4; k++) {
@@ -533,7 +538,7 @@ TEST(store_emoji_image_round_trip)
 		img[i] = (unsigned char)(i * 7 + (i >> 8));
 	struct store_test_id o = {0};
 	CHECK_INT(store_proposal_insert_emoji(t.db, 42, "bread", "https://cdn.example/b.gif", img,
-	                                      N, "image/gif", store_test_id_fn, &o),
+	                                      N, "image/gif", NULL, store_test_id_fn, &o),
 	          0);
 	services_wait(t.loop, &o.done, 10000);
 	CHECK_INT(o.rc, 0);
@@ -551,7 +556,7 @@ TEST(store_emoji_image_round_trip)
 
 	/* a channel proposal has no image: 0 rows */
 	struct store_test_id ch = {0};
-	store_proposal_insert(t.db, 42, "channel", "x", NULL, store_test_id_fn, &ch);
+	store_proposal_insert(t.db, 42, "channel", "x", NULL, NULL, store_test_id_fn, &ch);
 	services_wait(t.loop, &ch.done, 10000);
 	memset(&im, 0, sizeof im);
 	CHECK_INT(store_proposal_emoji_image(t.db, ch.id, store_test_image_fn, &im), 0);
@@ -559,13 +564,13 @@ TEST(store_emoji_image_round_trip)
 	CHECK_INT(im.rows, 0);
 
 	/* refused before any query: empty, too large, or an unknown type */
-	CHECK_INT(store_proposal_insert_emoji(t.db, 1, "a", NULL, img, 0, "image/png",
+	CHECK_INT(store_proposal_insert_emoji(t.db, 1, "a", NULL, img, 0, "image/png", NULL,
 	                                      store_test_id_fn, &o),
 	          -1);
 	CHECK_INT(store_proposal_insert_emoji(t.db, 1, "a", NULL, img, STORE_EMOJI_IMAGE_MAX + 1,
-	                                      "image/png", store_test_id_fn, &o),
+	                                      "image/png", NULL, store_test_id_fn, &o),
 	          -1);
-	CHECK_INT(store_proposal_insert_emoji(t.db, 1, "a", NULL, img, 10, "image/webp",
+	CHECK_INT(store_proposal_insert_emoji(t.db, 1, "a", NULL, img, 10, "image/webp", NULL,
 	                                      store_test_id_fn, &o),
 	          -1);
 	store_test_close(&t);
