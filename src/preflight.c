@@ -51,6 +51,18 @@ static const char fix_invite[] = "add the bot to the server with the URL `agora 
 
 static void step(struct preflight *p);
 
+/* Copies a name Discord returned (a channel, server or bot name a server
+ * admin chose) for printing on a terminal: control characters become '?',
+ * so a name cannot move the cursor or inject escape sequences. */
+static void
+copy_name(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s", name ? name : "?");
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
 static void line(struct preflight *p, enum preflight_result r, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
@@ -116,7 +128,7 @@ on_me(struct preflight *p, int status, const struct json_value *body, const char
 		p->state = PF_DONE;
 		return;
 	}
-	snprintf(p->bot_name, sizeof p->bot_name, "%s", name ? name : "?");
+	copy_name(p->bot_name, sizeof p->bot_name, name);
 	line(p, PREFLIGHT_OK, "token: valid; the bot user is %s (%" PRIu64 ")", p->bot_name,
 	     p->world.bot_id);
 	p->state = PF_APP;
@@ -174,7 +186,7 @@ on_guild(struct preflight *p, int status, const struct json_value *body, const c
 		return;
 	}
 	const char *name = json_path_str(body, "name");
-	snprintf(p->guild_name, sizeof p->guild_name, "%s", name ? name : "?");
+	copy_name(p->guild_name, sizeof p->guild_name, name);
 	p->state = PF_MEMBER;
 }
 
@@ -491,7 +503,7 @@ read_channel(struct preflight_channel *c, const struct json_value *ch)
 	c->found = 1;
 	c->type = (int)(type < -1 || type > 1000 ? -1 : type);
 	const char *name = json_path_str(ch, "name");
-	snprintf(c->name, sizeof c->name, "%s", name ? name : "");
+	copy_name(c->name, sizeof c->name, name ? name : "");
 	c->overwrite_count = 0;
 	c->too_many_overwrites = 0;
 	const struct json_value *ows = json_get(ch, "permission_overwrites");

@@ -125,7 +125,8 @@ TEST(preflight_readers_and_verdicts)
 	CHECK(preflight_read_channels(
 	              w,
 	              parse(&d3,
-	                    "[{\"id\":\"10\",\"type\":0,\"name\":\"a\",\"permission_overwrites\":[]"
+	                    "[{\"id\":\"10\",\"type\":0,\"name\":\"a\\u001b[2J\",\"permission_"
+	                    "overwrites\":[]"
 	                    "},"
 	                    "{\"id\":\"11\",\"type\":0,\"name\":\"b\",\"permission_overwrites\":"
 	                    "[{\"id\":\"300\",\"type\":\"role\",\"allow\":\"0\",\"deny\":\"16384\"}"
@@ -135,6 +136,8 @@ TEST(preflight_readers_and_verdicts)
 	/* base: view+send from @everyone, embed from the role; no history */
 	CHECK(preflight_judge_target(w, &t[0], 0, line, sizeof line) == PREFLIGHT_FAIL);
 	CHECK(strstr(line, "lacks Read Message History: its roles do not grant") != NULL);
+	/* a name's control characters never reach the terminal */
+	CHECK(strstr(line, "(a?[2J)") != NULL);
 	CHECK(preflight_judge_target(w, &t[1], 1, line, sizeof line) == PREFLIGHT_FAIL);
 	CHECK(strstr(line, "overwrites deny Embed Links") != NULL);
 	CHECK(preflight_judge_target(w, &t[2], 2, line, sizeof line) == PREFLIGHT_FAIL);
