@@ -808,15 +808,17 @@ on_component(struct bot *b, const struct interaction *it)
 		return;
 	}
 	if (strcmp(action, "override") == 0 && it->type == INTERACTION_COMPONENT) {
-		/* a modal with one text input (action row shape; Discord accepts
-		 * it, and the Label shape reads back the same through
+		/* a modal with one text input inside a Label component (type 18,
+		 * Discord's current shape; the submit is read in either shape by
 		 * interaction_modal_text) */
 		char data[600];
 		snprintf(data, sizeof data,
 		         "{\"custom_id\":\"pq:name:%lld\",\"title\":\"Name for proposal #%lld\","
-		         "\"components\":[{\"type\":1,\"components\":[{\"type\":4,\"custom_id\":"
-		         "\"name\",\"label\":\"New name\",\"style\":1,\"min_length\":1,"
-		         "\"max_length\":100,\"required\":true}]}]}",
+		         "\"components\":[{\"type\":18,\"label\":\"New name\",\"description\":"
+		         "\"Channels: a-z, 0-9, - and _ (other characters are dropped). Emojis: "
+		         "2-32 letters, digits or _.\",\"component\":{\"type\":4,\"custom_id\":"
+		         "\"name\",\"style\":1,\"min_length\":1,\"max_length\":100,"
+		         "\"required\":true}}]}",
 		         (long long)id, (long long)id);
 		reply_modal(b, it, data);
 		return;

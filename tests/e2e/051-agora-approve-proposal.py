@@ -22,8 +22,9 @@ the fake LLM endpoint:
   5. a second click on the same button: "already approved", no second
      channel; two admins clicking Approve on #2 at the same moment: one
      channel, one "already approved";
-  6. Override Name: the modal (type 9, custom_id pq:name:3); its submit in
-     the Label shape approves under the sanitised name;
+  6. Override Name: the modal (type 9, custom_id pq:name:3, a text input in
+     a Label component); its submit in the Label shape approves under the
+     sanitised name, and one in the action-row shape works too;
   7. /reject_proposal: status rejected, the DM with the reason, the queue
      updated; again: "already rejected";
   8. unknown, zero and out-of-range ids: "Proposal #99 does not exist." /
@@ -227,12 +228,31 @@ def main():
             _, _, msg3 = show(emu, p3)
             kind, modal = final_answer(emu, click(emu, "pq:override:%d" % p3, msg3))
             assert kind == "MODAL" and modal["custom_id"] == "pq:name:%d" % p3, modal
+            label = modal["components"][0]
+            assert label["type"] == 18 and label["label"] == "New name", modal
+            assert label["component"]["type"] == 4 and label["component"]["custom_id"] == "name", modal
             inj = emu.inject_modal("pq:name:%d" % p3, {"name": "My Cool  Channel!"}, shape="label",
                                    message_id=msg3, user_id=ADMIN_USER, permissions=ADMIN_PERMISSIONS)
             text, _ = final_answer(emu, inj)
             assert "approved: channel" in text and "(my-cool-channel)" in text, text
             assert row(db, p3)[:2] == ["approved", "my-cool-channel"]
-            print("6. override modal: %r" % text)
+            p3b = propose(emu, db, users[5], "second room", "x")
+            _, _, msg3b = show(emu, p3b)
+            assert final_answer(emu, click(emu, "pq:override:%d" % p3b, msg3b))[0] == "MODAL"
+            inj = emu.inject_modal("pq:name:%d" % p3b, {"name": "Second Room"}, shape="action_row",
+                                   message_id=msg3b, user_id=ADMIN_USER, permissions=ADMIN_PERMISSIONS)
+            text2, _ = final_answer(emu, inj)
+            assert "(second-room)" in text2, text2
+            # an emoji-style name refused for nothing usable
+            p3c = propose(emu, db, users[6], "third room", "x")
+            _, _, msg3c = show(emu, p3c)
+            final_answer(emu, click(emu, "pq:override:%d" % p3c, msg3c))
+            inj = emu.inject_modal("pq:name:%d" % p3c, {"name": "!!!"}, shape="label",
+                                   message_id=msg3c, user_id=ADMIN_USER, permissions=ADMIN_PERMISSIONS)
+            text3, _ = final_answer(emu, inj)
+            assert text3 == "That name has no character a channel name may hold (a-z, 0-9, - and _).", text3
+            assert row(db, p3c)[0] == "pending"
+            print("6. override modal: %r; action-row shape: %r; unusable: %r" % (text, text2, text3))
 
             # 7. reject
             p4 = propose(emu, db, users[2], "duplicate idea", "x")

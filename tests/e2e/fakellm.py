@@ -40,8 +40,8 @@ class FakeLLM:
 
     def close(self):
         if self.proc.poll() is None:
+            # closing stdin stops it (a signal too would race its shutdown)
             self.proc.stdin.close()
-            self.proc.terminate()
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
