@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""041 — TLS verification cannot be switched off (issue 12.11).
+"""045 — TLS verification cannot be switched off (issue 12.11).
 
 Proves, with the real ./agora (PostgreSQL and Redis up, so it gets as far
 as its first REST call, GET /gateway/bot):
@@ -102,7 +102,7 @@ def refused(bot, server=None, emu=None):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="agora-e2e-041-")
+    tmp = tempfile.mkdtemp(prefix="agora-e2e-045-")
     server = SelfSignedServer(tmp)
     with Emulator(os.path.join(tmp, "emu"), heartbeat_interval=1000) as emu:
         world = World(emu)
