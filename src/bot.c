@@ -74,7 +74,8 @@ struct bot {
 	bot_health_fn *health_check; /* set by a feature's start (cmd_core.c) */
 	/* each feature's state block, by its index in bot_features */
 	void **feature_state;
-	size_t features_started; /* bot_features[0..n) ran start: free them */
+	size_t features_started;     /* bot_features[0..n) ran start: free them */
+	struct job_later load_later; /* the start's one query out at a time */
 
 	struct loop_timer retry_timer;
 	struct loop_timer stop_deadline;
@@ -476,8 +477,8 @@ on_tracked(void *data, const struct db_reply *reply)
 		fail(b, "out of memory loading tracked channels");
 		return;
 	}
-	if (store_embed_list(b->db, on_embeds, b) < 0)
-		fail(b, db_error(b->db));
+	/* a refusal answers through on_embeds too (job.h): one failure path */
+	job_db(b, &b->load_later, store_embed_list(b->db, on_embeds, b), on_embeds, b);
 }
 
 static void
@@ -493,8 +494,7 @@ on_migrated(void *data, int applied, const char *error)
 	log_info("bot", "database schema up to date (%d migration%s applied)", applied,
 	         applied == 1 ? "" : "s");
 	b->phase = PHASE_LOAD;
-	if (store_channel_list(b->db, on_tracked, b) < 0)
-		fail(b, db_error(b->db));
+	job_db(b, &b->load_later, store_channel_list(b->db, on_tracked, b), on_tracked, b);
 }
 
 static void

@@ -13,7 +13,10 @@ Proves, with the real ./agora against the emulator:
      components), are still answered (ephemerally), never left spinning;
   4. a command that works for minutes (/refresh_channels) is deferred at
      once, ephemerally;
-  5. a command used outside the guild (a DM) is refused politely.
+  5. a command used outside the guild (a DM) is refused politely;
+  6. an admin command from ANOTHER guild the bot is in, by an
+     Administrator of that guild, is refused the same way before any
+     handler runs (the guild is checked against GUILD_ID first).
 """
 
 import json
@@ -98,6 +101,27 @@ def main():
             it = bot.slash("status", channel_id=dm["id"])
             r = it["responses"][0]
             assert "only inside its server" in r["data"]["content"], r
+
+            # 6. another guild the bot is in: an Administrator THERE runs an
+            # admin command; the guild is checked before anything runs
+            # (issue 12 point 11): refused, and no handler ran (no query,
+            # no log line of the command)
+            other = "1299999999999999999"
+            emu.add_guild({"id": other, "name": "elsewhere",
+                           "channels": [{"id": "1299999999999999998", "type": 0, "name": "x"}],
+                           "members": [{"user": {"id": ADMIN_USER, "username": "alice"}}]})
+            before = bot.log_text()
+            for name, opts in (("resolve_report", {"report_id": 1, "explanation": "x"}),
+                               ("status", {})):
+                inj = emu.inject_slash(name, opts, channel_id="1299999999999999998",
+                                       user_id=ADMIN_USER, permissions=ADMIN_PERMISSIONS)
+                it = Control.wait_for(lambda: (lambda i: i if i["responses"] else None)(
+                    emu.interaction(inj["id"])), timeout=5, what="the refusal in another guild")
+                r = it["responses"][0]
+                assert r["type"] == 4 and r["data"]["flags"] & 64, r
+                assert "only inside its server" in r["data"]["content"], r
+            after = bot.log_text()[len(before):]
+            assert "/resolve_report from user" not in after and "/status from user" not in after, after
     print("ok")
 
 
