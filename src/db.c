@@ -600,12 +600,8 @@ db_enqueue(struct db *db, int script, const char *sql, int nparams, const char *
 		p += len;
 	}
 	loop_timer_init(&q->timer, db_query_timeout, q);
-	if (loop_timer_start(db->loop, &q->timer,
-	                     timeout_ms > 0 ? timeout_ms : db->query_timeout_ms) < 0) {
-		mem_free(q);
-		snprintf(db->error, sizeof db->error, "out of memory");
-		return -1;
-	}
+	/* cannot fail: timers never allocate (loop.h) */
+	loop_timer_start(db->loop, &q->timer, timeout_ms > 0 ? timeout_ms : db->query_timeout_ms);
 	if (db->tail)
 		db->tail->next = q;
 	else
