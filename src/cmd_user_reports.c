@@ -96,16 +96,9 @@ on_db(void *data, const struct db_reply *reply)
 	j->error[0] = 0;
 	if (reply->error)
 		snprintf(j->error, sizeof j->error, "%s", reply->error);
-	else if (j->state == REPORT_INSERT) {
-		/* RETURNING id: one decimal row id */
-		const char *id = db_value(reply, 0, 0);
-		char *end = NULL;
-		long long v = id ? strtoll(id, &end, 10) : 0;
-		if (!id || end == id || *end || v < 1)
-			snprintf(j->error, sizeof j->error, "no id in the answer");
-		else
-			j->id = v;
-	}
+	else if (j->state == REPORT_INSERT && store_returned_id(reply, &j->id) < 0)
+		/* RETURNING report_id: the one strict parser (store.h, issue 9.8) */
+		snprintf(j->error, sizeof j->error, "no id in the answer");
 	step(j);
 }
 
