@@ -976,10 +976,14 @@ recalc_channel_step(struct recalc_channel *c)
 			on_recalc_added(c, 0, "out of memory or closing");
 		return;
 	case RC_COMMIT: {
-		/* live entries at or after the newest message the history
-		 * held, or the first ask when it held none (a minute early for
-		 * clocks), that the history lacks are merged */
-		int64_t live_since = c->newest ? c->newest : c->first_ask - 60;
+		/* live entries newer than what the history held that the history
+		 * lacks are merged: those at or after the newest message it held,
+		 * and no older than a minute before the first page was asked
+		 * (a minute for the clocks), so a stale entry, or a message
+		 * deleted before the recalculation, is not brought back */
+		int64_t live_since = c->first_ask - 60;
+		if (c->newest > live_since)
+			live_since = c->newest;
 		if (cache_stats_rebuild_commit(cache, c->id, c->newest, live_since,
 		                               on_recalc_committed, c) < 0)
 			on_recalc_committed(c, 0, "out of memory or closing");
