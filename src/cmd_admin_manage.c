@@ -656,6 +656,7 @@ struct recalc {
 	struct loop_timer progress;
 	uint64_t admin_message_id; /* the progress message in the admin channel */
 	int admin_posting;
+	int moved_to_admin; /* the reply said the rest goes to the admin channel */
 };
 
 static void recalc_channel_step(struct recalc_channel *c);
@@ -710,6 +711,18 @@ recalc_show(struct recalc *r, const char *text, int final)
 		return;
 	}
 	uint64_t admin = bot_config(b)->admin_notification_channel_id;
+	if (!r->moved_to_admin) {
+		/* the last edit the token allows (a minute's margin is left):
+		 * it tells where the rest goes, and ends the answer guard */
+		char where[200];
+		r->moved_to_admin = 1;
+		snprintf(where, sizeof where,
+		         "Still recalculating; Discord lets a reply be edited for 15 minutes only, "
+		         "so "
+		         "the progress and the result continue in <#%llu>.",
+		         (unsigned long long)admin);
+		reply_edit(b, &r->it, where, NULL);
+	}
 	char mention[DISCORD_CONTENT_MAX + 1];
 	snprintf(mention, sizeof mention, "<@%llu> /recalculate_stats: %s",
 	         (unsigned long long)r->it.user_id, text);

@@ -93,6 +93,7 @@ def main():
 
         with Agora(os.path.join(tmp, "bot"), emu, world, db=db) as bot:
             bot.wait_online()
+            bot.wait_log("slash commands")  # this bot's session (the first one may have said Bot Online)
             # 1. the refresh
             reads = guild_reads(emu)
             text = refresh(emu)

@@ -83,6 +83,7 @@ def main():
 
         with Agora(os.path.join(tmp, "bot"), emu, world, db=db, extra=extra) as bot:
             bot.wait_online()
+            bot.wait_log("slash commands")  # this bot's session (the first one may have said Bot Online)
             before_429 = emu.counters().get("429", 0)
             # 1. deferred at once, capped
             inj = emu.inject_slash("recalculate_stats", {"months_limit": 99}, user_id=ADMIN_USER,
