@@ -390,6 +390,28 @@ on_retry_timer(struct loop *loop, struct loop_timer *t)
 		ask_gateway_bot(b);
 }
 
+/* The gateway gave up an unreachable resume URL and starts a new session:
+ * Discord is asked again where the gateway is (issue 12.1). Without an
+ * answer the gateway goes on, after a bounded wait, with the URL it has. */
+static void
+on_fresh_gateway_bot(int status, const struct json_value *body, const char *error, void *data)
+{
+	(void)status;
+	struct bot *b = data;
+	const char *url = json_path_str(body, "url");
+	if (b->freeing || !b->gateway || error || !url)
+		return;
+	gateway_set_url(b->gateway, url);
+}
+
+static void
+on_gateway_wants_url(struct gateway *g, void *data)
+{
+	(void)g;
+	reply_request(data, "GET", "/gateway/bot", NULL, "GET /gateway/bot", on_fresh_gateway_bot,
+	              data);
+}
+
 static void
 on_gateway_bot(int status, const struct json_value *body, const char *error, void *data)
 {
@@ -417,6 +439,7 @@ on_gateway_bot(int status, const struct json_value *body, const char *error, voi
 	         * no privileged intent is needed (CONTRACT.md) */
 	        .intents = GATEWAY_INTENT_GUILDS | GATEWAY_INTENT_GUILD_MESSAGES,
 	        .url = url,
+	        .refresh_url = on_gateway_wants_url,
 	        .trust = b->trust,
 	        .identify_remaining = (long)remaining,
 	        .identify_reset_after_ms = reset_after,

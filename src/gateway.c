@@ -60,6 +60,10 @@ struct gateway {
 
 	char *token;
 	char *url;
+	gateway_url_fn *refresh_url;
+	int url_wanted;         /* the owner was asked for a fresh URL */
+	int64_t url_wait_until; /* ... and a new session waits for it until then */
+	int holding_for_url;    /* the reconnect timer waits for that URL */
 	uint32_t intents;
 	const struct tls_trust *trust;
 	int64_t connect_timeout_ms, hello_timeout_ms, identify_gap_ms, backoff_max_ms;
@@ -193,6 +197,13 @@ resume_url_failed(struct gateway *g)
 	g->has_seq = 0;
 	g->resume_next = 0;
 	g->resume_url_failures = 0;
+	if (g->refresh_url) {
+		/* the gateway URL may have moved too: ask the owner (it may
+		 * answer at once, through gateway_set_url) */
+		g->url_wanted = 1;
+		g->url_wait_until = loop_now(g->loop) + GATEWAY_URL_WAIT_MS;
+		g->refresh_url(g, g->data);
+	}
 }
 
 /* Closes the socket on purpose and reconnects after delay_ms, resuming
@@ -631,6 +642,19 @@ on_ws_event(struct ws *w, enum ws_event ev, const struct ws_message *m, void *da
 static void
 gateway_connect(struct gateway *g)
 {
+	int64_t now = loop_now(g->loop);
+	if (g->url_wanted && !g->resume_next && now < g->url_wait_until) {
+		/* a new session: wait (bounded) for the fresh URL asked for */
+		g->state = GW_WAIT_RECONNECT;
+		g->holding_for_url = 1;
+		loop_timer_start(g->loop, &g->reconnect_timer, g->url_wait_until - now);
+		return;
+	}
+	if (g->url_wanted && !g->resume_next)
+		log_warn("gateway", "no fresh gateway URL within %d ms; using %s",
+		         GATEWAY_URL_WAIT_MS, g->url);
+	g->url_wanted = 0;
+	g->holding_for_url = 0;
 	g->via_resume_url = g->resume_next && g->resume_url[0];
 	const char *base = g->via_resume_url ? g->resume_url : g->url;
 	/* Discord: wss://gateway.discord.gg/?v=10&encoding=json&compress=...;
@@ -669,6 +693,7 @@ gateway_new(struct loop *loop, const struct gateway_options *opt, gateway_event_
 	g->fn = fn;
 	g->data = data;
 	g->intents = opt->intents;
+	g->refresh_url = opt->refresh_url;
 	g->trust = opt->trust;
 	g->token = mem_strdup(opt->token ? opt->token : "");
 	g->url = mem_strdup(opt->url ? opt->url : "");
@@ -767,6 +792,28 @@ gateway_pause_reading(struct gateway *g, int on)
 {
 	if (g)
 		ws_pause_reading(g->ws, on);
+}
+
+int
+gateway_set_url(struct gateway *g, const char *url)
+{
+	if (!url || (strncmp(url, "wss://", 6) != 0 && strncmp(url, "ws://", 5) != 0) ||
+	    strlen(url) > 512) {
+		log_warn("gateway", "ignoring a gateway URL that is not ws:// or wss://");
+		return -1;
+	}
+	char *copy = mem_strdup(url);
+	if (!copy)
+		return -1;
+	mem_free(g->url);
+	g->url = copy;
+	g->url_wanted = 0;
+	log_info("gateway", "gateway URL is now %s", g->url);
+	if (g->holding_for_url && g->state == GW_WAIT_RECONNECT) {
+		g->holding_for_url = 0;
+		loop_timer_start(g->loop, &g->reconnect_timer, 0);
+	}
+	return 0;
 }
 
 int

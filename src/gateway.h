@@ -18,8 +18,9 @@
  *    the server included;
  *  - when resume_gateway_url fails 3 times in a row before HELLO (refused,
  *    TLS failure, bad URL), the session is given up and a new one
- *    IDENTIFYs on the gateway URL given at start (the one GET /gateway/bot
- *    returned), so the bot never stays offline;
+ *    IDENTIFYs on the gateway URL (the owner is asked for a fresh one from
+ *    GET /gateway/bot, else the one given at start), so the bot never stays
+ *    offline;
  *  - reconnects back off exponentially with full jitter (backoff.h: 1 s
  *    doubling to 60 s), reset by READY/RESUMED.
  * IDENTIFY is rationed: never more often than once per 5 s
@@ -44,10 +45,20 @@ struct tls_trust;
 #define GATEWAY_INTENT_GUILDS         (1u << 0)
 #define GATEWAY_INTENT_GUILD_MESSAGES (1u << 9)
 
+/* Asks the owner for a fresh gateway URL (Discord: GET /gateway/bot) when
+ * the session is given up for an unreachable resume URL. The owner answers
+ * with gateway_set_url, at once or later; the new session waits for it at
+ * most GATEWAY_URL_WAIT_MS, then uses the URL it has. */
+typedef void gateway_url_fn(struct gateway *g, void *data);
+
+/* How long a new session waits for the owner's fresh URL. */
+#define GATEWAY_URL_WAIT_MS 10000
+
 struct gateway_options {
 	const char *token;             /* the bot token (copied) */
 	uint32_t intents;              /* GATEWAY_INTENT_* */
 	const char *url;               /* wss://... from GET /gateway/bot (copied) */
+	gateway_url_fn *refresh_url;   /* optional: see gateway_url_fn */
 	const struct tls_trust *trust; /* borrowed; must outlive the gateway */
 	/* session_start_limit from GET /gateway/bot */
 	long identify_remaining;
@@ -89,6 +100,11 @@ void gateway_close(struct gateway *g);
  * ws_pause_reading). Heartbeats still go out; a pause longer than the
  * heartbeat interval would read as a zombie, so the owner keeps it short. */
 void gateway_pause_reading(struct gateway *g, int on);
+/* Replaces the gateway URL used for new sessions (not for resuming: that
+ * is READY's resume_gateway_url); a new session waiting for it goes now.
+ * Returns 0, or -1 (not ws:// or wss://, too long, out of memory) keeping
+ * the old one. */
+int gateway_set_url(struct gateway *g, const char *url);
 /* 1 between READY/RESUMED and the loss of the connection. */
 int gateway_is_ready(const struct gateway *g);
 /* The last error or the reason for GATEWAY_FATAL; "" when none. */

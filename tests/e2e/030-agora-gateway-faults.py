@@ -14,7 +14,8 @@ to a session that could receive it: nothing lost, nothing counted twice.
   new session (Discord ends the session; only messages sent after the new
   READY reach the bot, and every one of them is counted):
     op 9 d=false, server close 4009, resume_gateway_url unreachable (a
-    refused port: after 3 tries the bot identifies on the gateway URL).
+    refused port: after 3 tries the bot asks GET /gateway/bot again and
+    identifies on the URL it names).
 It ends with `agora --healthcheck` healthy, also while 300 idle
 connections crowd the health port (logged as a count, not one line each),
 the process never restarted, and (teardown) no emulator-issued token in
@@ -95,8 +96,12 @@ def main():
             # 3 tries and identifies on the gateway URL
             emu.gateway_fault("resume_url", mode="refused")
             replay("(new READY, bad URL)", {"action": "close", "code": 4009, "reason": "x"}, False)
+            asked = len(emu.requests(method="GET", path="/gateway/bot"))
             replay("resume URL refused", {"action": "drop"}, False, timeout=40)
             assert "failed 3 times in a row; starting a new session" in bot.log_text()
+            # the gateway URL was asked for again (GET /gateway/bot) and used
+            assert len(emu.requests(method="GET", path="/gateway/bot")) == asked + 1
+            assert "gateway URL is now %s" % emu.gateway_url in bot.log_text()
             emu.gateway_fault("resume_url", mode="off")
 
             code, out = bot.healthcheck()

@@ -22,6 +22,8 @@ struct session {
 	int guild_creates, messages;
 	char last_message[256];
 	char session_id[128];
+	int refresh_calls;
+	struct loop_timer refresh_timer; /* answers the owner's URL request later */
 };
 
 static void
@@ -549,5 +551,59 @@ TEST(gateway_tls_error_mid_stream_is_resumed)
 	CHECK_INT(s.ready, 1);
 	CHECK_INT(s.messages, 1);
 	CHECK(s.down >= 1);
+	session_close(&s);
+}
+
+/* The owner asked for a fresh gateway URL answers 300 ms later, as a
+ * GET /gateway/bot would. */
+static void
+on_refresh_answer(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	struct session *s = t->data;
+	char url[256];
+	snprintf(url, sizeof url, "%s/fresh", emu_gateway_url());
+	CHECK_INT(gateway_set_url(s->g, url), 0);
+}
+
+static void
+on_refresh_url(struct gateway *g, void *data)
+{
+	(void)g;
+	struct session *s = data;
+	s->refresh_calls++;
+	loop_timer_init(&s->refresh_timer, on_refresh_answer, s);
+	loop_timer_start(s->loop, &s->refresh_timer, 300);
+}
+
+/* When the resume URL is given up, the owner is asked once for a fresh
+ * gateway URL, and the new session goes there (the emulator records the
+ * path of the connection that identified). */
+TEST(gateway_fallback_identifies_on_the_fresh_url_from_the_owner)
+{
+	struct gateway_options opt = {.refresh_url = on_refresh_url, .identify_remaining = 1000};
+	struct session s;
+	if (session_open(&s, &opt) < 0)
+		return;
+	CHECK_INT(emu_call("POST", "/faults/gateway",
+	                   "{\"action\": \"resume_url\", \"mode\": \"refused\"}", NULL),
+	          200);
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	CHECK_INT(emu_call("POST", "/faults/gateway", "{\"action\": \"drop\"}", NULL), 200);
+	CHECK(test_run_until(s.loop, ready_twice, &s, 20000));
+	CHECK_INT(s.refresh_calls, 1);
+	struct emu_view v;
+	const struct json_value *g = view_gateway(&v);
+	const struct json_value *conns = json_get(g, "connections");
+	size_t n = json_len(conns);
+	CHECK(n >= 2);
+	CHECK_STR(json_path_str(json_at(conns, n - 1), "path"), "/fresh");
+	CHECK_INT(json_len(json_get(g, "identifies")), 2);
+	view_free(&v);
+	CHECK_INT(gateway_set_url(s.g, "https://not-a-gateway"), -1);
+	CHECK_INT(emu_call("POST", "/faults/gateway",
+	                   "{\"action\": \"resume_url\", \"mode\": \"off\"}", NULL),
+	          200);
+	loop_timer_stop(s.loop, &s.refresh_timer);
 	session_close(&s);
 }
