@@ -17,7 +17,8 @@ timed window, so the emulator is not what is measured.
 Printed per mode, medians of RUNS runs: messages/s, the bot's CPU µs per
 message (/proc/PID/stat utime + stime), Redis's CPU µs per message (INFO
 cpu, the whole server), and for the burst the recv/read syscalls per
-message (one extra run under strace -c, not timed). The parts alone
+message (one extra run of each mode counted by perf stat
+ on the syscall tracepoints, or strace -c, not timed). The parts alone
 (bench_ingest_parts over the same payloads, in the same run) and the
 peer (bench/peer/peer.py, discord.py doing the same counting into the same
 keys, same emulator and workload) are printed beside, with ratios.
@@ -140,8 +141,7 @@ def burst(emu, r, world, tgt, n, key, strace=False):
     finally:
         tracer = None
         if strace:
-            tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(tgt.pid), "-o", strace],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            tracer = start_tracer(tgt.pid, strace)
             time.sleep(0.5)
         cpu0, rcpu0 = proc_cpu(tgt.pid), r.cpu()
         t0 = time.monotonic()
@@ -162,8 +162,7 @@ def trickle(emu, r, world, tgt, n, key, rate, strace=None):
     reset_keys(r, world)
     tracer = None
     if strace:
-        tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(tgt.pid), "-o", strace],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tracer = start_tracer(tgt.pid, strace)
         time.sleep(0.5)
     cpu0, rcpu0 = proc_cpu(tgt.pid), r.cpu()
     info = emu.call("POST", "/bench/stream", {"count": n, "channel_id": world.proposed_channel,
@@ -187,11 +186,33 @@ def med(runs, k):
     return statistics.median(x[k] for x in runs)
 
 
+SYSCALLS = ("recvfrom", "read", "poll", "sendto", "write", "writev", "mmap", "munmap")
+
+
+def start_tracer(pid, path):
+    """Counts the bot's syscalls: perf's syscall tracepoints (in-kernel
+    counters, cheap), or strace -c (slows the bot, so it batches more)."""
+    probe = subprocess.run(["perf", "stat", "-x,", "-e", "syscalls:sys_enter_recvfrom", "true"],
+                           capture_output=True)
+    if probe.returncode == 0:
+        ev = ",".join("syscalls:sys_enter_" + c for c in SYSCALLS)
+        return subprocess.Popen(["perf", "stat", "-x,", "-e", ev, "-p", str(pid), "-o", path],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def strace_reads(path, n):
-    """recv-family + read syscalls per message from strace -c output."""
+    """recv-family + read syscalls per message from perf stat -x, or
+    strace -c output."""
     calls = {}
     with open(path) as f:
         for line in f:
+            if "sys_enter_" in line:
+                fields = line.split(",")
+                if fields[0].strip().isdigit():
+                    calls[fields[2].split("sys_enter_")[1]] = int(fields[0])
+                continue
             parts = line.split()
             if len(parts) >= 5 and parts[-1].isidentifier() and parts[3].isdigit():
                 calls[parts[-1]] = int(parts[3])

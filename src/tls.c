@@ -55,6 +55,10 @@ struct tls_trust {
 	size_t count;
 };
 
+/* Read-ahead size: a full record (16 KiB + header and AEAD overhead) in
+ * one recv, dozens of gateway-sized ones */
+#define TLS_AHEAD_BYTES (16384 + 512)
+
 struct tls {
 	struct loop *loop;
 	tls_event_fn *fn;
@@ -77,6 +81,12 @@ struct tls {
 	struct buf sendq;      /* bytes from tls_write not yet in the engine */
 	size_t sendq_off;      /* the first sendq_off bytes are already sent */
 	size_t rx_off, rx_len; /* plain mode: received bytes in iobuf */
+	/* TLS mode read-ahead: bytes received into `ahead`, not yet given
+	 * to the engine; BearSSL asks for a record's 5-byte header and then
+	 * its body, so reading exactly that costs 2 recv per record, while a
+	 * burst of small records arrives together */
+	size_t ahead_off, ahead_len;
+	int rx_drained; /* the last recv was short: wait for POLLIN first */
 	char host[NET_HOST_MAX + 1];
 	uint16_t port;
 	char error[320];
@@ -85,6 +95,7 @@ struct tls {
 	/* BearSSL's record buffers, both directions at full size so any
 	 * server's 16 KiB records are accepted (bearssl_ssl.h) */
 	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+	unsigned char ahead[TLS_AHEAD_BYTES];
 };
 
 static void tls_pump(struct tls *t);
@@ -656,13 +667,15 @@ tls_pump_engine(struct tls *t)
 		}
 		if (st & BR_SSL_RECVAPP)
 			tls_raise(t, TLS_EV_READABLE);
-		if (st & BR_SSL_RECVREC) {
-			size_t len;
-			unsigned char *rec = br_ssl_engine_recvrec_buf(eng, &len);
-			ssize_t n = recv(t->fd, rec, len, 0);
+		if ((st & BR_SSL_RECVREC) && t->ahead_off == t->ahead_len && !t->rx_drained) {
+			ssize_t n = recv(t->fd, t->ahead, sizeof t->ahead, 0);
 			if (n > 0) {
-				br_ssl_engine_recvrec_ack(eng, (size_t)n);
-				progress = 1;
+				t->ahead_off = 0;
+				t->ahead_len = (size_t)n;
+				/* short: the socket is empty now; poll says when
+				 * more comes (level-triggered, so nothing is missed)
+				 * instead of a recv that would block */
+				t->rx_drained = (size_t)n < sizeof t->ahead;
 			} else if (n == 0) {
 				if (t->state == TLS_HANDSHAKE)
 					tls_set_error(
@@ -681,7 +694,19 @@ tls_pump_engine(struct tls *t)
 			} else if (!tls_would_block(errno)) {
 				tls_fail_errno(t, "receive from", errno);
 				return;
+			} else {
+				t->rx_drained = 1;
 			}
+		}
+		if ((st & BR_SSL_RECVREC) && t->ahead_off < t->ahead_len) {
+			size_t len;
+			unsigned char *rec = br_ssl_engine_recvrec_buf(eng, &len);
+			size_t k = t->ahead_len - t->ahead_off < len ? t->ahead_len - t->ahead_off
+			                                             : len;
+			memcpy(rec, t->ahead + t->ahead_off, k);
+			t->ahead_off += k;
+			br_ssl_engine_recvrec_ack(eng, k);
+			progress = 1;
 		}
 		if (progress)
 			continue;
@@ -724,7 +749,9 @@ tls_on_io(struct loop *loop, struct loop_watch *w, short revents)
 {
 	(void)loop;
 	(void)revents;
-	tls_pump(w->data);
+	struct tls *t = w->data;
+	t->rx_drained = 0; /* readable (or an error to read): recv again */
+	tls_pump(t);
 }
 
 /* Keeps the suites of br_ssl_client_init_full() but offers AES-128-GCM
@@ -872,6 +899,8 @@ tls_connect(struct tls *t, const char *host, uint16_t port, const struct tls_tru
 	buf_reset(&t->sendq);
 	t->sendq_off = 0;
 	t->rx_off = t->rx_len = 0;
+	t->ahead_off = t->ahead_len = 0;
+	t->rx_drained = 0;
 	t->close_notify_sent = 0;
 	t->timeout_ms = timeout_ms;
 	t->state = TLS_CONNECTING;
