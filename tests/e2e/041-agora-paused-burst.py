@@ -28,6 +28,24 @@ TOTAL = 50000
 CHUNK = 5000
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc (proc(5): fields 14 and 15)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def redis_pid():
+    try:
+        with open(os.path.join(os.environ["AGORA_TEST_SERVICES_DIR"], "redis.pid")) as f:
+            return int(f.read().strip())
+    except (KeyError, OSError, ValueError):
+        return None
+
+
 def sent_on_gateway(emu):
     return sum(c["sent"] for c in emu.gateway()["connections"])
 
@@ -65,6 +83,9 @@ def main():
                 last = now
                 time.sleep(0.1)
             queued = sent_on_gateway(emu) - base
+            rpid = redis_pid()
+            bot_cpu0 = cpu_seconds(bot.proc.pid)
+            redis_cpu0 = cpu_seconds(rpid) if rpid else None
             t0 = time.monotonic()
             os.kill(bot.proc.pid, signal.SIGCONT)
             th.join(timeout=600)
@@ -72,12 +93,21 @@ def main():
             assert not errors, errors
             wait_count(key, TOTAL, timeout=180)
             took = time.monotonic() - t0
+            bot_cpu1 = cpu_seconds(bot.proc.pid)
+            redis_cpu1 = cpu_seconds(rpid) if rpid else None
             zcard = int(redis("ZCARD", "channel_activity:%s" % world.proposed_channel))
             log = bot.log_text()
             print("041: %d messages, %d queued on a frozen bot (%.1f s to queue); all %d "
                   "counted %.2f s after the thaw (%.0f msgs/s including the emulator's "
                   "sending); ZCARD %d" % (TOTAL, queued, t0 - t_inject, TOTAL, took,
                                           TOTAL / took, zcard))
+            if bot_cpu0 is not None and bot_cpu1 is not None:
+                print("041: bot CPU %.1f us per message from the thaw to the last count "
+                      "(TLS, inflate, JSON, Redis batches; the emulator's sending is "
+                      "interleaved)" % ((bot_cpu1 - bot_cpu0) * 1e6 / TOTAL))
+            if redis_cpu0 is not None and redis_cpu1 is not None:
+                print("041: Redis server CPU %.1f us per message (one Lua script per "
+                      "batch of up to 256)" % ((redis_cpu1 - redis_cpu0) * 1e6 / TOTAL))
             assert zcard == TOTAL, zcard
             assert "dropping" not in log and "dropped" not in log, \
                 [line for line in log.splitlines() if "drop" in line][:5]
