@@ -410,29 +410,47 @@ cache_owe_reply(struct cache *c)
 		c->progress_ms = loop_now(c->loop);
 }
 
-/* The one script: per record, ZADD NX of the message id gates the count,
- * so a record Redis already has (a batch resent after its reply was lost
- * with the connection, a RESUME replaying old messages) changes nothing.
- * KEYS come in pairs (stats hash, activity set), ARGV in pairs (message id,
- * Unix time). redis.pcall: a key of the wrong type fails its record only.
- * Returns {counted, already counted, failed}. */
+/* The one script. Records come grouped by channel (a run of consecutive
+ * records of one channel is one group): per group, one
+ * `ZADD NX channel_activity:{id} ts1 id1 ts2 id2 ...` adds the message ids
+ * Redis does not have yet and says how many it added; only those are
+ * counted (HINCRBY by that number), so a record Redis already has (a batch
+ * resent after its reply was lost with the connection, a RESUME replaying
+ * old messages) changes nothing. last_message_timestamp only moves
+ * forward, so a replay cannot move it back.
+ * KEYS: per group, the stats hash then the activity set. ARGV: per group,
+ * the record count n, then n (Unix time, message id) pairs. redis.pcall: a
+ * key of the wrong type fails its group only. Returns {counted, already
+ * counted, failed}. */
 static const char cache_count_script[] =
         "local counted, seen, failed = 0, 0, 0\n"
-        "for i = 1, #KEYS, 2 do\n"
-        "  local added = redis.pcall('ZADD', KEYS[i+1], 'NX', ARGV[i+1], ARGV[i])\n"
-        "  if type(added) == 'table' then\n"
-        "    failed = failed + 1\n"
-        "  elseif added == 1 then\n"
-        "    local ok = redis.pcall('HINCRBY', KEYS[i], 'total_messages', 1)\n"
-        "    if type(ok) == 'table' then\n"
-        "      failed = failed + 1\n"
+        "local a = 1\n"
+        "for k = 1, #KEYS, 2 do\n"
+        "  local n = tonumber(ARGV[a])\n"
+        "  local added = redis.pcall('ZADD', KEYS[k+1], 'NX', unpack(ARGV, a + 1, a + 2 * n))\n"
+        "  if type(added) ~= 'number' then\n"
+        "    failed = failed + n\n"
+        "  elseif added > 0 then\n"
+        "    local ok = redis.pcall('HINCRBY', KEYS[k], 'total_messages', added)\n"
+        "    if type(ok) ~= 'number' then\n"
+        "      failed = failed + added\n"
         "    else\n"
-        "      redis.pcall('HSET', KEYS[i], 'last_message_timestamp', ARGV[i+1])\n"
-        "      counted = counted + 1\n"
+        "      local newest, newest_text = -1, nil\n"
+        "      for i = a + 1, a + 2 * n, 2 do\n"
+        "        local t = tonumber(ARGV[i])\n"
+        "        if t > newest then newest, newest_text = t, ARGV[i] end\n"
+        "      end\n"
+        "      local cur = redis.pcall('HGET', KEYS[k], 'last_message_timestamp')\n"
+        "      if type(cur) ~= 'string' or (tonumber(cur) or -1) < newest then\n"
+        "        redis.pcall('HSET', KEYS[k], 'last_message_timestamp', newest_text)\n"
+        "      end\n"
+        "      counted = counted + added\n"
         "    end\n"
+        "    seen = seen + n - added\n"
         "  else\n"
-        "    seen = seen + 1\n"
+        "    seen = seen + n\n"
         "  end\n"
+        "  a = a + 1 + 2 * n\n"
         "end\n"
         "return {counted, seen, failed}\n";
 
@@ -481,9 +499,17 @@ cache_put_key(char *p, const char *prefix, size_t prefix_len, uint64_t id)
  * "$NN\r\n" + text + "\r\n". */
 #define CACHE_RECORD_BYTES (4 * (1 + 20 + 2 + 2) + CACHE_KEY_MAX * 2 + 2 * 20)
 
-/* Builds EVAL script 2n KEYS... ARGV... for n records from `first` into
- * the reused batch buffer, by hand: no formatting call and no allocation
- * per record (the buffer grows once, to the largest batch). */
+/* The record at position i of the batch starting at `first`. */
+static const struct cache_record *
+cache_batch_record(const struct cache *c, size_t first, size_t i)
+{
+	return &c->ring[(c->head + first + i) % c->cap];
+}
+
+/* Builds EVAL script 2g KEYS... ARGV... for n records from `first` (g
+ * groups of consecutive records of one channel) into the reused batch
+ * buffer, by hand: no formatting call and no allocation per record (the
+ * buffer grows once, to the largest batch). */
 static int
 cache_build_batch(struct cache *c, size_t first, size_t n)
 {
@@ -491,26 +517,40 @@ cache_build_batch(struct cache *c, size_t first, size_t n)
 	buf_reset(&c->batch);
 	if (buf_reserve(&c->batch, need) < 0)
 		return -1;
+	size_t groups = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || cache_batch_record(c, first, i)->channel_id !=
+		                      cache_batch_record(c, first, i - 1)->channel_id)
+			groups++;
 	char *p = c->batch.data;
+	char digits[20];
 	*p++ = '*';
-	p += cache_u64_digits(p, 3 + 4 * (uint64_t)n);
+	p += cache_u64_digits(p, 3 + 3 * (uint64_t)groups + 2 * (uint64_t)n);
 	*p++ = '\r';
 	*p++ = '\n';
 	p = cache_put_bulk(p, "EVAL", 4);
 	p = cache_put_bulk(p, cache_count_script, sizeof cache_count_script - 1);
-	char digits[20];
-	p = cache_put_bulk(p, digits, cache_u64_digits(digits, 2 * (uint64_t)n));
+	p = cache_put_bulk(p, digits, cache_u64_digits(digits, 2 * (uint64_t)groups));
 	for (size_t i = 0; i < n; i++) {
-		const struct cache_record *r = &c->ring[(c->head + first + i) % c->cap];
+		const struct cache_record *r = cache_batch_record(c, first, i);
+		if (i > 0 && r->channel_id == cache_batch_record(c, first, i - 1)->channel_id)
+			continue;
 		p = cache_put_key(p, "channel_stats:", 14, r->channel_id);
 		p = cache_put_key(p, "channel_activity:", 17, r->channel_id);
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct cache_record *r = &c->ring[(c->head + first + i) % c->cap];
-		p = cache_put_bulk(p, digits, cache_u64_digits(digits, r->message_id));
-		/* Unix times are positive (snowflakes start in 2015) */
-		uint64_t ts = r->unix_time > 0 ? (uint64_t)r->unix_time : 0;
-		p = cache_put_bulk(p, digits, cache_u64_digits(digits, ts));
+	for (size_t i = 0; i < n;) {
+		uint64_t channel = cache_batch_record(c, first, i)->channel_id;
+		size_t end = i;
+		while (end < n && cache_batch_record(c, first, end)->channel_id == channel)
+			end++;
+		p = cache_put_bulk(p, digits, cache_u64_digits(digits, end - i));
+		for (; i < end; i++) {
+			const struct cache_record *r = cache_batch_record(c, first, i);
+			/* Unix times are positive (snowflakes start in 2015) */
+			uint64_t ts = r->unix_time > 0 ? (uint64_t)r->unix_time : 0;
+			p = cache_put_bulk(p, digits, cache_u64_digits(digits, ts));
+			p = cache_put_bulk(p, digits, cache_u64_digits(digits, r->message_id));
+		}
 	}
 	c->batch.len = (size_t)(p - c->batch.data);
 	c->batch.data[c->batch.len] = '\0';

@@ -1013,3 +1013,40 @@ TEST(cache_back_pressure_loses_nothing_while_redis_is_up)
 	cache_free(pp.c);
 	loop_free(loop);
 }
+
+/* A key of the wrong type fails its channel's records only (counted as
+ * lost, logged), never the batch: the other channel in the same batch is
+ * counted. */
+TEST(cache_wrong_type_key_fails_its_group_only)
+{
+	struct loop *loop = loop_new();
+	struct cache *c = cache_test_open(loop, "cache_wrong_type_key_fails_its_group_only", 0);
+	if (!c) {
+		loop_free(loop);
+		return;
+	}
+	const uint64_t bad = 950000000000000000ull + (uint64_t)getpid(), good = bad + 1;
+	cache_test_wipe(loop, c, bad);
+	cache_test_wipe(loop, c, good);
+	char key[64];
+	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)bad);
+	const char *set[] = {"SET", key, "not a sorted set"};
+	struct cache_test_int r;
+	memset(&r, 0, sizeof r);
+	CHECK_INT(cache_command(c, 3, set, cache_test_int_fn, &r), 0);
+	services_wait(loop, &r.done, 5000);
+	for (uint64_t id = 1; id <= 10; id++)
+		cache_record_message(c, id <= 4 ? bad : good, 9000000 + id,
+		                     1700000000 + (int64_t)id);
+	cache_test_wait_flag(loop, cache_test_idle, c, 1, 5000);
+	struct cache_stats st;
+	cache_get_stats(c, &st);
+	CHECK_INT(st.lost, 4);
+	CHECK_INT(st.counted, 6);
+	CHECK_INT(cache_test_hget_total(loop, c, good), 6);
+	CHECK_INT(cache_test_zcard(loop, c, good), 6);
+	cache_test_wipe(loop, c, bad);
+	cache_test_wipe(loop, c, good);
+	cache_free(c);
+	loop_free(loop);
+}
