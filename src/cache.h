@@ -12,11 +12,12 @@
  * runs whole, so the hash and the set never disagree), built by hand into
  * one reused buffer, a few batches pipelined.
  *
- * Exactly once: in the script, `ZADD NX channel_activity:{id} ts msg_id`
- * gates the HINCRBY and the HSET, so a message Redis already has is not
- * counted again. A batch whose reply was lost with the connection is sent
- * again on reconnect, and a RESUME that replays messages records them
- * again: neither double-counts.
+ * Exactly once: in the script, `ZADD NX channel_activity:{id} ts msg_id
+ * ...` (one per channel in the batch) gates the HINCRBY, which adds only
+ * the number of ids that were new, so a message Redis already has is not
+ * counted again; last_message_timestamp only moves forward. A batch whose
+ * reply was lost with the connection is sent again on reconnect, and a
+ * RESUME that replays messages records them again: neither double-counts.
  *
  * Back-pressure: while Redis is up, nothing is dropped. When the FIFO is
  * full, on_pressure(data, 1) asks the owner to stop reading the gateway;
