@@ -581,19 +581,9 @@ step(struct aq_job *j)
 		case AQ_LLM: {
 			j->state = AQ_SUGGEST;
 			struct admin_queue_state *s = state_of(b);
-			struct buf prompt;
-			buf_init(&prompt, 64 * 1024);
-			struct template_var vars[] = {{"idea", j->original_text}};
-			if (template_render(
-			            template_text(&s->templates, TEMPLATE_PROMPT_CHANNEL_NAME),
-			            vars, 1, &prompt) < 0) {
-				buf_free(&prompt);
-				on_suggested(j, NULL,
-				             "LLM error: the prompt could not be rendered");
-				return;
-			}
-			llm_suggest(s->llm, buf_str(&prompt), on_suggested, j);
-			buf_free(&prompt);
+			llm_suggest_idea(s->llm,
+			                 template_text(&s->templates, TEMPLATE_PROMPT_CHANNEL_NAME),
+			                 j->original_text, on_suggested, j);
 			return;
 		}
 		case AQ_SUGGEST:

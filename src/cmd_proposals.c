@@ -275,18 +275,8 @@ static void
 suggest(struct proposal_job *j)
 {
 	struct proposals_state *s = state_of(j->bot);
-	struct buf prompt;
-	buf_init(&prompt, 64 * 1024);
-	struct template_var vars[] = {{"idea", j->text}};
-	if (!s->templates_loaded ||
-	    template_render(template_text(&s->templates, TEMPLATE_PROMPT_CHANNEL_NAME), vars, 1,
-	                    &prompt) < 0) {
-		buf_free(&prompt);
-		on_suggested(j, NULL, "LLM error: the prompt could not be rendered");
-		return;
-	}
-	llm_suggest(s->llm, buf_str(&prompt), on_suggested, j);
-	buf_free(&prompt);
+	llm_suggest_idea(s->llm, template_text(&s->templates, TEMPLATE_PROMPT_CHANNEL_NAME),
+	                 j->text, on_suggested, j);
 }
 
 static void

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "template.h"
 
 #define LLM_TOOL "suggest_channel_name"
 
@@ -437,4 +438,61 @@ llm_suggest(struct llm *l, const char *prompt, llm_done_fn *fn, void *data)
 		llm_fail_later(r, "LLM error: %.150s", http_client_error(l->http));
 	}
 	buf_free(&body);
+}
+
+int
+llm_render_prompt(struct buf *out, const char *prompt_template, const char *idea)
+{
+	size_t len = strlen(idea);
+	char *safe = malloc(len + 1);
+	if (!safe)
+		return -1;
+	for (size_t i = 0; i < len;) {
+		size_t run = 0;
+		while (i + run < len && idea[i + run] == '"')
+			run++;
+		if (run >= 3) {
+			memset(safe + i, '\'', run);
+			i += run;
+		} else if (run > 0) {
+			memcpy(safe + i, idea + i, run);
+			i += run;
+		} else {
+			safe[i] = idea[i];
+			i++;
+		}
+	}
+	safe[len] = 0;
+	struct template_var vars[] = {{"idea", safe}};
+	int rc = template_render(prompt_template, vars, 1, out);
+	free(safe);
+	return rc;
+}
+
+void
+llm_suggest_idea(struct llm *l, const char *prompt_template, const char *idea, llm_done_fn *fn,
+                 void *data)
+{
+	struct buf prompt;
+	buf_init(&prompt, 64 * 1024);
+	if (!prompt_template || !idea || llm_render_prompt(&prompt, prompt_template, idea) < 0) {
+		buf_free(&prompt);
+		/* answered later, as every failure of this module */
+		struct llm_req *r = calloc(1, sizeof *r);
+		if (!r) {
+			fn(data, NULL, "LLM error: out of memory");
+			return;
+		}
+		r->llm = l;
+		r->fn = fn;
+		r->data = data;
+		r->next = l->pending;
+		if (l->pending)
+			l->pending->prev = r;
+		l->pending = r;
+		llm_fail_later(r, "LLM error: the prompt could not be rendered");
+		return;
+	}
+	llm_suggest(l, buf_str(&prompt), fn, data);
+	buf_free(&prompt);
 }

@@ -61,6 +61,17 @@ void llm_free(struct llm *l);
  * later, from the loop. */
 void llm_suggest(struct llm *l, const char *prompt, llm_done_fn *fn, void *data);
 
+/* llm_suggest with the prompt rendered from prompt_template (the text of
+ * prompts/channel_name_suggestion.txt), {idea} replaced by idea. The
+ * template fences the idea in triple quotes, so a run of three or more
+ * '"' inside the idea becomes as many '\'' (the member's text can never
+ * close the fence and talk to the model as the prompt). fn(data) runs
+ * exactly once, later, as for llm_suggest. */
+void llm_suggest_idea(struct llm *l, const char *prompt_template, const char *idea, llm_done_fn *fn,
+                      void *data);
+/* The prompt llm_suggest_idea sends, appended to out (for tests). 0 or -1. */
+int llm_render_prompt(struct buf *out, const char *prompt_template, const char *idea);
+
 /* The request body llm_suggest sends, appended to out (for tests). */
 int llm_request_body(struct buf *out, const char *model, const char *prompt);
 
