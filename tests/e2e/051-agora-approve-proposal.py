@@ -33,7 +33,8 @@ the fake LLM endpoint:
      proposal stays pending and the admin is told Discord's reason;
  10. a proposer who accepts no DMs: approved anyway, the admin is told;
  11. buttons keep working after a restart of ./agora (the id is in the
-     custom_id); a non-admin's click is refused by the dispatcher.
+     custom_id); a non-admin's click is refused by the dispatcher; the
+     second process reads its announcement template from TEMPLATES_DIR.
 """
 
 import os
@@ -306,8 +307,15 @@ def main():
             p7 = propose(emu, db, users[4], "restart-proof", "after-restart")
             _, _, msg7 = show(emu, p7)
         # the bot stopped; a new process on the same database
+        # ... with its own announcement template (TEMPLATES_DIR)
+        tdir = os.path.join(tmp, "templates")
+        os.makedirs(tdir)
+        with open(os.path.join(tdir, "new_channel_announcement.md"), "w") as f:
+            f.write("CUSTOM {channel} named {name}, thanks to {proposer}")
+        with open(os.path.join(tdir, "promoted_channel_announcement.md"), "w") as f:
+            f.write("PROMOTED {channel}")
         bot2 = Agora(os.path.join(tmp, "bot2"), emu, world, db=db, start=False,
-                     extra={"OPEN_WEB_UI_URL": llm.url})
+                     extra={"OPEN_WEB_UI_URL": llm.url, "TEMPLATES_DIR": tdir})
         with bot2:
             bot2.start()
             # the first process's "Bot Online" is there already: wait for the second
@@ -317,7 +325,13 @@ def main():
             assert "admins only" in text, text
             text, _ = final_answer(emu, click(emu, "pq:approve:%d" % p7, msg7))
             assert text.startswith("Proposal #%d approved: channel" % p7), text
-            print("11. after a restart the old button approves #%d; non-admin refused" % p7)
+            cid7 = channels_named(emu, "after-restart")[0]["id"]
+            Control.wait_for(lambda: [m for m in emu.messages(world.ids["PUBLIC_ANNOUNCEMENT_CHANNEL_ID"])
+                                      if (m["embeds"] or [{}])[0].get("description") ==
+                                      "CUSTOM <#%s> named after-restart, thanks to <@%s>" % (cid7, users[4])],
+                             timeout=10, what="the announcement from TEMPLATES_DIR")
+            print("11. after a restart the old button approves #%d; non-admin refused; "
+                  "the announcement came from TEMPLATES_DIR" % p7)
     print("ok")
 
 
