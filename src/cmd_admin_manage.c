@@ -75,6 +75,11 @@
 /* The interaction token is valid for 15 minutes (docs: Interactions,
  * "Followup Messages"); a minute's margin for clocks and queues. */
 #define RECALC_TOKEN_MS (14 * 60 * 1000)
+/* A channel whose Redis writes failed (an outage, a reconnect) starts
+ * over this many times, this long apart, before it is given up: a rebuild
+ * is only ever swapped in whole, so starting over is always safe. */
+#define RECALC_ATTEMPTS 5
+#define RECALC_RETRY_MS 5000
 /* Longest answer listing channels (Discord's content limit). */
 #define MANAGE_REPLY_MAX DISCORD_CONTENT_MAX
 #define COLOR_PROMOTED   0xf1c40f
@@ -641,6 +646,10 @@ struct recalc_channel {
 	struct cache_stats_message page[RECALC_PAGE];
 	size_t page_count;
 	char error[200];
+	/* starting over after a Redis failure */
+	int attempts;
+	int waiting; /* the retry timer runs: no callback is outstanding */
+	struct loop_timer retry;
 };
 
 struct recalc {
@@ -811,7 +820,8 @@ recalc_finish(struct recalc *r)
 	           (long long)(seconds % 60));
 	if (failed) {
 		buf_printf(&text,
-		           " %zu channel%s could not be rebuilt and kept the old statistics:",
+		           " %zu channel%s could not be rebuilt (each keeps its old statistics, or "
+		           "the new ones whole if only the last answer was lost):",
 		           failed, failed == 1 ? "" : "s");
 		for (size_t i = 0; i < r->n && text.len < DISCORD_CONTENT_MAX - 120; i++)
 			if (r->channels[i].state == RC_FAILED)
@@ -871,16 +881,49 @@ recalc_fail(struct recalc_channel *c, const char *what, const char *error)
 }
 
 static void
+on_recalc_retry(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	struct recalc_channel *c = t->data;
+	c->waiting = 0;
+	recalc_channel_step(c);
+}
+
+/* A Redis step failed: start the channel over later, or give it up. */
+static void
+recalc_redis_failed(struct recalc_channel *c, const char *error)
+{
+	if (++c->attempts >= RECALC_ATTEMPTS || bot_stopping(c->job->bot)) {
+		recalc_fail(c, "Redis", error);
+		recalc_channel_step(c);
+		return;
+	}
+	log_warn("manage",
+	         "recalculation of channel %llu: Redis failed (%s); starting it over in %d s",
+	         (unsigned long long)c->id, error, RECALC_RETRY_MS / 1000);
+	c->state = RC_BEGIN;
+	c->before = 0;
+	c->newest = 0;
+	c->first_ask = 0;
+	c->last_page = 0;
+	c->counted = 0;
+	c->waiting = 1;
+	loop_timer_init(&c->retry, on_recalc_retry, c);
+	loop_timer_start(bot_loop(c->job->bot), &c->retry, RECALC_RETRY_MS);
+}
+
+static void
 on_recalc_begun(void *data, long long value, const char *error)
 {
 	(void)value;
 	struct recalc_channel *c = data;
 	if (recalc_closing(c))
 		return;
-	if (error)
-		recalc_fail(c, "Redis", error);
-	else
-		c->state = RC_PAGE;
+	if (error) {
+		recalc_redis_failed(c, error);
+		return;
+	}
+	c->state = RC_PAGE;
 	recalc_channel_step(c);
 }
 
@@ -932,11 +975,11 @@ on_recalc_added(void *data, long long value, const char *error)
 	if (recalc_closing(c))
 		return;
 	if (error) {
-		recalc_fail(c, "Redis", error);
-	} else {
-		c->counted += c->page_count;
-		c->state = c->last_page ? RC_COMMIT : RC_PAGE;
+		recalc_redis_failed(c, error);
+		return;
 	}
+	c->counted += c->page_count;
+	c->state = c->last_page ? RC_COMMIT : RC_PAGE;
 	recalc_channel_step(c);
 }
 
@@ -947,11 +990,11 @@ on_recalc_committed(void *data, long long value, const char *error)
 	if (recalc_closing(c))
 		return;
 	if (error) {
-		recalc_fail(c, "Redis", error);
-	} else {
-		c->merged = value;
-		c->state = RC_DONE;
+		recalc_redis_failed(c, error);
+		return;
 	}
+	c->merged = value;
+	c->state = RC_DONE;
 	recalc_channel_step(c);
 }
 
@@ -1118,7 +1161,14 @@ manage_free(struct bot *b)
 	if (m->recalc) {
 		/* its pending callbacks free it (recalc_closing); the timer
 		 * goes now */
-		loop_timer_stop(bot_loop(b), &m->recalc->progress);
+		struct recalc *r = m->recalc;
+		loop_timer_stop(bot_loop(b), &r->progress);
+		for (size_t i = 0; i < r->n; i++)
+			if (r->channels[i].waiting) {
+				loop_timer_stop(bot_loop(b), &r->channels[i].retry);
+				r->channels[i].waiting = 0;
+				r->active--;
+			}
 		if (m->recalc->active == 0) {
 			mem_free(m->recalc->channels);
 			mem_free(m->recalc);

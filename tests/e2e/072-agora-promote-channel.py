@@ -7,9 +7,10 @@ Proves, with the real ./agora against the emulator, PostgreSQL and Redis:
      a member without admin rights is refused;
   2. a tracked proposed channel is moved under PERMANENT_CHANNEL_CATEGORY_ID
      (PATCH parent_id, with an audit-log reason), tracked_channels says
-     "permanent", templates/promoted_channel_announcement.md is posted as
-     an embed to PUBLIC_ANNOUNCEMENT_CHANNEL_ID ({channel} filled in, no
-     pings), and the admin's ephemeral reply says so;
+     "permanent" (and the set in memory: promoting it again is refused),
+     templates/promoted_channel_announcement.md is posted as an embed to
+     PUBLIC_ANNOUNCEMENT_CHANNEL_ID ({channel} filled in, no pings), and
+     the admin's ephemeral reply says so;
   3. its statistics keep counting: messages after the promotion add to the
      same Redis total (kept from before), and the channel moves from the
      proposed report to the permanent one;
@@ -107,6 +108,9 @@ def main():
             assert e["description"].startswith("**<#%s> is now a permanent channel!**" % X), e
             assert "Thanks to everyone who kept it active." in e["description"], e
             assert posts[0]["allowed_mentions"] == {"parse": []}, posts[0]
+            # the set in memory knows at once: a second promotion is refused
+            text = promote(emu, X)
+            assert "already a permanent channel" in text, text
 
             # 3. still counting, now in the permanent report
             emu.inject_messages(3, channel_id=X)
