@@ -76,6 +76,8 @@ struct cache {
 
 	enum cache_state state;
 	int closing;
+	int callback_depth;        /* inside a callback of ours: cache_free defers */
+	struct loop_defer release; /* frees the memory after such a cache_free */
 	struct net_resolve resolve;
 	redisAsyncContext *ac;
 	struct loop_watch watch;
@@ -114,6 +116,7 @@ struct cache {
 static void cache_start_connect(struct cache *c);
 static void cache_pump(struct cache *c);
 static void cache_pressure(struct cache *c);
+static void cache_release(struct loop *loop, struct loop_defer *d);
 static void cache_owe_reply(struct cache *c);
 static int cache_watchdog_period(const struct cache *c);
 
@@ -166,8 +169,11 @@ cache_ev_del_write(void *privdata)
 static void
 cache_notify(struct cache *c, int connected)
 {
-	if (c->on_state && !c->closing)
+	if (c->on_state && !c->closing) {
+		c->callback_depth++;
 		c->on_state(c->state_data, connected, connected ? NULL : c->error);
+		c->callback_depth--;
+	}
 }
 
 /* hiredis is freeing the context: every pending callback has run. */
@@ -603,7 +609,7 @@ cache_batch_acked(redisAsyncContext *ac, void *r, void *privdata)
 static void
 cache_pump(struct cache *c)
 {
-	while (c->state == CACHE_READY && c->ac && c->sent < c->count &&
+	while (!c->closing && c->state == CACHE_READY && c->ac && c->sent < c->count &&
 	       c->batches_in_flight < CACHE_MAX_BATCHES) {
 		size_t n = c->count - c->sent;
 		if (n > CACHE_BATCH_MAX)
@@ -646,8 +652,11 @@ cache_pressure(struct cache *c)
 	c->paused = want;
 	if (want)
 		c->pauses++;
-	if (c->on_pressure)
+	if (c->on_pressure) {
+		c->callback_depth++;
 		c->on_pressure(c->pressure_data, want);
+		c->callback_depth--;
+	}
 }
 
 void
@@ -731,6 +740,8 @@ static void
 cache_req_finish(struct cache_req *q, const redisReply *reply)
 {
 	const char *error = q->error[0] ? q->error : NULL;
+	struct cache *c = q->c;
+	c->callback_depth++;
 	switch (q->kind) {
 	case CACHE_REQ_STATS:
 		q->stats_fn(q->data, error ? NULL : &q->stats, error);
@@ -745,6 +756,7 @@ cache_req_finish(struct cache_req *q, const redisReply *reply)
 		q->pipeline_fn(q->data, (size_t)q->replies, error);
 		break;
 	}
+	c->callback_depth--;
 	mem_free(q);
 }
 
@@ -1049,6 +1061,7 @@ cache_new(struct loop *loop, const struct cache_config *config)
 	net_resolve_init(&c->resolve);
 	loop_watch_init(&c->watch, cache_io, c);
 	loop_timer_init(&c->connect_timer, cache_connect_timeout, c);
+	loop_defer_init(&c->release, cache_release, c);
 	loop_timer_init(&c->kick, cache_kick, c);
 	loop_timer_init(&c->watchdog, cache_watchdog, c);
 	c->state = CACHE_IDLE;
@@ -1056,10 +1069,23 @@ cache_new(struct loop *loop, const struct cache_config *config)
 	return c;
 }
 
+/* The memory itself: at once, or deferred when cache_free ran inside one
+ * of our callbacks (hiredis, and the frames below, still hold c). */
+static void
+cache_release(struct loop *loop, struct loop_defer *d)
+{
+	(void)loop;
+	struct cache *c = d->data;
+	buf_free(&c->batch);
+	mem_free(c->ring);
+	mem_free(c->host);
+	mem_free(c);
+}
+
 void
 cache_free(struct cache *c)
 {
-	if (!c)
+	if (!c || c->closing)
 		return;
 	c->closing = 1;
 	loop_timer_stop(c->loop, &c->connect_timer);
@@ -1079,10 +1105,11 @@ cache_free(struct cache *c)
 	if (c->count)
 		log_warn("cache", "closing with %zu message records not written to Redis",
 		         c->count);
-	buf_free(&c->batch);
-	mem_free(c->ring);
-	mem_free(c->host);
-	mem_free(c);
+	/* as ws and db do: never free ourselves under our own callback */
+	if (c->callback_depth > 0)
+		loop_defer(c->loop, &c->release);
+	else
+		cache_release(c->loop, &c->release);
 }
 
 int

@@ -94,8 +94,9 @@ struct cache_config {
 /* Copies config and starts connecting. NULL when out of memory or no host. */
 struct cache *cache_new(struct loop *loop, const struct cache_config *config);
 /* Closes the connection; every pending callback runs once, now, with
- * "cache closed"; unsent records are dropped (logged). Never from inside
- * a cache callback. */
+ * "cache closed"; unsent records are dropped (logged). Safe from inside
+ * any cache callback (the memory then goes in a deferred call, as ws_free
+ * and db_free do). */
 void cache_free(struct cache *c);
 
 int cache_connected(const struct cache *c);

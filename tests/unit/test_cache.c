@@ -1050,3 +1050,43 @@ TEST(cache_wrong_type_key_fails_its_group_only)
 	cache_free(c);
 	loop_free(loop);
 }
+
+/* cache_free from inside a cache callback (a PING's answer) while more
+ * replies are owed: each callback still runs once, the rest with "cache
+ * closed", and nothing touches freed memory (the ASan build checks). */
+static struct cache *free_inside_cache;
+static struct cache_test_done free_inside_done[3];
+
+static void
+cache_free_inside_fn(void *data, long long value, const char *error)
+{
+	cache_test_done_fn(data, value, error);
+	if (data == &free_inside_done[0])
+		cache_free(free_inside_cache);
+}
+
+TEST(cache_free_inside_its_own_callback)
+{
+	struct loop *loop = loop_new();
+	free_inside_cache = cache_test_open(loop, "cache_free_inside_its_own_callback", 0);
+	if (!free_inside_cache) {
+		loop_free(loop);
+		return;
+	}
+	memset(free_inside_done, 0, sizeof free_inside_done);
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(cache_ping(free_inside_cache, cache_free_inside_fn, &free_inside_done[i]),
+		          0);
+	cache_record_message(free_inside_cache, 1, 2, 3); /* one record left unsent */
+	int never = 0;
+	services_wait(loop, &never, 300);
+	CHECK_INT(free_inside_done[0].done, 1);
+	CHECK_STR(free_inside_done[0].error, "");
+	for (int i = 1; i < 3; i++) {
+		CHECK_INT(free_inside_done[i].done, 1);
+		/* answered already in the same read, or failed by the free */
+		CHECK(free_inside_done[i].error[0] == '\0' ||
+		      strcmp(free_inside_done[i].error, "cache closed") == 0);
+	}
+	loop_free(loop);
+}
