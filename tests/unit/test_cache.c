@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -489,6 +490,16 @@ struct cache_shape {
 	int failure_lines;
 };
 
+/* CPU time of this process (user + system), in ms. */
+static long
+cache_cpu_ms(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	       (long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
 static void
 cache_shape_begin(struct cache_shape *s, const char *name)
 {
@@ -546,14 +557,17 @@ TEST(cache_backoff_when_refused)
 	struct loop *loop = loop_new();
 	struct cache *c = cache_shape_open(loop, port);
 	int never = 0;
+	long cpu0 = cache_cpu_ms();
 	services_wait(loop, &never, CACHE_SHAPE_WINDOW_MS);
+	long cpu_ms = cache_cpu_ms() - cpu0;
 	unsigned long tries = cache_connect_attempts(c);
 	cache_free(c);
 	loop_free(loop);
 	int lines = cache_shape_lines(&s, "cannot connect to Redis");
 	cache_shape_end(&s);
-	printf("    refused: %lu attempts in %d ms, %d log lines\n", tries, CACHE_SHAPE_WINDOW_MS,
-	       lines);
+	printf("    refused: %lu attempts in %d ms, %d log lines, %ld ms CPU\n", tries,
+	       CACHE_SHAPE_WINDOW_MS, lines, cpu_ms);
+	CHECK(cpu_ms < CACHE_SHAPE_WINDOW_MS / 4); /* was 100% of a core */
 	CHECK(tries >= 2);
 	CHECK(tries <= CACHE_SHAPE_MAX_TRIES);
 	CHECK_INT(lines, 1);
@@ -592,7 +606,9 @@ TEST(cache_backoff_when_accepted_and_closed)
 	CHECK_INT(loop_watch_start(loop, &sl.watch, fd, POLLIN), 0);
 	struct cache *c = cache_shape_open(loop, port);
 	int never = 0;
+	long cpu0 = cache_cpu_ms();
 	services_wait(loop, &never, CACHE_SHAPE_WINDOW_MS);
+	long cpu_ms = cache_cpu_ms() - cpu0;
 	unsigned long tries = cache_connect_attempts(c);
 	CHECK(!cache_connected(c));
 	cache_free(c);
@@ -602,8 +618,9 @@ TEST(cache_backoff_when_accepted_and_closed)
 	int lines = cache_shape_lines(&s, "cannot connect to Redis");
 	cache_shape_end(&s);
 	printf("    accepted and closed: %lu attempts (%d accepted by the server) in %d ms, %d "
-	       "log lines\n",
-	       tries, sl.accepted, CACHE_SHAPE_WINDOW_MS, lines);
+	       "log lines, %ld ms CPU\n",
+	       tries, sl.accepted, CACHE_SHAPE_WINDOW_MS, lines, cpu_ms);
+	CHECK(cpu_ms < CACHE_SHAPE_WINDOW_MS / 4);
 	CHECK(sl.accepted >= 2);
 	CHECK(sl.accepted <= CACHE_SHAPE_MAX_TRIES);
 	CHECK(tries <= CACHE_SHAPE_MAX_TRIES);
@@ -673,7 +690,9 @@ TEST(cache_backoff_when_maxclients)
 	struct loop *loop = loop_new();
 	struct cache *c = cache_shape_open(loop, port);
 	int never = 0;
+	long cpu0 = cache_cpu_ms();
 	services_wait(loop, &never, CACHE_SHAPE_WINDOW_MS);
+	long cpu_ms = cache_cpu_ms() - cpu0;
 	unsigned long tries = cache_connect_attempts(c);
 	CHECK(!cache_connected(c));
 	int lines = cache_shape_lines(&s, "cannot connect to Redis");
@@ -689,8 +708,9 @@ TEST(cache_backoff_when_maxclients)
 	cache_shape_end(&s);
 	kill(redis, SIGTERM);
 	waitpid(redis, NULL, 0);
-	printf("    maxclients: %lu attempts in %d ms, %d log lines\n", tries,
-	       CACHE_SHAPE_WINDOW_MS, lines);
+	printf("    maxclients: %lu attempts in %d ms, %d log lines, %ld ms CPU\n", tries,
+	       CACHE_SHAPE_WINDOW_MS, lines, cpu_ms);
+	CHECK(cpu_ms < CACHE_SHAPE_WINDOW_MS / 4);
 	CHECK(tries >= 2);
 	CHECK(tries <= CACHE_SHAPE_MAX_TRIES);
 	CHECK_INT(lines, 1);
