@@ -87,8 +87,11 @@ $(OUT)/unitobj/replay_%.o: tests/fuzz/fuzz_%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DLLVMFuzzerTestOneInput=fuzz_one_$* -c -o $@ $<
 
+# the unit runner counts every malloc/calloc/realloc of the process,
+# hiredis's and libc's included (tests/unit/test_hotpath.c's __wrap_*)
+UNIT_WRAP := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
 $(OUT)/unit: $(UNIT_OBJ) $(REPLAY_OBJ) $(LIB_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(UNIT_WRAP) -o $@ $^ $(LIBS)
 
 # ---- tools (build/jsoncheck ...), linked like the bot
 $(OUT)/%: tests/tools/%.c $(LIB_OBJ)

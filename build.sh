@@ -413,6 +413,9 @@ bench)
 	BENCH_PARTS="$BUILD/bench/bench_ingest_parts" /usr/bin/python3 bench/ingest.py
 	# the stats task and /recalculate_stats (issue 13.8; BENCH_RUNS)
 	/usr/bin/python3 bench/activity.py
+	# allocations per message once warm (the unit runner counts every one)
+	make_target "$BUILD/musl" "$CACHE/deps/musl" musl-gcc "$MUSL_CFLAGS" unit
+	"$BUILD/musl/unit" hotpath_counting 2>&1 | grep -E '^hot path|passed'
 	;;
 demo)
 	# what the tour runs: PostgreSQL, Redis, the emulator (aiohttp, openssl

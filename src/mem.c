@@ -8,10 +8,12 @@
 /* -1: never fail; otherwise the number of allocations still allowed */
 static long fail_countdown = -1;
 static long allocations_since_reset;
+static unsigned long long allocations_total;
 
 static int
 should_fail(void)
 {
+	allocations_total++;
 	if (fail_countdown < 0) {
 		allocations_since_reset++;
 		return 0;
@@ -89,4 +91,10 @@ mem_fail_after(long n)
 	allocations_since_reset = 0;
 	fail_countdown = n;
 	return done;
+}
+
+unsigned long long
+mem_allocations(void)
+{
+	return allocations_total;
 }

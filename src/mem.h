@@ -32,4 +32,9 @@ char *mem_strndup(const char *s, size_t len);
  * call, so a sweep knows when it has covered every allocation. */
 long mem_fail_after(long n);
 
+/* Allocations asked for since the start (alloc, calloc and realloc, NULL
+ * answers included): what benchmarks and the hot-path test read to show
+ * that counting a message allocates nothing once warm. */
+unsigned long long mem_allocations(void);
+
 #endif
