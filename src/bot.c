@@ -258,7 +258,11 @@ dispatch_interaction(struct bot *b, const struct json_value *d)
 		return;
 	}
 	if (it.guild_id != b->cfg->guild_id) {
-		reply_message(b, &it, "Agora works only inside its server.", NULL, 1);
+		/* an autocomplete can only be answered with choices (type 8) */
+		if (it.type == INTERACTION_AUTOCOMPLETE)
+			reply_autocomplete(b, &it, NULL, 0);
+		else
+			reply_message(b, &it, "Agora works only inside its server.", NULL, 1);
 		return;
 	}
 	if (it.type == INTERACTION_COMMAND) {

@@ -128,7 +128,8 @@ issue(struct admin_job *j, enum admin_state next)
 {
 	struct bot *b = j->bot;
 	struct db *db = bot_db(b);
-	char text[DISCORD_CONTENT_MAX + 1];
+	/* Discord's limit counts characters; a character is up to 4 bytes */
+	char text[DISCORD_CONTENT_MAX * 4 + 1];
 	j->state = next;
 	switch (next) {
 	case ADMIN_START:
@@ -137,11 +138,20 @@ issue(struct admin_job *j, enum admin_state next)
 		job_db(b, &j->later, store_report_get(db, j->id, on_db, j), on_db, j);
 		return;
 	case ADMIN_DM:
-		if (j->resolve)
-			snprintf(text, sizeof text, "Your report has been resolved. %s",
-			         j->explanation);
-		else
-			snprintf(text, sizeof text, "Your report is being investigated.");
+		if (!j->resolve) {
+			reply_dm(b, j->reporter, "Your report is being investigated.", NULL, on_dm,
+			         j);
+			return;
+		}
+		snprintf(text, sizeof text, "Your report has been resolved. %s", j->explanation);
+		if (discord_text_length(text, strlen(text)) > DISCORD_CONTENT_MAX) {
+			/* too long for a message's content (2,000 UTF-16 units: 1,000
+			 * characters outside the BMP are 2,000 alone): the
+			 * explanation goes whole into an embed (4,096) instead */
+			struct discord_embed e = {.description = j->explanation};
+			reply_dm(b, j->reporter, "Your report has been resolved.", &e, on_dm, j);
+			return;
+		}
 		reply_dm(b, j->reporter, text, NULL, on_dm, j);
 		return;
 	case ADMIN_STATUS:

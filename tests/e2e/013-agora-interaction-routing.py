@@ -120,6 +120,14 @@ def main():
                 r = it["responses"][0]
                 assert r["type"] == 4 and r["data"]["flags"] & 64, r
                 assert "only inside its server" in r["data"]["content"], r
+            # an autocomplete there gets the only answer it can take: no choices
+            inj = emu.inject_slash("resolve_report", {"report_id": "1"}, autocomplete=True,
+                                   focused="report_id", channel_id="1299999999999999998",
+                                   user_id=ADMIN_USER, permissions=ADMIN_PERMISSIONS)
+            it = Control.wait_for(lambda: (lambda i: i if i["responses"] else None)(
+                emu.interaction(inj["id"])), timeout=5, what="the autocomplete in another guild")
+            assert it["responses"][0]["type"] == 8, it["responses"]
+            assert it["choices"] == [], it["choices"]
             after = bot.log_text()[len(before):]
             assert "/resolve_report from user" not in after and "/status from user" not in after, after
     print("ok")

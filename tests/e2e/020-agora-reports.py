@@ -259,6 +259,18 @@ def main():
             Control.wait_for(lambda: stored_queue_id() == q4["id"], timeout=5,
                              what="the new queue message saved")
             assert "[#1]" not in q4["embeds"][0]["description"]
+
+            # a 1,000-character explanation of 4-byte characters reaches
+            # the reporter whole (the DM is sized in bytes, not characters)
+            long_text = "\U0001D11E" * 1000
+            text = admin(emu, "resolve_report", {"report_id": 3, "explanation": long_text})
+            assert "resolved" in text, text
+            # 2,031 UTF-16 units do not fit a message's content (2,000): the
+            # explanation comes whole in an embed
+            dm = [m for c in emu.get("/channels") if c.get("dm_user_id") == MEMBER_USER
+                  for m in emu.messages(c["id"])][-1]
+            assert dm["content"] == "Your report has been resolved.", dm["content"]
+            assert dm["embeds"][0]["description"] == long_text, len(dm["embeds"][0]["description"])
         assert bot2.status == 0, bot2.status
     print("ok")
 
