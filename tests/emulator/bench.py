@@ -208,6 +208,46 @@ async def bench_stream_state(self, request):
     return web.json_response(getattr(self, "bench_trickle", None))
 
 
+async def bench_dispatch(self, request):
+    """POST /bench/dispatch {event, data, session_id?}: one dispatch to the
+    session exactly as given (no intent filtering: a large GUILD_CREATE
+    with members reaches a bot without GUILD_MEMBERS). {bytes}."""
+    b = await self.body(request)
+    s = pick_session(self.gw, b.get("session_id"))
+    d = b.get("data")
+    if d is None:
+        d = big_guild(self.state, b["big_guild"], int(b.get("channels", 500)), int(b.get("members", 2000)))
+    await self.gw.send_dispatch(s, b["event"], d)
+    raw = json.dumps({"op": 0, "t": b["event"], "s": s.seq, "d": d}, separators=(",", ":"))
+    return web.json_response({"bytes": len(raw), "channels": len(d.get("channels", [])),
+                              "members": len(d.get("members", []))})
+
+
+def big_guild(state, gid, channels, members):
+    """The guild's GUILD_CREATE d grown by `channels` text channels (topics,
+    overwrites) and `members` members: about 1 MB for 500 and 2,000."""
+    rng = random.Random(7)
+    g = state.guild_create_payload(gid)
+    roles = [r["id"] for r in g.get("roles", [])]
+    for i in range(channels):
+        g["channels"].append({
+            "id": str(1229000000000000000 + i), "type": 0, "name": "channel-%d" % i, "position": i + 20,
+            "parent_id": None, "topic": sentence(rng, 60, 120)[:1000], "nsfw": False,
+            "rate_limit_per_user": 0, "last_message_id": str(1578000000000000000 + i), "flags": 0,
+            "permission_overwrites": [{"id": r, "type": 0, "allow": "1024", "deny": "2048"} for r in roles[:3]]})
+    for i in range(members):
+        g["members"].append({
+            "user": {"id": str(1301000000000000000 + i), "username": "member%d" % i,
+                     "global_name": "Member %d" % i, "discriminator": "0",
+                     "avatar": "%032x" % rng.getrandbits(128), "public_flags": 0},
+            "roles": rng.sample(roles, min(len(roles), 2)), "joined_at": "2025-03-01T12:00:00.000000+00:00",
+            "nick": None, "deaf": False, "mute": False, "flags": 0, "pending": False,
+            "premium_since": None, "communication_disabled_until": None, "avatar": None})
+    g["member_count"] = len(g["members"])
+    return g
+
+
 def add_bench_routes(self, r):
+    r.add_post("/bench/dispatch", self.bench_dispatch)
     r.add_post("/bench/stream", self.bench_stream)
     r.add_get("/bench/stream", self.bench_stream_state)

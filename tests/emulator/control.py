@@ -795,5 +795,5 @@ Control.iso_ms = staticmethod(iso_ms)
 # ------------------------------------------------------------------ benchmark streams (bench.py)
 from . import bench as _bench  # noqa: E402
 
-for _f in (_bench.bench_stream, _bench.bench_stream_state, _bench.add_bench_routes):
+for _f in (_bench.bench_stream, _bench.bench_stream_state, _bench.bench_dispatch, _bench.add_bench_routes):
     setattr(Control, _f.__name__, _f)
