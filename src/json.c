@@ -25,6 +25,8 @@ struct json_arena_block {
  * of text) needs 4-6 KB of nodes and strings, so one block usually holds a
  * whole document. */
 #define ARENA_MIN_BLOCK 8192
+/* an arena past this is given back after a much smaller text (arena_reset) */
+#define JSON_ARENA_KEEP (2 * 1024 * 1024)
 
 /* Everything in the arena is kept 8-byte aligned, for the nodes. */
 #define ARENA_ALIGN(n) (((n) + 7) & ~(size_t)7)
@@ -107,8 +109,16 @@ arena_alloc(struct json_doc *doc, size_t size)
  * the same size fits in one block and parses without allocating; if that
  * allocation fails the old blocks are simply reused. */
 static void
-arena_reset(struct json_doc *doc)
+arena_reset(struct json_doc *doc, size_t len)
 {
+	/* a text far smaller than the arena a big one left behind (a
+	 * GUILD_CREATE of a MiB) gives that memory back: the arena grows
+	 * again from this text's size, and small documents never get here */
+	size_t cap = arena_capacity(doc);
+	if (cap > JSON_ARENA_KEEP && len < cap / 16) {
+		json_doc_free(doc);
+		return;
+	}
 	if (doc->blocks && doc->blocks->next) {
 		size_t total = arena_capacity(doc);
 		struct json_arena_block *b = NULL;
@@ -791,7 +801,7 @@ json_parse(struct json_doc *doc, const char *text, size_t len)
 	                    (const unsigned char *)text + len};
 	doc->error[0] = '\0';
 	doc->error_offset = 0;
-	arena_reset(doc);
+	arena_reset(doc, len);
 	if (len > doc->max_input) {
 		ps.p += doc->max_input;
 		return fail(&ps, ps.p, "text larger than the limit");

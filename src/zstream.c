@@ -10,6 +10,8 @@
 /* Output is inflated in steps of at most this much buffer growth, so a
  * small payload never reserves the whole limit up front. */
 #define ZSTREAM_STEP (64 * 1024)
+/* A payload buffer larger than this is freed once its payload is read. */
+#define ZSTREAM_KEEP (256 * 1024)
 
 /* the Z_SYNC_FLUSH marker: an empty stored block (RFC 1951 3.2.4) */
 static const uint8_t zstream_marker[4] = {0x00, 0x00, 0xff, 0xff};
@@ -90,6 +92,10 @@ zstream_feed(struct zstream *zs, const void *data, size_t len)
 	if (zs->failed)
 		return ZSTREAM_ERR;
 	if (zs->payload_done) {
+		/* a big payload's buffer (a GUILD_CREATE of a MiB) is given
+		 * back rather than kept for the small ones that follow */
+		if (zs->out.cap > ZSTREAM_KEEP)
+			buf_free(&zs->out);
 		buf_reset(&zs->out);
 		zs->payload_done = 0;
 	}
