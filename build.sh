@@ -413,6 +413,8 @@ bench)
 	BENCH_PARTS="$BUILD/bench/bench_ingest_parts" /usr/bin/python3 bench/ingest.py
 	# start CPU to READY, RSS with a ~1 MB GUILD_CREATE, binary size (13.6)
 	/usr/bin/python3 bench/startup.py
+	# interaction latency: /status and a proposal's acknowledgement (13.7)
+	/usr/bin/python3 bench/latency.py
 	# the stats task and /recalculate_stats (issue 13.8; BENCH_RUNS)
 	/usr/bin/python3 bench/activity.py
 	# allocations per message once warm (the unit runner counts every one)
