@@ -112,6 +112,11 @@ $(OUT)/bench_json: $(OUT)/benchobj/simdjson_shim.o
 $(OUT)/bench_json: BENCH_LIBS += $(OUT)/benchobj/simdjson_shim.o -lsimdjson -lcjson -lstdc++
 $(OUT)/bench_json: CPPFLAGS += -DBENCH_REF
 endif
+ifeq ($(BENCH_REF),1)
+$(OUT)/bench_json_corpus: $(OUT)/benchobj/simdjson_corpus_shim.o
+$(OUT)/bench_json_corpus: BENCH_LIBS += $(OUT)/benchobj/simdjson_corpus_shim.o -lsimdjson -lcjson -lstdc++
+$(OUT)/bench_json_corpus: CPPFLAGS += -DBENCH_REF
+endif
 $(OUT)/benchobj/%.o: bench/%.cpp
 	@mkdir -p $(@D)
 	$(CXX) -O2 -std=c++17 -c -o $@ $<

@@ -314,6 +314,7 @@ def main():
             print("agora memory: RSS %d kB after READY, %d kB after the runs, peak (VmHWM) %d kB"
                   % (rss_ready, rss, hwm))
 
+        guild_payload = emu.guild(world.ids["GUILD_ID"])
         if not args.no_peer:
             results["peer"] = run_peer(emu, r, world, key, args, tmp)
 
@@ -326,6 +327,18 @@ def main():
             f.write(b'{"t":"MESSAGE_CREATE","s":%d,"op":0,"d":%s%d%s}\n'
                     % (i + 1, a, ebench.snowflake(int(time.time() * 1000), i), b))
     parts = run_parts(corpus, args.parts)
+    # the JSON parsers on varied payloads: these messages, a GUILD_CREATE
+    # of ~1.2 MB, heartbeat acks and a READY-sized hello
+    json_bin = args.parts and os.path.join(os.path.dirname(args.parts), "bench_json_corpus")
+    if json_bin and os.path.exists(json_bin):
+        big = ebench.grow_guild(guild_payload, 500, 2000)
+        with open(corpus, "ab") as f:
+            f.write(json.dumps({"t": "GUILD_CREATE", "s": 2, "op": 0, "d": big}, separators=(",", ":")).encode()
+                    + b"\n")
+            for i in range(100):
+                f.write(b'{"t":null,"s":null,"op":11,"d":null}\n')
+                f.write(b'{"t":null,"s":null,"op":10,"d":{"heartbeat_interval":41250}}\n')
+        print(subprocess.run([json_bin, corpus], capture_output=True, text=True, check=True).stdout, end="")
     cpu = med(results["burst"], "cpu_us")
     print("agora burst: %.0f messages per CPU-second of the bot (1e6 / CPU us per message; the goal's "
           "'one core' rate: the window's wall-clock rate above also waits for a shared, loaded machine)"
