@@ -726,13 +726,14 @@ recalc_show(struct recalc *r, const char *text, int final)
 		char where[200];
 		r->moved_to_admin = 1;
 		snprintf(where, sizeof where,
-		         "Still recalculating; Discord lets a reply be edited for 15 minutes only, "
-		         "so "
-		         "the progress and the result continue in <#%llu>.",
+		         "Still recalculating. A reply can be edited for 15 minutes only: the "
+		         "progress and the result continue in <#%llu>.",
 		         (unsigned long long)admin);
 		reply_edit(b, &r->it, where, NULL);
 	}
-	char mention[DISCORD_CONTENT_MAX + 1];
+	/* bytes for 2,000 characters of up to 4 bytes; discord_message_json
+	 * cuts the content to Discord's limit on a character boundary */
+	char mention[4 * DISCORD_CONTENT_MAX + 1];
 	snprintf(mention, sizeof mention, "<@%llu> /recalculate_stats: %s",
 	         (unsigned long long)r->it.user_id, text);
 	if (final) {
