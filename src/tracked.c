@@ -14,9 +14,16 @@ struct tracked_channel {
 	enum tracked_category category;
 };
 
+/* list holds the channels; slots indexes them by id (open addressing,
+ * linear probing: list index + 1, 0 empty), so the hot path's question,
+ * "is this message's channel tracked?", costs one hash and a probe or two
+ * whatever the count. slots has a power of two >= 2 * cap entries: it is
+ * sized when list grows, so an add or a removal never allocates. */
 struct tracked {
 	struct tracked_channel *list;
 	size_t count, cap;
+	uint32_t *slots;
+	size_t slot_mask; /* slot count - 1 */
 };
 
 struct tracked *
@@ -31,7 +38,39 @@ tracked_free(struct tracked *t)
 	if (!t)
 		return;
 	mem_free(t->list);
+	mem_free(t->slots);
 	mem_free(t);
+}
+
+/* murmur3's 64-bit finalizer: snowflakes' low bits are a counter and a
+ * process id, so they are mixed before masking */
+static size_t
+slot_of(uint64_t id, size_t mask)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdULL;
+	id ^= id >> 33;
+	return (size_t)id & mask;
+}
+
+static void
+index_put(struct tracked *t, size_t i)
+{
+	size_t at = slot_of(t->list[i].id, t->slot_mask);
+	while (t->slots[at])
+		at = (at + 1) & t->slot_mask;
+	t->slots[at] = (uint32_t)(i + 1);
+}
+
+/* Indexes list[0..count) again, in the slots there are (no allocation). */
+static void
+index_rebuild(struct tracked *t)
+{
+	if (!t->slots)
+		return;
+	memset(t->slots, 0, (t->slot_mask + 1) * sizeof *t->slots);
+	for (size_t i = 0; i < t->count; i++)
+		index_put(t, i);
 }
 
 static const char *
@@ -49,13 +88,25 @@ reserve(struct tracked *t, size_t n)
 	size_t cap = t->cap ? t->cap * 2 : 16;
 	while (cap < n)
 		cap *= 2;
-	if (cap > SIZE_MAX / sizeof *t->list)
+	size_t slots = 16;
+	while (slots < 2 * cap)
+		slots *= 2;
+	if (cap > UINT32_MAX / 4 || slots > SIZE_MAX / sizeof *t->slots)
 		return -1;
-	struct tracked_channel *l = mem_realloc(t->list, cap * sizeof *l);
-	if (!l)
+	uint32_t *index = mem_calloc(slots, sizeof *index);
+	if (!index)
 		return -1;
+	struct tracked_channel *l = mem_reallocarray(t->list, cap, sizeof *l);
+	if (!l) {
+		mem_free(index);
+		return -1;
+	}
+	mem_free(t->slots);
+	t->slots = index;
+	t->slot_mask = slots - 1;
 	t->list = l;
 	t->cap = cap;
+	index_rebuild(t);
 	return 0;
 }
 
@@ -79,15 +130,19 @@ tracked_load(struct bot *b, const struct db_reply *reply)
 		                                     : TRACKED_PROPOSED;
 		t->count++;
 	}
+	index_rebuild(t);
 	return 0;
 }
 
 static struct tracked_channel *
 find(struct tracked *t, uint64_t channel_id)
 {
-	for (size_t i = 0; i < t->count; i++)
-		if (t->list[i].id == channel_id)
-			return &t->list[i];
+	if (!t->slots)
+		return NULL;
+	for (size_t at = slot_of(channel_id, t->slot_mask); t->slots[at];
+	     at = (at + 1) & t->slot_mask)
+		if (t->list[t->slots[at] - 1].id == channel_id)
+			return &t->list[t->slots[at] - 1];
 	return NULL;
 }
 
@@ -139,6 +194,7 @@ tracked_add(struct bot *b, uint64_t channel_id, enum tracked_category category, 
 		}
 		c = &t->list[t->count++];
 		c->id = channel_id;
+		index_put(t, t->count - 1);
 	}
 	c->category = category;
 	struct db *db = bot_db(b);
@@ -156,8 +212,10 @@ tracked_remove(struct bot *b, uint64_t channel_id, db_query_fn *fn, void *data)
 {
 	struct tracked *t = bot_tracked(b);
 	struct tracked_channel *c = find(t, channel_id);
-	if (c)
+	if (c) {
 		*c = t->list[--t->count]; /* order does not matter */
+		index_rebuild(t);         /* removals are rare: admins' commands */
+	}
 	struct db *db = bot_db(b);
 	if (!fn) {
 		fn = on_logged;

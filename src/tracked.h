@@ -5,8 +5,8 @@
  * proposal adds one, /promote_channel moves one, /refresh_channels
  * rebuilds it), so it lives here, a layer below them.
  *
- * Membership answers from memory (O(n) over at most a few hundred: the
- * guild's channel cap is 500). Changes update memory at once and the
+ * Membership answers from memory in O(1) (a hash index over the list).
+ * Changes update memory at once and the
  * table through store; fn runs exactly once with the database outcome. */
 #ifndef AGORA_TRACKED_H
 #define AGORA_TRACKED_H

@@ -23,6 +23,8 @@
 #include "loop.h"
 #include "reply.h"
 #include "test.h"
+#include "tracked.h"
+#include "mem.h"
 
 #define GUILD_ID 1200000000000000001ULL
 
@@ -456,4 +458,63 @@ TEST(bot_refused_calls_answer_once_later_and_at_teardown)
 	CHECK_INT(db_answers, 2);
 	loop_free(f.loop);
 	json_doc_free(&f.doc);
+}
+
+/* ---- the tracked-channel set (tracked.c): membership by hash, exact
+ * through adds, category changes and removals; a lookup allocates nothing */
+
+static int tracked_answers;
+static void
+on_tracked_saved(void *data, const struct db_reply *reply)
+{
+	(void)data;
+	(void)reply; /* no database in this fixture: every save fails, later */
+	tracked_answers++;
+}
+
+static int
+tracked_answered(void *arg)
+{
+	return tracked_answers >= *(int *)arg;
+}
+
+TEST(bot_tracked_set_is_exact_through_adds_moves_and_removals)
+{
+	struct fixture f;
+	if (fixture_start(&f) < 0)
+		return;
+	enum { N = 3000 };
+	const uint64_t base = 1250000000000000000ULL;
+	tracked_answers = 0;
+	for (uint64_t i = 0; i < N; i++)
+		CHECK_INT(tracked_add(f.b, base + i * 4194304, TRACKED_PROPOSED, on_tracked_saved,
+		                      NULL),
+		          0);
+	/* every third moves to permanent; every fifth is removed */
+	for (uint64_t i = 0; i < N; i += 3)
+		tracked_add(f.b, base + i * 4194304, TRACKED_PERMANENT, on_tracked_saved, NULL);
+	for (uint64_t i = 0; i < N; i += 5)
+		tracked_remove(f.b, base + i * 4194304, on_tracked_saved, NULL);
+	int want = N + N / 3 + N / 5; /* N is a multiple of 15 */
+	CHECK(test_run_until(f.loop, tracked_answered, &want, 10000));
+	CHECK_INT(tracked_answers, want); /* each change answered exactly once */
+
+	unsigned long long allocations = mem_allocations();
+	size_t present = 0;
+	int wrong = 0;
+	for (uint64_t i = 0; i < N; i++) {
+		enum tracked_category c = TRACKED_PROPOSED;
+		int in = tracked_contains(f.b, base + i * 4194304, &c);
+		present += in;
+		if (in != (i % 5 != 0) ||
+		    (in && c != (i % 3 == 0 ? TRACKED_PERMANENT : TRACKED_PROPOSED)))
+			wrong++;
+		/* ids next to tracked ones are not tracked */
+		wrong += tracked_contains(f.b, base + i * 4194304 + 1, NULL);
+	}
+	CHECK_INT(wrong, 0);
+	CHECK_INT(present, N - N / 5);
+	CHECK_INT(tracked_count(f.b), N - N / 5);
+	CHECK(mem_allocations() == allocations);
+	fixture_stop(&f);
 }
