@@ -145,7 +145,17 @@ async def main():
     loop.add_signal_handler(signal.SIGINT, stop.set)
     # stdin closing (the test ended, or died) stops us too
     loop.add_reader(0, lambda: stop.set() if not os.read(0, 64) else None)
+    # and so does the death of the process that started us (a test killed
+    # before it could close our stdin)
+    parent = os.getppid()
+
+    async def watch_parent():
+        while os.getppid() == parent:
+            await asyncio.sleep(0.5)
+        stop.set()
+    watcher = asyncio.ensure_future(watch_parent())
     await stop.wait()
+    watcher.cancel()
     await runner.cleanup()
 
 

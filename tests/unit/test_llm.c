@@ -3,6 +3,7 @@
  * name or its own failure text, exactly once, never from inside
  * llm_suggest; and the request the endpoint saw carries the model, the
  * messages, the tool, tool_choice and the bearer token. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +46,10 @@ fake_start(void)
 		return fake.failed ? -1 : 0;
 	fake.started = 1;
 	fake.failed = 1;
+	/* close-on-exec: no other child of the runner may keep the peer's
+	 * stdin open, or it would not see EOF (its signal to stop) */
 	int in[2], out[2];
-	if (pipe(in) < 0 || pipe(out) < 0)
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
 		return -1;
 	pid_t pid = fork();
 	if (pid == 0) {
