@@ -946,11 +946,18 @@ on_recalc_page(int status, const struct json_value *body, const char *error, voi
 	c->page_count = 0;
 	size_t got = json_len(body);
 	c->last_page = got < RECALC_PAGE;
-	/* newest first (docs: "Get Channel Messages") */
-	for (const struct json_value *m = json_first(body); m; m = json_next(m)) {
+	uint64_t before = c->before;
+	/* newest first (docs: "Get Channel Messages"); a page is never longer
+	 * than asked, and one that is is read only as far as page[] holds: the
+	 * rest comes again on the next page (before= moves only past what was
+	 * read) */
+	for (const struct json_value *m = json_first(body); m && c->page_count < RECALC_PAGE;
+	     m = json_next(m)) {
 		uint64_t id;
 		if (json_path_id(m, "id", &id) < 0)
 			continue;
+		if (before && id >= before)
+			continue; /* not older than the last page: counted already */
 		if (!c->before || id < c->before)
 			c->before = id;
 		int64_t t = scores_snowflake_time(id);
@@ -963,6 +970,13 @@ on_recalc_page(int status, const struct json_value *body, const char *error, voi
 		if (t > c->newest)
 			c->newest = t;
 		c->page[c->page_count++] = (struct cache_stats_message){id, t};
+	}
+	if (before && c->before >= before) {
+		/* no message older than the last page's oldest: paging would
+		 * never end, so this channel's history ends here */
+		log_warn("manage", "history of channel %llu did not move past %llu; stopping there",
+		         (unsigned long long)c->id, (unsigned long long)before);
+		c->last_page = 1;
 	}
 	c->state = RC_ADD;
 	recalc_channel_step(c);
