@@ -356,18 +356,40 @@ run_tests() {
 	AGORA_CACHE="$CACHE" tests/build/manifest.sh >"$BUILD/logs/manifest.log" 2>&1 || true
 	record "dependency pins" "$BUILD/logs/manifest.log"
 
-	# the Discord emulator's self-tests and the end-to-end tests against it
+	# The end-to-end tests of ./agora with the bot built under ASan + UBSan
+	# (glibc): memory errors and leaks in the whole program, exercised by
+	# real traffic, fail the run (an ASan report changes the exit status).
+	# They run beside the plain pass, with a PostgreSQL and Redis of their
+	# own: both passes mostly wait on the bot and the emulator, so together
+	# they take little more than one of them.
+	local asan_e2e_pid=
+	if [ "${AGORA_SKIP_ASAN:-0}" != 1 ]; then
+		make_target "$BUILD/asan" "$CACHE/deps/glibc" clang "$SANFLAGS" agora
+		(
+			unset AGORA_TEST_SERVICES_DIR # the first pass's; never stop those here
+			trap '[ -z "${AGORA_TEST_SERVICES_DIR:-}" ] || tests/services.sh stop >/dev/null 2>&1 || true' EXIT
+			services=$(tests/services.sh start) || {
+				echo "FAIL cannot start a second PostgreSQL and Redis"
+				echo "0 passed, 1 failed"
+				exit 1
+			}
+			eval "$services"
+			AGORA_BIN="$BUILD/asan/agora" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+				/usr/bin/python3 tests/e2e/run.py --only e2e -k agora- --logs "$BUILD/logs/e2e-asan"
+		) >"$BUILD/logs/e2e-asan.log" 2>&1 &
+		asan_e2e_pid=$!
+		trap 'kill $asan_e2e_pid 2>/dev/null; wait; tests/services.sh stop >/dev/null 2>&1 || true' EXIT
+	fi
+
+	# the Discord emulator's self-tests and the end-to-end tests against it,
+	# from an empty Redis (the unit tests above wrote to it)
+	redis-cli -h "$AGORA_TEST_REDIS_HOST" -p "$AGORA_TEST_REDIS_PORT" FLUSHALL >/dev/null
 	/usr/bin/python3 tests/e2e/run.py --logs "$BUILD/logs/e2e" >"$BUILD/logs/e2e.log" 2>&1 || true
 	record "emulator + end-to-end (tests/e2e/run.py)" "$BUILD/logs/e2e.log"
 
-	# the same end-to-end tests of ./agora with the bot built under ASan +
-	# UBSan (glibc): memory errors and leaks in the whole program, exercised
-	# by real traffic, fail the run (an ASan report changes the exit status)
-	if [ "${AGORA_SKIP_ASAN:-0}" != 1 ]; then
-		make_target "$BUILD/asan" "$CACHE/deps/glibc" clang "$SANFLAGS" agora
-		AGORA_BIN="$BUILD/asan/agora" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-			/usr/bin/python3 tests/e2e/run.py --only e2e -k agora- --logs "$BUILD/logs/e2e-asan" \
-			>"$BUILD/logs/e2e-asan.log" 2>&1 || true
+	if [ -n "$asan_e2e_pid" ]; then
+		wait "$asan_e2e_pid" || true
+		trap 'tests/services.sh stop >/dev/null 2>&1 || true' EXIT
 		record "end-to-end, agora under ASan+UBSan" "$BUILD/logs/e2e-asan.log"
 	fi
 

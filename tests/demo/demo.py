@@ -261,7 +261,10 @@ def main():
         print("demo: %s is missing: run ./build.sh first" % binary, file=sys.stderr)
         return 1
     os.environ["AGORA_BIN"] = binary
-    # SIGTERM (or a closed terminal) unwinds like Ctrl-C: everything stops
+    # SIGTERM (or a closed terminal) unwinds like Ctrl-C: everything stops.
+    # Ctrl-C itself too, even when started where SIGINT is ignored (a
+    # background job of a script inherits SIG_IGN, and Python then keeps it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     tmp = tempfile.mkdtemp(prefix="agora-demo-")
     services = None

@@ -424,6 +424,18 @@ count_rest(int status, const struct json_value *body, const char *error, void *d
 	CHECK(error != NULL);
 }
 
+struct count_wait {
+	int *count;
+	int want;
+};
+
+static int
+count_reached(void *arg)
+{
+	struct count_wait *w = arg;
+	return *w->count >= w->want;
+}
+
 TEST(bot_refused_calls_answer_once_later_and_at_teardown)
 {
 	struct fixture f;
@@ -439,7 +451,9 @@ TEST(bot_refused_calls_answer_once_later_and_at_teardown)
 	CHECK_INT(db_answers, 0);
 	CHECK_INT(rest_answers, 0);
 	CHECK_INT(jobs_pending(f.b), 2);
-	test_run_until(f.loop, never, NULL, 50);
+	struct count_wait one_db = {&db_answers, 1}, one_rest = {&rest_answers, 1};
+	CHECK(test_run_until(f.loop, count_reached, &one_db, 5000));
+	CHECK(test_run_until(f.loop, count_reached, &one_rest, 5000));
 	CHECK_INT(db_answers, 1);
 	CHECK_INT(rest_answers, 1);
 	CHECK_INT(jobs_pending(f.b), 0);
@@ -449,7 +463,8 @@ TEST(bot_refused_calls_answer_once_later_and_at_teardown)
 	/* a message that cannot be built answers later too */
 	reply_post(f.b, 1, NULL, NULL, count_rest, &rest_answers);
 	CHECK_INT(rest_answers, 1);
-	test_run_until(f.loop, never, NULL, 50);
+	struct count_wait two = {&rest_answers, 2};
+	CHECK(test_run_until(f.loop, count_reached, &two, 5000));
 	CHECK_INT(rest_answers, 2);
 	/* pending at teardown: answered once by bot_free */
 	job_db(f.b, &later, -1, count_db, &db_answers);
