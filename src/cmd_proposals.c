@@ -47,6 +47,7 @@
 #include "reply.h"
 #include "store.h"
 #include "template.h"
+#include "userlimit.h"
 
 /* Bounds on a channel idea, in characters (Discord's count): long enough
  * for any honest proposal, short enough that the admin embed's
@@ -60,27 +61,18 @@
 #define DOWNLOAD_TIMEOUT_MS 10000
 /* Per-member rate limit on /propose_* (issue 12.11): a member may start
  * PROPOSE_RATE_LIMIT proposals per PROPOSE_RATE_WINDOW_MINUTES (config),
- * so nobody can flood the admin channel. The table remembers the last
- * PROPOSE_RATE_USERS members (the slot of the oldest window is reused: a
- * flood of distinct members forgets a few counts, never grows memory). */
-#define PROPOSE_RATE_USERS 256
+ * so nobody can flood the admin channel (userlimit.h). */
 /* Queue lines: room kept at the end for "… and N more". */
 #define QUEUE_MORE_RESERVE 40
 #define QUEUE_NAME_MAX     60
 #define COLOR_BLUE         0x3498db
-
-struct propose_rate {
-	uint64_t user_id;
-	int64_t window_start_ms;
-	int count;
-};
 
 struct proposals_state {
 	struct llm *llm;
 	struct http_client *cdn;
 	struct templates templates;
 	int templates_loaded;
-	struct propose_rate rate[PROPOSE_RATE_USERS];
+	struct userlimit rate;
 };
 
 enum proposal_step {
@@ -415,32 +407,10 @@ step(struct proposal_job *j)
 static int
 rate_allows(struct bot *b, uint64_t user_id)
 {
-	struct proposals_state *s = state_of(b);
-	int64_t now = loop_now(bot_loop(b));
-	struct propose_rate *slot = NULL, *oldest = &s->rate[0];
-	for (size_t i = 0; i < PROPOSE_RATE_USERS; i++) {
-		if (s->rate[i].user_id == user_id) {
-			slot = &s->rate[i];
-			break;
-		}
-		if (s->rate[i].window_start_ms < oldest->window_start_ms)
-			oldest = &s->rate[i];
-	}
-	if (!slot) {
-		slot = oldest;
-		slot->user_id = user_id;
-		slot->window_start_ms = now;
-		slot->count = 0;
-	}
 	const struct config *cfg = bot_config(b);
-	if (now - slot->window_start_ms >= (int64_t)cfg->propose_rate_window_minutes * 60000) {
-		slot->window_start_ms = now;
-		slot->count = 0;
-	}
-	if (slot->count >= cfg->propose_rate_limit)
-		return 0;
-	slot->count++;
-	return 1;
+	return userlimit_allows(&state_of(b)->rate, user_id, loop_now(bot_loop(b)),
+	                        cfg->propose_rate_limit,
+	                        (int64_t)cfg->propose_rate_window_minutes * 60000);
 }
 
 static struct proposal_job *

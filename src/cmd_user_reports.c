@@ -40,9 +40,11 @@
 #include "job.h"
 #include "json.h"
 #include "log.h"
+#include "loop.h"
 #include "mem.h"
 #include "reply.h"
 #include "store.h"
+#include "userlimit.h"
 
 /* Characters of a description shown in the queue: enough to tell reports
  * apart, short enough for ~40 reports in one embed. */
@@ -237,6 +239,19 @@ cmd_report(struct bot *b, const struct interaction *it)
 		reply_message(b, it, "Please describe what happened.", NULL, 1);
 		return;
 	}
+	/* issue 12.11: one member cannot flood the admin channel */
+	const struct config *cfg = bot_config(b);
+	struct userlimit *limit = bot_feature_state(b, &feature_user_reports);
+	if (!userlimit_allows(limit, it->user_id, loop_now(bot_loop(b)), cfg->report_rate_limit,
+	                      (int64_t)cfg->report_rate_window_minutes * 60000)) {
+		log_info("reports", "report from user %llu refused: over REPORT_RATE_LIMIT",
+		         (unsigned long long)it->user_id);
+		reply_message(b, it,
+		              "You have sent several reports in a short time. Please wait a few "
+		              "minutes before sending another; the admins have the earlier ones.",
+		              NULL, 1);
+		return;
+	}
 	/* Discord sends the attachment's CDN url in data.resolved */
 	const char *url = json_path_str(interaction_attachment(it, "file"), "url");
 	struct report_job *j = mem_calloc(1, sizeof *j);
@@ -368,5 +383,6 @@ const struct bot_feature feature_user_reports = {
         .name = "user_reports",
         .commands = commands,
         .command_count = sizeof commands / sizeof commands[0],
+        .state_size = sizeof(struct userlimit), /* the per-member rate limit */
         .start = user_reports_start,
 };

@@ -40,6 +40,8 @@ struct config {
 	long llm_timeout_seconds;
 	long propose_rate_limit; /* proposals per member per window */
 	long propose_rate_window_minutes;
+	long report_rate_limit; /* reports per member per window */
+	long report_rate_window_minutes;
 
 	char *open_web_ui_url; /* NULL: no LLM endpoint configured */
 	char *open_web_ui_model;
