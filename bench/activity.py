@@ -5,7 +5,7 @@
   tests/e2e/071  the stats task over 10, 1,000 and 10,000 tracked channels:
                  Redis read time, and round trips measured through a proxy
                  that delays every reply;
-  tests/e2e/076  /recalculate_stats over 100,000 history messages: pages
+  tests/e2e/bench-recalculate-100k.py  /recalculate_stats over 100,000 history messages: pages
                  per second as a share of the emulator's global limit, 429s.
 
 Needs the services of tests/services.sh (AGORA_TEST_* in the environment)
@@ -41,7 +41,7 @@ def main():
     for _ in range(RUNS):
         for m in STATS.finditer(run("071-agora-stats-round-trips.py")):
             stats.setdefault(int(m[1]), []).append((int(m[2]), int(m[3]), float(m[5])))
-        m = RECALC.search(run("076-agora-recalculate-100k.py"))
+        m = RECALC.search(run("bench-recalculate-100k.py"))
         recalc.append((float(m[3]), int(m[4]), float(m[5]), int(m[6]), int(m[8])))
     print("activity (issue 13.8), medians of %d runs" % RUNS)
     for size in sorted(stats):

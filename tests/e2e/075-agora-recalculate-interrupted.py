@@ -114,6 +114,9 @@ def main():
         with Agora(os.path.join(tmp, "bot2"), emu, world, db=db) as bot:
             Control.wait_for(lambda: len(bot.embeds_titled(admin_channel, "Bot Online")) >= 2,
                              timeout=15, what="the second Bot Online")
+            # three bots said Bot Online in this test (migrate, bot, bot2):
+            # wait for this one's own session before injecting
+            bot.wait_log("slash commands", timeout=15)
             posted_before = len(emu.messages(admin_channel))
             old_ms = int(time.time() * 1000) - 14 * 60 * 1000 + 3000
             inj = emu.inject_slash("recalculate_stats", {"months_limit": 1}, user_id=ADMIN_USER,

@@ -203,7 +203,10 @@ class Agora:
                 if any(e.get("title") == title for e in m.get("embeds") or [])]
 
     def wait_online(self, timeout=15):
-        """Commands registered and "Bot Online" posted."""
+        """Commands registered and "Bot Online" posted, by THIS bot: an
+        earlier bot on the same emulator (a migration run, a restart) has
+        posted its own, so its own log line is what says its session is up."""
+        self.wait_log("slash commands", timeout=timeout)
         Control.wait_for(lambda: self.embeds_titled(self.world.admin_channel, "Bot Online"),
                          timeout=timeout, what="Bot Online in the admin channel")
         Control.wait_for(lambda: self.emu.commands().get(GUILD),
