@@ -14,12 +14,14 @@
 #include "health.h"
 #include "job.h"
 #include "json.h"
+#include "llm.h"
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
 #include "migrate.h"
 #include "reply.h"
 #include "store.h"
+#include "template.h"
 #include "tls.h"
 #include "tracked.h"
 #include "versions.h"
@@ -71,6 +73,11 @@ struct bot {
 	struct embeds *embeds;
 	struct tracked *tracked;
 	struct guild *guild;
+	/* read once at start for every feature: one read of TEMPLATES_DIR and
+	 * PROMPTS_DIR, one LLM client (its connection reused by all) */
+	struct templates templates;
+	int templates_loaded;
+	struct llm *llm;
 	bot_health_fn *health_check; /* set by a feature's start (cmd_core.c) */
 	/* each feature's state block, by its index in bot_features */
 	void **feature_state;
@@ -171,6 +178,18 @@ void
 bot_set_health_check(struct bot *b, bot_health_fn *fn)
 {
 	b->health_check = fn;
+}
+
+const struct templates *
+bot_templates(const struct bot *b)
+{
+	return &b->templates;
+}
+
+struct llm *
+bot_llm(struct bot *b)
+{
+	return b->llm;
 }
 
 struct jobs *
@@ -616,6 +635,25 @@ bot_start(struct bot *b, char *err, size_t err_len)
 	b->rest = rest_new(b->loop, &ro, err, err_len);
 	if (!b->rest)
 		return -1;
+	char why[512];
+	if (template_load(&b->templates, cfg->templates_dir, cfg->prompts_dir, why, sizeof why) <
+	    0) {
+		snprintf(err, err_len, "templates: %s", why);
+		return -1;
+	}
+	b->templates_loaded = 1;
+	struct llm_options lo = {
+	        .url = cfg->open_web_ui_url,
+	        .model = cfg->open_web_ui_model,
+	        .token = cfg->open_webui_token,
+	        .timeout_ms = (int)cfg->llm_timeout_seconds * 1000,
+	        .trust = b->trust,
+	};
+	b->llm = llm_new(b->loop, &lo);
+	if (!b->llm) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
 	/* in table order; bot_free frees exactly the ones that started */
 	for (; b->features_started < bot_feature_count; b->features_started++) {
 		const struct bot_feature *f = bot_features[b->features_started];
@@ -774,6 +812,7 @@ bot_free(struct bot *b)
 	for (size_t i = 0; i < b->features_started; i++)
 		if (bot_features[i]->free)
 			bot_features[i]->free(b);
+	llm_free(b->llm); /* pending suggestions call back now, bot_closing 1 */
 	gateway_free(b->gateway);
 	db_free(b->db);
 	cache_free(b->cache);
@@ -787,6 +826,8 @@ bot_free(struct bot *b)
 	embeds_free(b->embeds);
 	tracked_free(b->tracked);
 	guild_free(b->guild);
+	if (b->templates_loaded)
+		template_free(&b->templates);
 	for (size_t i = 0; b->feature_state && i < bot_feature_count; i++)
 		mem_free(b->feature_state[i]);
 	mem_free(b->feature_state);

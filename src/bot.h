@@ -43,8 +43,10 @@ struct embeds;
 struct guild;
 struct jobs;
 struct json_value;
+struct llm;
 struct loop;
 struct replies;
+struct templates;
 struct tracked;
 struct tls_trust;
 
@@ -163,6 +165,14 @@ struct loop *bot_loop(struct bot *b);
 /* The trust anchors of TLS_CA_FILE, for a feature's own https client (the
  * LLM endpoint, Discord's CDN). */
 const struct tls_trust *bot_trust(const struct bot *b);
+/* The announcement templates and LLM prompts (template.h), read once in
+ * bot_start before any feature starts (a bad TEMPLATES_DIR or PROMPTS_DIR
+ * file fails the start); valid until bot_free. */
+const struct templates *bot_templates(const struct bot *b);
+/* The one Open WebUI client (llm.h) every feature asks, made in bot_start
+ * before the features start. Its pending requests call back at bot_free,
+ * after the features' free, with bot_closing() 1. */
+struct llm *bot_llm(struct bot *b);
 /* The guild's channels as the gateway reported them (guild.h): counts and
  * lists without a REST call. Empty until GUILD_CREATE. */
 const struct guild *bot_guild(const struct bot *b);

@@ -85,9 +85,6 @@
 #define COLOR_PROMOTED   0xf1c40f
 
 struct manage {
-	struct bot *bot;
-	struct templates templates;
-	int templates_loaded;
 	struct recalc *recalc; /* the recalculation running, or NULL */
 };
 
@@ -182,14 +179,12 @@ static void
 promote_announce(struct promote_job *j)
 {
 	struct bot *b = j->bot;
-	struct manage *m = state(b);
 	char mention[32];
 	snprintf(mention, sizeof mention, "<#%llu>", (unsigned long long)j->channel_id);
 	struct template_var vars[] = {{"channel", mention}};
 	struct buf text;
 	buf_init(&text, 4 * DISCORD_EMBED_DESC_MAX);
-	if (!m->templates_loaded ||
-	    template_render(template_text(&m->templates, TEMPLATE_PROMOTED_CHANNEL), vars, 1,
+	if (template_render(template_text(bot_templates(b), TEMPLATE_PROMOTED_CHANNEL), vars, 1,
 	                    &text) < 0) {
 		buf_free(&text);
 		on_promote_announced(0, NULL, "the announcement template could not be rendered", j);
@@ -1151,28 +1146,10 @@ cmd_recalculate_stats(struct bot *b, const struct interaction *it)
 
 /* ================================================================ feature */
 
-static int
-manage_start(struct bot *b)
-{
-	struct manage *m = state(b);
-	const struct config *cfg = bot_config(b);
-	char err[300];
-	m->bot = b;
-	if (template_load(&m->templates, cfg->templates_dir, cfg->prompts_dir, err, sizeof err) <
-	    0) {
-		log_error("manage", "templates: %s", err);
-		return -1;
-	}
-	m->templates_loaded = 1;
-	return 0;
-}
-
 static void
 manage_free(struct bot *b)
 {
 	struct manage *m = state(b);
-	if (m->templates_loaded)
-		template_free(&m->templates);
 	if (m->recalc) {
 		/* its pending callbacks free it (recalc_closing); the timer
 		 * goes now */
@@ -1218,6 +1195,5 @@ const struct bot_feature feature_admin_manage = {
         .commands = commands,
         .command_count = sizeof commands / sizeof commands[0],
         .state_size = sizeof(struct manage),
-        .start = manage_start,
         .free = manage_free,
 };

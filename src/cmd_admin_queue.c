@@ -55,12 +55,6 @@
 #define LABEL_NAME_MAX 60
 #define COLOR_GREEN    0x2ecc71
 
-struct admin_queue_state {
-	struct llm *llm;
-	struct templates templates;
-	int templates_loaded;
-};
-
 enum aq_kind { AQ_SHOW, AQ_RERUN, AQ_APPROVE, AQ_REJECT };
 
 enum aq_state {
@@ -111,12 +105,6 @@ struct aq_job {
 	char answer[600];
 	char *components; /* buttons for the answer, NULL: none */
 };
-
-static struct admin_queue_state *
-state_of(struct bot *b)
-{
-	return bot_feature_state(b, &feature_admin_queue);
-}
 
 static void
 job_free(struct aq_job *j)
@@ -472,7 +460,6 @@ create(struct aq_job *j)
 static void
 announce(struct aq_job *j)
 {
-	struct admin_queue_state *s = state_of(j->bot);
 	char channel[40], proposer[40];
 	snprintf(channel, sizeof channel, "<#%llu>", (unsigned long long)j->created_id);
 	snprintf(proposer, sizeof proposer, "<@%llu>", (unsigned long long)j->user_id);
@@ -484,8 +471,8 @@ announce(struct aq_job *j)
 	};
 	struct buf text;
 	buf_init(&text, 64 * 1024);
-	if (template_render(template_text(&s->templates, TEMPLATE_NEW_CHANNEL), vars, 4, &text) <
-	    0) {
+	if (template_render(template_text(bot_templates(j->bot), TEMPLATE_NEW_CHANNEL), vars, 4,
+	                    &text) < 0) {
 		buf_free(&text);
 		on_posted(0, NULL, "template too large", j);
 		return;
@@ -580,10 +567,10 @@ step(struct aq_job *j)
 			continue;
 		case AQ_LLM: {
 			j->state = AQ_SUGGEST;
-			struct admin_queue_state *s = state_of(b);
-			llm_suggest_idea(s->llm,
-			                 template_text(&s->templates, TEMPLATE_PROMPT_CHANNEL_NAME),
-			                 j->original_text, on_suggested, j);
+			llm_suggest_idea(
+			        bot_llm(b),
+			        template_text(bot_templates(b), TEMPLATE_PROMPT_CHANNEL_NAME),
+			        j->original_text, on_suggested, j);
 			return;
 		}
 		case AQ_SUGGEST:
@@ -922,44 +909,6 @@ ac_proposal_id(struct bot *b, const struct interaction *it)
 
 /* ------------------------------------------------------------ the feature */
 
-static int
-admin_queue_start(struct bot *b)
-{
-	const struct config *cfg = bot_config(b);
-	struct admin_queue_state *s = state_of(b);
-	char err[512];
-	if (template_load(&s->templates, cfg->templates_dir, cfg->prompts_dir, err, sizeof err) <
-	    0) {
-		log_error("admin_queue", "templates: %s", err);
-		return -1;
-	}
-	s->templates_loaded = 1;
-	struct llm_options lo = {
-	        .url = cfg->open_web_ui_url,
-	        .model = cfg->open_web_ui_model,
-	        .token = cfg->open_webui_token,
-	        .timeout_ms = (int)cfg->llm_timeout_seconds * 1000,
-	        .trust = bot_trust(b),
-	};
-	s->llm = llm_new(bot_loop(b), &lo);
-	if (!s->llm) {
-		log_error("admin_queue", "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static void
-admin_queue_free(struct bot *b)
-{
-	struct admin_queue_state *s = state_of(b);
-	llm_free(s->llm);
-	s->llm = NULL;
-	if (s->templates_loaded)
-		template_free(&s->templates);
-	s->templates_loaded = 0;
-}
-
 static const struct bot_command commands[] = {
         {"approve_proposal",
          "Approve a pending channel or emoji proposal",
@@ -987,7 +936,4 @@ const struct bot_feature feature_admin_queue = {
         .command_count = sizeof commands / sizeof commands[0],
         .components = components,
         .component_count = sizeof components / sizeof components[0],
-        .state_size = sizeof(struct admin_queue_state),
-        .start = admin_queue_start,
-        .free = admin_queue_free,
 };

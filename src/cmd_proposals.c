@@ -68,10 +68,7 @@
 #define COLOR_BLUE         0x3498db
 
 struct proposals_state {
-	struct llm *llm;
 	struct http_client *cdn;
-	struct templates templates;
-	int templates_loaded;
 	struct userlimit rate;
 };
 
@@ -266,8 +263,8 @@ notify(struct proposal_job *j)
 static void
 suggest(struct proposal_job *j)
 {
-	struct proposals_state *s = state_of(j->bot);
-	llm_suggest_idea(s->llm, template_text(&s->templates, TEMPLATE_PROMPT_CHANNEL_NAME),
+	llm_suggest_idea(bot_llm(j->bot),
+	                 template_text(bot_templates(j->bot), TEMPLATE_PROMPT_CHANNEL_NAME),
 	                 j->text, on_suggested, j);
 }
 
@@ -671,21 +668,6 @@ proposals_start(struct bot *b)
 {
 	const struct config *cfg = bot_config(b);
 	struct proposals_state *s = state_of(b);
-	char err[512];
-	if (template_load(&s->templates, cfg->templates_dir, cfg->prompts_dir, err, sizeof err) <
-	    0) {
-		log_error("proposals", "templates: %s", err);
-		return -1;
-	}
-	s->templates_loaded = 1;
-	struct llm_options lo = {
-	        .url = cfg->open_web_ui_url,
-	        .model = cfg->open_web_ui_model,
-	        .token = cfg->open_webui_token,
-	        .timeout_ms = (int)cfg->llm_timeout_seconds * 1000,
-	        .trust = bot_trust(b),
-	};
-	s->llm = llm_new(bot_loop(b), &lo);
 	struct http_client_options ho = {
 	        .trust = bot_trust(b),
 	        .user_agent = "Agora (emoji download)",
@@ -693,7 +675,7 @@ proposals_start(struct bot *b)
 	        .max_conns_per_host = 2,
 	};
 	s->cdn = http_client_new(bot_loop(b), &ho);
-	if (!s->llm || !s->cdn) {
+	if (!s->cdn) {
 		log_error("proposals", "out of memory");
 		return -1;
 	}
@@ -704,15 +686,10 @@ static void
 proposals_free(struct bot *b)
 {
 	struct proposals_state *s = state_of(b);
-	/* pending jobs get their callbacks now, see bot_closing() and free */
-	llm_free(s->llm);
-	s->llm = NULL;
+	/* pending downloads get their callbacks now, see bot_closing() */
 	if (s->cdn)
 		http_client_free(s->cdn);
 	s->cdn = NULL;
-	if (s->templates_loaded)
-		template_free(&s->templates);
-	s->templates_loaded = 0;
 }
 
 static const struct bot_command commands[] = {
