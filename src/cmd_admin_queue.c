@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "bot.h"
 #include "buf.h"
@@ -834,77 +833,31 @@ on_component(struct bot *b, const struct interaction *it)
 
 /* ------------------------------------------------------------ autocomplete */
 
-struct ac_job {
-	struct bot *bot;
-	struct job_later later;
-	struct interaction it;
-	char typed[101];
-};
-
+/* "#12 channel: retro-gaming by bob" for one pending proposal. */
 static int
-contains_ci(const char *hay, const char *needle)
+proposal_choice(const struct db_reply *reply, int row, char *line, size_t cap, int64_t *value)
 {
-	size_t n = strlen(needle);
-	if (!n)
-		return 1;
-	for (; *hay; hay++)
-		if (strncasecmp(hay, needle, n) == 0)
-			return 1;
+	struct store_proposal p;
+	if (store_proposal_row(reply, row, &p) < 0)
+		return -1;
+	const char *name = strcmp(p.type, "emoji") == 0 ? p.original_text
+	                   : p.llm_suggestion && suggestion_usable(p.llm_suggestion)
+	                           ? p.llm_suggestion
+	                           : "(no name yet)";
+	char by[160];
+	if (p.proposer_name)
+		snprintf(by, sizeof by, "%s", p.proposer_name);
+	else /* proposals older than sql/003 */
+		snprintf(by, sizeof by, "user %llu", (unsigned long long)p.user_id);
+	snprintf(line, cap, "#%lld %s: %.40s by %s", (long long)p.id, p.type, name, by);
+	*value = p.id;
 	return 0;
-}
-
-static void
-on_ac_list(void *data, const struct db_reply *reply)
-{
-	struct ac_job *j = data;
-	if (bot_closing(j->bot)) {
-		mem_free(j);
-		return;
-	}
-	struct reply_choice choices[REPLY_CHOICES_MAX];
-	char names[REPLY_CHOICES_MAX][101];
-	size_t n = 0;
-	int rows = reply->error ? 0 : db_rows(reply);
-	for (int i = 0; i < rows && n < REPLY_CHOICES_MAX; i++) {
-		struct store_proposal p;
-		if (store_proposal_row(reply, i, &p) < 0)
-			continue;
-		const char *name = strcmp(p.type, "emoji") == 0 ? p.original_text
-		                   : p.llm_suggestion && suggestion_usable(p.llm_suggestion)
-		                           ? p.llm_suggestion
-		                           : "(no name yet)";
-		char line[300], by[160];
-		if (p.proposer_name)
-			snprintf(by, sizeof by, "%s", p.proposer_name);
-		else /* proposals older than sql/003 */
-			snprintf(by, sizeof by, "user %llu", (unsigned long long)p.user_id);
-		snprintf(line, sizeof line, "#%lld %s: %.40s by %s", (long long)p.id, p.type, name,
-		         by);
-		if (!contains_ci(line, j->typed))
-			continue;
-		size_t keep = discord_text_prefix(line, strlen(line), 100);
-		memcpy(names[n], line, keep);
-		names[n][keep] = 0;
-		choices[n] = (struct reply_choice){names[n], NULL, p.id};
-		n++;
-	}
-	reply_autocomplete(j->bot, &j->it, choices, n);
-	mem_free(j);
 }
 
 static void
 ac_proposal_id(struct bot *b, const struct interaction *it)
 {
-	struct ac_job *j = mem_calloc(1, sizeof *j);
-	if (!j) {
-		reply_autocomplete(b, it, NULL, 0);
-		return;
-	}
-	j->bot = b;
-	j->it = *it;
-	j->it.data = NULL;
-	snprintf(j->typed, sizeof j->typed, "%s", interaction_focused_text(it));
-	job_db(b, &j->later, store_proposal_list_pending(bot_db(b), on_ac_list, j), on_ac_list, j);
+	reply_choices_matching(b, it, store_proposal_list_pending, proposal_choice);
 }
 
 /* ------------------------------------------------------------ the feature */

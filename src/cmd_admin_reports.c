@@ -25,7 +25,6 @@
  * One job struct per command, a state and step() (STYLE.md). */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "bot.h"
 #include "config.h"
@@ -330,82 +329,35 @@ cmd_resolve_report(struct bot *b, const struct interaction *it)
 /* report_id of /view_report and /resolve_report (issue 10.6): the open
  * reports, "#5 pending: brief description", filtered by what the admin
  * typed (the id or any word of the line), at most 25. */
-struct report_choices {
-	struct bot *bot;
-	struct job_later later;
-	struct interaction it;
-	char typed[101];
-};
-
 static int
-choice_matches(const char *line, const char *typed)
+report_choice(const struct db_reply *reply, int row, char *line, size_t cap, int64_t *value)
 {
-	size_t n = strlen(typed);
-	if (!n)
-		return 1;
-	for (; *line; line++)
-		if (strncasecmp(line, typed, n) == 0)
-			return 1;
+	struct store_report r;
+	if (store_report_row(reply, row, &r) < 0 || cap < 8)
+		return -1;
+	int head = snprintf(line, cap, "#%lld %s: ", (long long)r.id, r.status);
+	if (head < 0 || (size_t)head >= cap)
+		return -1;
+	/* the description's start, on one line, within Discord's 100 */
+	size_t len = strlen(r.description);
+	size_t keep = discord_text_prefix(r.description, len, 60);
+	size_t k = (size_t)head;
+	for (size_t b = 0; b < keep && k < cap - 4; b++)
+		line[k++] = r.description[b] == '\n' || r.description[b] == '\r' ? ' '
+		                                                                 : r.description[b];
+	if (keep < len && k < cap - 4) {
+		memcpy(line + k, "\xe2\x80\xa6", 3);
+		k += 3;
+	}
+	line[k] = 0;
+	*value = r.id;
 	return 0;
-}
-
-static void
-on_open_for_choices(void *data, const struct db_reply *reply)
-{
-	struct report_choices *c = data;
-	if (bot_closing(c->bot)) {
-		mem_free(c);
-		return;
-	}
-	struct reply_choice choices[REPLY_CHOICES_MAX];
-	char names[REPLY_CHOICES_MAX][101];
-	size_t n = 0;
-	int rows = reply->error ? 0 : db_rows(reply);
-	for (int i = 0; i < rows && n < REPLY_CHOICES_MAX; i++) {
-		struct store_report r;
-		if (store_report_row(reply, i, &r) < 0)
-			continue;
-		char line[300];
-		int head = snprintf(line, sizeof line, "#%lld %s: ", (long long)r.id, r.status);
-		/* the description's start, on one line, within Discord's 100 */
-		size_t len = strlen(r.description);
-		size_t keep = discord_text_prefix(r.description, len, 60);
-		size_t k = (size_t)head;
-		for (size_t b = 0; b < keep && k < sizeof line - 4; b++)
-			line[k++] = r.description[b] == '\n' || r.description[b] == '\r'
-			                    ? ' '
-			                    : r.description[b];
-		if (keep < len && k < sizeof line - 4) {
-			memcpy(line + k, "\xe2\x80\xa6", 3);
-			k += 3;
-		}
-		line[k] = 0;
-		if (!choice_matches(line, c->typed))
-			continue;
-		size_t cut = discord_text_prefix(line, k, 100);
-		memcpy(names[n], line, cut);
-		names[n][cut] = 0;
-		choices[n] = (struct reply_choice){names[n], NULL, r.id};
-		n++;
-	}
-	reply_autocomplete(c->bot, &c->it, choices, n);
-	mem_free(c);
 }
 
 static void
 ac_report_id(struct bot *b, const struct interaction *it)
 {
-	struct report_choices *c = mem_calloc(1, sizeof *c);
-	if (!c) {
-		reply_autocomplete(b, it, NULL, 0);
-		return;
-	}
-	c->bot = b;
-	c->it = *it;
-	c->it.data = NULL;
-	snprintf(c->typed, sizeof c->typed, "%s", interaction_focused_text(it));
-	job_db(b, &c->later, store_report_list_open(bot_db(b), on_open_for_choices, c),
-	       on_open_for_choices, c);
+	reply_choices_matching(b, it, store_report_list_open, report_choice);
 }
 
 /* ------------------------------------------------------------ the feature */

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bot.h"
 #include "buf.h"
@@ -359,6 +360,72 @@ reply_autocomplete(struct bot *b, const struct interaction *it, const struct rep
 	snprintf(path, sizeof path, "/interactions/%llu/%s/callback", (unsigned long long)it->id,
 	         it->token);
 	reply_request(b, "POST", path, r->scratch.data, "autocomplete answer", NULL, NULL);
+}
+
+struct choices_job {
+	struct bot *bot;
+	struct job_later later;
+	struct interaction it;
+	reply_choice_fn *line;
+	char typed[101]; /* the focused option's text, cut */
+};
+
+static int
+contains_ci(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	if (!n)
+		return 1;
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+on_choices_list(void *data, const struct db_reply *reply)
+{
+	struct choices_job *j = data;
+	if (bot_closing(j->bot)) {
+		mem_free(j);
+		return;
+	}
+	struct reply_choice choices[REPLY_CHOICES_MAX];
+	/* 100 UTF-16 units may take 300 bytes (3-byte characters) */
+	char names[REPLY_CHOICES_MAX][REPLY_CHOICE_LINE_MAX];
+	size_t n = 0;
+	int rows = reply->error ? 0 : db_rows(reply);
+	for (int i = 0; i < rows && n < REPLY_CHOICES_MAX; i++) {
+		char line[REPLY_CHOICE_LINE_MAX];
+		int64_t value = 0;
+		if (j->line(reply, i, line, sizeof line, &value) < 0 ||
+		    !contains_ci(line, j->typed))
+			continue;
+		size_t keep = discord_text_prefix(line, strlen(line), 100);
+		memcpy(names[n], line, keep);
+		names[n][keep] = 0;
+		choices[n] = (struct reply_choice){names[n], NULL, value};
+		n++;
+	}
+	reply_autocomplete(j->bot, &j->it, choices, n);
+	mem_free(j);
+}
+
+void
+reply_choices_matching(struct bot *b, const struct interaction *it, reply_list_fn *list,
+                       reply_choice_fn *line)
+{
+	struct choices_job *j = mem_calloc(1, sizeof *j);
+	if (!j) {
+		reply_autocomplete(b, it, NULL, 0);
+		return;
+	}
+	j->bot = b;
+	j->it = *it;
+	j->it.data = NULL;
+	j->line = line;
+	snprintf(j->typed, sizeof j->typed, "%s", interaction_focused_text(it));
+	job_db(b, &j->later, list(bot_db(b), on_choices_list, j), on_choices_list, j);
 }
 
 void

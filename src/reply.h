@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "discord.h"
 #include "rest.h"
 
@@ -95,6 +96,24 @@ struct reply_choice {
  * more are cut). Not guarded: it must be answered at once. */
 void reply_autocomplete(struct bot *b, const struct interaction *it,
                         const struct reply_choice *choices, size_t count);
+
+/* An autocomplete over the rows of one list query (issue 10.4, 10.6). */
+/* Issues the query (a store_*_list function): 0, or -1 when refused. */
+typedef int reply_list_fn(struct db *db, db_query_fn *fn, void *data);
+/* Writes row's choice text into line (cap bytes, NUL-terminated) and its
+ * integer value into value; -1 skips the row. */
+typedef int reply_choice_fn(const struct db_reply *reply, int row, char *line, size_t cap,
+                            int64_t *value);
+/* The longest choice text a reply_choice_fn may write, before the cut to
+ * Discord's 100 characters. */
+#define REPLY_CHOICE_LINE_MAX 300
+/* Answers the type 4 interaction it with the rows of list: each row's text
+ * that contains what the member typed (ASCII case-insensitive; the whole
+ * text is searched, then cut to 100 characters), at most
+ * REPLY_CHOICES_MAX, in the query's order. A failed or refused query
+ * answers an empty list; exactly one answer, later. */
+void reply_choices_matching(struct bot *b, const struct interaction *it, reply_list_fn *list,
+                            reply_choice_fn *line);
 
 /* Posts a message to a channel; fn may be NULL (failures are logged). fn
  * runs exactly once, always later (from the loop), never inside the call. */

@@ -9,7 +9,10 @@ Proves, with the real ./agora against the emulator, PostgreSQL and Redis:
   2. typing "spam" keeps the one that says spam; typing "2" keeps #2;
   3. a report under investigation is listed with its status, a resolved
      one no more (/resolve_report's autocomplete too);
-  4. a member without admin rights gets an empty list.
+  4. a member without admin rights gets an empty list;
+  5. 25 choices whose text is 3-byte characters (about 190 bytes each, under
+     Discord's 100 characters) come back whole: the choice names were once
+     101-byte buffers, overrun here (caught by the ASan pass of the suite).
 """
 
 import os
@@ -68,6 +71,15 @@ def main():
             # 4. not an admin
             assert choices(emu, "view_report", "", admin=False) == []
             print("4. non-admin: []")
+            # 5. long multi-byte choices, a full list of 25
+            wide = "\u5831" * 70
+            psql("INSERT INTO reports (user_id, description) SELECT 7, '%s' FROM generate_series(1, 25)"
+                 % wide, db=db)
+            got = choices(emu, "view_report", "")
+            want = [("#1 investigating: Someone posts spam links in #general every hour, please look\u2026", 1)]
+            want += [("#%d pending: %s\u2026" % (i, "\u5831" * 60), i) for i in range(3, 27)]
+            assert got == want, got
+            print("5. 25 choices of %d bytes each came back whole" % len(got[-1][0].encode()))
     print("ok")
 
 
