@@ -62,10 +62,9 @@
 /* Per-member rate limit on /propose_* (issue 12.11): a member may start
  * PROPOSE_RATE_LIMIT proposals per PROPOSE_RATE_WINDOW_MINUTES (config),
  * so nobody can flood the admin channel (userlimit.h). */
-/* Queue lines: room kept at the end for "… and N more". */
-#define QUEUE_MORE_RESERVE 40
-#define QUEUE_NAME_MAX     60
-#define COLOR_BLUE         0x3498db
+/* A queue line holds this much of the name. */
+#define QUEUE_NAME_MAX 60
+#define COLOR_BLUE     0x3498db
 
 struct proposals_state {
 	struct http_client *cdn;
@@ -590,76 +589,35 @@ shown_name(const struct store_proposal *p)
 	return p->llm_suggestion;
 }
 
-static void
-queue_line(struct buf *out, const struct store_proposal *p)
+/* "[#12] - Channel - <@user> - name" for one pending proposal. */
+static int
+queue_line(const struct db_reply *reply, int row, struct buf *out)
 {
-	const char *name = shown_name(p);
+	struct store_proposal p;
+	if (store_proposal_row(reply, row, &p) < 0)
+		return -1;
+	const char *name = shown_name(&p);
 	size_t len = strlen(name);
 	size_t keep = discord_text_prefix(name, len, QUEUE_NAME_MAX);
-	buf_printf(out, "[#%lld] - %s - <@%llu> - ", (long long)p->id,
-	           strcmp(p->type, "emoji") == 0 ? "Emoji" : "Channel",
-	           (unsigned long long)p->user_id);
+	buf_printf(out, "[#%lld] - %s - <@%llu> - ", (long long)p.id,
+	           strcmp(p.type, "emoji") == 0 ? "Emoji" : "Channel",
+	           (unsigned long long)p.user_id);
 	buf_append(out, name, keep);
 	if (keep < len)
 		buf_puts(out, "\xe2\x80\xa6");
 	buf_putc(out, '\n');
+	return 0;
 }
 
-static void
-on_pending_list(void *data, const struct db_reply *reply)
-{
-	struct bot *b = data;
-	if (bot_closing(b))
-		return;
-	if (reply->error) {
-		log_error("proposals", "queue embed not refreshed: %s", reply->error);
-		embeds_rendered(b, EMBED_PROPOSAL_QUEUE, NULL);
-		return;
-	}
-	struct buf text, line;
-	buf_init(&text, DISCORD_EMBED_DESC_MAX * 4 + 256);
-	buf_init(&line, 1024);
-	int rows = db_rows(reply), shown = 0;
-	size_t units = 0;
-	for (int i = 0; i < rows; i++) {
-		struct store_proposal p;
-		if (store_proposal_row(reply, i, &p) < 0)
-			continue;
-		buf_reset(&line);
-		queue_line(&line, &p);
-		size_t n = discord_text_length(line.data, line.len);
-		if (units + n > DISCORD_EMBED_DESC_MAX - QUEUE_MORE_RESERVE)
-			break;
-		buf_append(&text, line.data, line.len);
-		units += n;
-		shown++;
-	}
-	if (rows == 0)
-		buf_puts(&text, "No pending proposals.");
-	else if (shown < rows)
-		buf_printf(&text, "\xe2\x80\xa6 and %d more", rows - shown);
-	char footer[64];
-	snprintf(footer, sizeof footer, "%d pending proposal%s", rows, rows == 1 ? "" : "s");
-	struct discord_embed e = {
-	        .title = "Pending Proposals",
-	        .description = buf_str(&text),
-	        .color = COLOR_BLUE,
-	        .footer = footer,
-	};
-	embeds_rendered(b, EMBED_PROPOSAL_QUEUE, &e);
-	buf_free(&text);
-	buf_free(&line);
-}
-
-static void
-render_queue(struct bot *b, const char *name)
-{
-	(void)name;
-	if (store_proposal_list_pending(bot_db(b), on_pending_list, b) < 0) {
-		log_error("proposals", "queue embed not refreshed: %s", db_error(bot_db(b)));
-		embeds_rendered(b, EMBED_PROPOSAL_QUEUE, NULL);
-	}
-}
+static const struct embeds_list queue = {
+        .title = "Pending Proposals",
+        .color = COLOR_BLUE,
+        .query = store_proposal_list_pending,
+        .line = queue_line,
+        .empty = "No pending proposals.",
+        .ellipsis = "\xe2\x80\xa6",
+        .noun = "pending proposal",
+};
 
 /* ------------------------------------------------------------ the feature */
 
@@ -679,7 +637,7 @@ proposals_start(struct bot *b)
 		log_error("proposals", "out of memory");
 		return -1;
 	}
-	return embeds_register(b, EMBED_PROPOSAL_QUEUE, cfg->queue_channel_id, render_queue);
+	return embeds_register_list(b, EMBED_PROPOSAL_QUEUE, cfg->queue_channel_id, &queue);
 }
 
 static void

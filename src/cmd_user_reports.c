@@ -49,9 +49,7 @@
 /* Characters of a description shown in the queue: enough to tell reports
  * apart, short enough for ~40 reports in one embed. */
 #define QUEUE_BRIEF_MAX 60
-/* Room kept at the end of the queue description for "... and N more". */
-#define QUEUE_MORE_RESERVE 40
-#define COLOR_RED          0xe74c3c
+#define COLOR_RED       0xe74c3c
 
 /* The calls of one report, in order; the state names the call in flight
  * (or, in step(), the one whose answer just came). */
@@ -279,94 +277,47 @@ cmd_report(struct bot *b, const struct interaction *it)
 
 /* ------------------------------------------------------------ queue embed */
 
-/* Appends one queue line for r to out: "[#ID] - <@user> - brief". */
-static void
-queue_line(struct buf *out, const struct store_report *r)
+/* Appends one queue line for a report to out: "[#ID] - <@user> - brief". */
+static int
+queue_line(const struct db_reply *reply, int row, struct buf *out)
 {
+	struct store_report r;
+	if (store_report_row(reply, row, &r) < 0)
+		return -1;
 	char head[80];
-	snprintf(head, sizeof head, "[#%lld] - <@%llu> - ", (long long)r->id,
-	         (unsigned long long)r->user_id);
+	snprintf(head, sizeof head, "[#%lld] - <@%llu> - ", (long long)r.id,
+	         (unsigned long long)r.user_id);
 	buf_append(out, head, strlen(head));
-	size_t len = strlen(r->description);
-	size_t keep = discord_text_prefix(r->description, len, QUEUE_BRIEF_MAX);
+	size_t len = strlen(r.description);
+	size_t keep = discord_text_prefix(r.description, len, QUEUE_BRIEF_MAX);
 	/* one line per report: line breaks in the text become spaces */
 	for (size_t i = 0; i < keep; i++) {
-		char c = r->description[i] == '\n' || r->description[i] == '\r' ? ' '
-		                                                                : r->description[i];
+		char c = r.description[i] == '\n' || r.description[i] == '\r' ? ' '
+		                                                              : r.description[i];
 		buf_append(out, &c, 1);
 	}
 	if (keep < len)
 		buf_append(out, "\xe2\x80\xa6", 3); /* "…" */
 	buf_append(out, "\n", 1);
+	return 0;
 }
 
-static void
-on_open_reports(void *data, const struct db_reply *reply)
-{
-	struct bot *b = data;
-	if (bot_closing(b))
-		return;
-	if (reply->error) {
-		log_error("reports", "queue embed not refreshed: %s", reply->error);
-		embeds_rendered(b, EMBED_REPORT_QUEUE, NULL);
-		return;
-	}
-	struct buf text, line;
-	buf_init(&text, 2 * DISCORD_EMBED_DESC_MAX * 4);
-	buf_init(&line, 4096);
-	int rows = db_rows(reply), shown = 0;
-	size_t units = 0; /* UTF-16 units in text */
-	for (int i = 0; i < rows; i++) {
-		struct store_report r;
-		if (store_report_row(reply, i, &r) < 0)
-			continue;
-		buf_reset(&line);
-		queue_line(&line, &r);
-		size_t n = discord_text_length(line.data, line.len);
-		if (units + n > DISCORD_EMBED_DESC_MAX - QUEUE_MORE_RESERVE)
-			break;
-		buf_append(&text, line.data, line.len);
-		units += n;
-		shown++;
-	}
-	char tail[80], footer[64];
-	if (rows == 0)
-		snprintf(tail, sizeof tail, "No pending reports.");
-	else if (shown < rows)
-		snprintf(tail, sizeof tail, "... and %d more", rows - shown);
-	else
-		tail[0] = 0;
-	buf_append(&text, tail, strlen(tail));
-	snprintf(footer, sizeof footer, "%d open report%s", rows, rows == 1 ? "" : "s");
-	struct discord_embed e = {
-	        .title = "Pending User Reports",
-	        .description = buf_str(&text),
-	        .color = COLOR_RED,
-	        .footer = footer,
-	};
-	log_debug("reports", "queue embed: %d open, %d shown", rows, shown);
-	embeds_rendered(b, EMBED_REPORT_QUEUE, &e);
-	buf_free(&text);
-	buf_free(&line);
-}
-
-static void
-render_queue(struct bot *b, const char *name)
-{
-	(void)name;
-	if (store_report_list_open(bot_db(b), on_open_reports, b) < 0) {
-		log_error("reports", "queue embed not refreshed: %s", db_error(bot_db(b)));
-		embeds_rendered(b, EMBED_REPORT_QUEUE, NULL);
-	}
-}
+static const struct embeds_list queue = {
+        .title = "Pending User Reports",
+        .color = COLOR_RED,
+        .query = store_report_list_open,
+        .line = queue_line,
+        .empty = "No pending reports.",
+        .ellipsis = "...",
+        .noun = "open report",
+};
 
 /* ------------------------------------------------------------ the feature */
 
 static int
 user_reports_start(struct bot *b)
 {
-	return embeds_register(b, EMBED_REPORT_QUEUE, bot_config(b)->queue_channel_id,
-	                       render_queue);
+	return embeds_register_list(b, EMBED_REPORT_QUEUE, bot_config(b)->queue_channel_id, &queue);
 }
 
 static const struct bot_command commands[] = {

@@ -20,10 +20,11 @@ struct persistent_embed {
 	struct bot *bot;
 	/* a refresh: at most one in flight per embed */
 	int refreshing;
-	int dirty;                  /* asked again during the refresh */
-	uint64_t wanted_channel_id; /* where the refresh puts it */
-	embeds_render_fn *render;   /* NULL until registered */
-	char *body;                 /* the rendered message, for a re-POST after 404 */
+	int dirty;                      /* asked again during the refresh */
+	uint64_t wanted_channel_id;     /* where the refresh puts it */
+	embeds_render_fn *render;       /* NULL until registered */
+	const struct embeds_list *list; /* a list embed's table (render_list) */
+	char *body;                     /* the rendered message, for a re-POST after 404 */
 	/* pacing: no two edits closer than EMBEDS_MIN_INTERVAL_MS */
 	int64_t last_done_ms;    /* loop time the last refresh ended; 0: never */
 	struct loop_timer timer; /* a refresh waiting for its turn */
@@ -182,6 +183,75 @@ embeds_register(struct bot *b, const char *name, uint64_t channel_id, embeds_ren
 	}
 	e->wanted_channel_id = channel_id;
 	e->render = render;
+	return 0;
+}
+
+static void
+on_list_rows(void *data, const struct db_reply *reply)
+{
+	struct persistent_embed *e = data;
+	struct bot *b = e->bot;
+	const struct embeds_list *l = e->list;
+	if (bot_closing(b))
+		return;
+	if (reply->error) {
+		log_error("bot", "%s embed not refreshed: %s", e->name, reply->error);
+		embeds_rendered(b, e->name, NULL);
+		return;
+	}
+	struct buf text, line;
+	/* a unit is at most 3 bytes (a 4-byte character is 2 units) */
+	buf_init(&text, 4 * DISCORD_EMBED_DESC_MAX + 256);
+	buf_init(&line, 4096);
+	int rows = db_rows(reply), shown = 0;
+	size_t units = 0; /* UTF-16 units in text */
+	for (int i = 0; i < rows; i++) {
+		buf_reset(&line);
+		if (l->line(reply, i, &line) < 0)
+			continue;
+		size_t n = discord_text_length(line.data, line.len);
+		if (units + n > DISCORD_EMBED_DESC_MAX - EMBEDS_MORE_RESERVE)
+			break;
+		buf_append(&text, line.data, line.len);
+		units += n;
+		shown++;
+	}
+	if (rows == 0)
+		buf_puts(&text, l->empty);
+	else if (shown < rows)
+		buf_printf(&text, "%s and %d more", l->ellipsis, rows - shown);
+	char footer[128];
+	snprintf(footer, sizeof footer, "%d %s%s", rows, l->noun, rows == 1 ? "" : "s");
+	struct discord_embed embed = {
+	        .title = l->title,
+	        .description = buf_str(&text),
+	        .color = l->color,
+	        .footer = footer,
+	};
+	log_debug("bot", "%s embed: %d rows, %d shown", e->name, rows, shown);
+	embeds_rendered(b, e->name, &embed);
+	buf_free(&text);
+	buf_free(&line);
+}
+
+static void
+render_list(struct bot *b, const char *name)
+{
+	struct persistent_embed *e = embed_named(b, name);
+	struct db *db = bot_db(b);
+	if (e->list->query(db, on_list_rows, e) < 0) {
+		log_error("bot", "%s embed not refreshed: %s", name, db_error(db));
+		embeds_rendered(b, name, NULL);
+	}
+}
+
+int
+embeds_register_list(struct bot *b, const char *name, uint64_t channel_id,
+                     const struct embeds_list *l)
+{
+	if (embeds_register(b, name, channel_id, render_list) < 0)
+		return -1;
+	embed_named(b, name)->list = l;
 	return 0;
 }
 

@@ -19,10 +19,11 @@
 
 #include <stdint.h>
 
+#include "db.h"
 #include "discord.h"
 
+struct buf;
 struct bot;
-struct db_reply;
 struct embeds;
 
 /* The names shared by the features that refresh an embed and the one
@@ -54,6 +55,30 @@ typedef void embeds_render_fn(struct bot *b, const char *name);
 /* Declares embed name (copied), kept in channel_id, drawn by render.
  * 0, or -1 when the table is full or the name too long. */
 int embeds_register(struct bot *b, const char *name, uint64_t channel_id, embeds_render_fn *render);
+
+/* A list embed (the two queue embeds): one line per row of a query, as
+ * many as fit in the description (4,096 UTF-16 units, EMBEDS_MORE_RESERVE
+ * of them kept free), then "<ellipsis> and N more"; the footer counts
+ * every row. */
+#define EMBEDS_MORE_RESERVE 40
+/* Issues the list query (a store_*_list function): 0, or -1 refused. */
+typedef int embeds_query_fn(struct db *db, db_query_fn *fn, void *data);
+/* Appends row's line, ending "\n", to out; -1 skips the row. */
+typedef int embeds_line_fn(const struct db_reply *reply, int row, struct buf *out);
+struct embeds_list {
+	const char *title;
+	uint32_t color;
+	embeds_query_fn *query;
+	embeds_line_fn *line;
+	const char *empty;    /* the description when there is no row */
+	const char *ellipsis; /* what stands before " and N more" */
+	const char *noun;     /* footer "1 <noun>", "N <noun>s" */
+};
+/* embeds_register with a renderer that draws l (borrowed: a static
+ * table) from its query; a failed query is logged and leaves the message
+ * as it is. */
+int embeds_register_list(struct bot *b, const char *name, uint64_t channel_id,
+                         const struct embeds_list *l);
 /* Brings a registered embed up to date (coalesced, see above). Unknown
  * names are logged and ignored. */
 void embeds_refresh(struct bot *b, const char *name);
