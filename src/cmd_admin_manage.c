@@ -94,6 +94,15 @@ state(struct bot *b)
 	return bot_feature_state(b, &feature_admin_manage);
 }
 
+/* The tracked set or its counts changed: both activity reports (drawn by
+ * activity.c) are redrawn. */
+static void
+scores_changed(struct bot *b)
+{
+	embeds_refresh(b, EMBED_PROPOSED_SCORES);
+	embeds_refresh(b, EMBED_PERMANENT_SCORES);
+}
+
 static const char *
 category_word(enum tracked_category c)
 {
@@ -252,10 +261,8 @@ promote_step(struct promote_job *j)
 		         (unsigned long long)j->channel_id, (unsigned long long)j->it.user_id,
 		         j->failed ? j->error : "promoted");
 		reply_message(b, &j->it, text, NULL, 1);
-		if (!j->failed) {
-			embeds_refresh(b, EMBED_PROPOSED_SCORES);
-			embeds_refresh(b, EMBED_PERMANENT_SCORES);
-		}
+		if (!j->failed)
+			scores_changed(b);
 		mem_free(j);
 		return;
 	}
@@ -587,10 +594,8 @@ refresh_step(struct refresh_job *j)
 		         (unsigned long long)j->it.user_id, j->failed ? j->error : "done");
 		reply_edit(b, &j->it, buf_str(&text), NULL);
 		buf_free(&text);
-		if (!j->failed) {
-			embeds_refresh(b, EMBED_PROPOSED_SCORES);
-			embeds_refresh(b, EMBED_PERMANENT_SCORES);
-		}
+		if (!j->failed)
+			scores_changed(b);
 		refresh_free(j);
 		return;
 	}
@@ -830,8 +835,7 @@ recalc_finish(struct recalc *r)
 	buf_free(&text);
 	state(b)->recalc = NULL;
 	recalc_free(r);
-	embeds_refresh(b, EMBED_PROPOSED_SCORES);
-	embeds_refresh(b, EMBED_PERMANENT_SCORES);
+	scores_changed(b);
 }
 
 /* A channel is over (done or failed): start the next, or finish. */
