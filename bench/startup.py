@@ -12,13 +12,26 @@
               outage; the peak includes parsing it.
   binary      ./agora's size (stripped, static, everything linked in).
 
+  The start's breakdown comes from the bot's own log (LOG_LEVEL DEBUG):
+  its CPU clock at the first READY (all threads, no polling delay) with
+  its page faults, libpq's CPU in the PostgreSQL login (SCRAM) and each
+  TLS handshake's; what is left is exec, config, Redis, the migrations
+  check, the loads, HTTP, WebSocket and IDENTIFY. Then bench_startup
+  (bench/bench_startup.c; BENCH_STARTUP, default build/musl/bench_startup)
+  times the costly steps alone: SCRAM's PBKDF2 before and after, a whole
+  PostgreSQL login, BearSSL's curve code, a TLS handshake with the
+  emulator.
+
     ./build.sh bench runs it; needs the AGORA_TEST_* services.
 """
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from urllib.parse import urlparse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -48,6 +61,46 @@ def status_kb(pid, key):
     return 0
 
 
+def breakdown(log):
+    """The bot's own figures before its first READY, from its log."""
+    head = log.split("first READY after", 1)
+    ready = re.match(r" ([0-9.]+) ms CPU since exec \((\d+) page faults\)", head[1]) if len(head) > 1 else None
+    login = re.search(r"login ([0-9.]+) ms CPU", head[0])
+    tls = [float(x) for x in re.findall(r"tls: handshake with \S+ done: ([0-9.]+) ms CPU", head[0])]
+    if not ready or not login or len(tls) != 2:
+        raise RuntimeError("the log lacks the start's figures (READY %s, login %s, %d handshakes)"
+                           % (bool(ready), bool(login), len(tls)))
+    return {"ready": float(ready.group(1)), "faults": int(ready.group(2)), "login": float(login.group(1)),
+            "tls_rest": tls[0], "tls_gateway": tls[1]}
+
+
+def print_breakdown(parts):
+    med = {k: statistics.median(p[k] for p in parts) for k in parts[0]}
+    other = med["ready"] - med["login"] - med["tls_rest"] - med["tls_gateway"]
+    print("startup: the bot's own CPU clock at its first READY %.1f ms (median of %d), %d page faults:"
+          % (med["ready"], len(parts), med["faults"]))
+    print("  PostgreSQL login (libpq, SCRAM-SHA-256)    %5.2f ms" % med["login"])
+    print("  TLS handshake, REST (GET /gateway/bot)     %5.2f ms" % med["tls_rest"])
+    print("  TLS handshake, gateway                     %5.2f ms" % med["tls_gateway"])
+    print("  the rest                                   %5.2f ms: exec (a static binary alone: about"
+          " 0.6 ms here), config," % other)
+    print("      Redis, migrations check, loads, HTTP, WebSocket, IDENTIFY, page faults (about 11 us"
+          " each here)")
+
+
+def run_parts(emu):
+    parts = os.environ.get("BENCH_STARTUP", os.path.join(ROOT, "build", "musl", "bench_startup"))
+    if not os.access(parts, os.X_OK):
+        print("startup: %s not built; the parts alone are skipped" % parts)
+        return
+    u = urlparse(emu.api_base)
+    out = subprocess.run([parts, u.hostname, str(u.port), emu.ca_file], capture_output=True, text=True,
+                         timeout=300)
+    sys.stdout.write(out.stdout)
+    if out.returncode != 0:
+        raise RuntimeError("bench_startup failed: %s" % out.stderr)
+
+
 def main():
     runs = int(os.environ.get("BENCH_RUNS", 3))
     tmp = tempfile.mkdtemp(prefix="agora-bench-startup-")
@@ -59,6 +112,7 @@ def main():
             db = first.db
         psql("INSERT INTO tracked_channels VALUES (%s, 'proposed')" % world.proposed_channel, db=db)
         starts = []
+        parts = []
         for i in range(runs):
             bot = Agora(os.path.join(tmp, "bot%d" % i), emu, world, db=db)
             with bot:
@@ -70,6 +124,7 @@ def main():
                     time.sleep(0.001)
                 starts.append(cpu_ns(pid) / 1e6)
                 bot.wait_online()
+                parts.append(breakdown(bot.log_text()))
                 if i < runs - 1:
                     continue
                 time.sleep(0.5)
@@ -95,6 +150,8 @@ def main():
                 assert bot.proc.poll() is None, "the bot exited"
         print("startup: CPU from exec to READY %.1f ms (median of %d: %s; goal <= 10 ms)"
               % (statistics.median(starts), len(starts), ", ".join("%.1f" % s for s in starts)))
+        print_breakdown(parts)
+        run_parts(emu)
         print("memory: after READY RSS %d kB (peak %d kB); after a %.0f KB GUILD_CREATE (%d channels, "
               "%d members) RSS %d kB, peak (VmHWM) %d kB (goal <= 2048 kB); after the next payload RSS %d kB"
               % (rss_ready, hwm_ready, sent["bytes"] / 1024, sent["channels"], sent["members"], rss, hwm,

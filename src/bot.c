@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "buf.h"
 #include "cache.h"
@@ -359,6 +361,17 @@ on_gateway_event(struct gateway *g, enum gateway_event ev, const char *name,
 	struct bot *b = data;
 	switch (ev) {
 	case GATEWAY_READY:
+		if (!b->ever_ready) {
+			/* the start's cost, all threads (issue 13.6; bench/startup.py) */
+			struct timespec cpu;
+			struct rusage ru;
+			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+			getrusage(RUSAGE_SELF, &ru);
+			log_info("bot",
+			         "first READY after %.2f ms CPU since exec (%ld page faults)",
+			         (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6,
+			         ru.ru_minflt + ru.ru_majflt);
+		}
 		b->ever_ready = 1;
 		if (json_path_id(d, "application.id", &b->application_id) < 0)
 			json_path_id(d, "user.id", &b->application_id);

@@ -63,6 +63,7 @@ struct db {
 	struct loop_timer connect_timer;
 	struct backoff retry;         /* when to connect again (backoff.h) */
 	struct loop_timer kick;       /* 0 ms: runs the queue on the next iteration */
+	int64_t login_cpu_ns;         /* libpq's CPU in this connect (SCRAM), for the log */
 	char what[NET_HOST_MAX + 48]; /* "PostgreSQL at HOST:PORT", for logs */
 
 	struct db_query *head, *tail; /* queued, not yet sent */
@@ -250,18 +251,29 @@ db_connected_now(struct db *db)
 	db->error[0] = '\0';
 	/* the server ran the whole startup exchange: a healthy connection */
 	backoff_healthy(&db->retry, db->what);
-	log_info("db", "connected to PostgreSQL at %s:%u (database %s)", db->host, db->port,
-	         db->dbname);
+	log_info("db", "connected to PostgreSQL at %s:%u (database %s; login %.2f ms CPU)",
+	         db->host, db->port, db->dbname, (double)db->login_cpu_ns / 1e6);
 	/* idle, we still read: the server may close or send a FATAL notice */
 	db_watch_for(db, POLLIN);
 	loop_timer_start(db->loop, &db->kick, 0);
 	db_notify_state(db, 1);
 }
 
+static int64_t
+db_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void
 db_connect_poll(struct db *db)
 {
-	switch (PQconnectPoll(db->conn)) {
+	int64_t t0 = db_cpu_ns();
+	PostgresPollingStatusType st = PQconnectPoll(db->conn);
+	db->login_cpu_ns += db_cpu_ns() - t0;
+	switch (st) {
 	case PGRES_POLLING_READING:
 		db_watch_for(db, POLLIN);
 		break;
@@ -323,7 +335,9 @@ db_resolved(struct net_resolve *r, const struct net_addr *addrs, size_t count, v
 	keys[n] = "application_name", values[n++] = "agora";
 	keys[n] = "sslmode", values[n++] = "disable";
 	keys[n] = NULL, values[n] = NULL;
+	int64_t t0 = db_cpu_ns();
 	db->conn = PQconnectStartParams(keys, values, 0);
+	db->login_cpu_ns = db_cpu_ns() - t0;
 	if (!db->conn) {
 		db_attempt_failed(db, "out of memory");
 		return;
