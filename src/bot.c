@@ -479,6 +479,8 @@ on_gateway_bot(int status, const struct json_value *body, const char *error, voi
 	        .trust = b->trust,
 	        .identify_remaining = (long)remaining,
 	        .identify_reset_after_ms = reset_after,
+	        /* a big GUILD_CREATE is pruned to what the guild cache reads */
+	        .keep = guild_gateway_keep(),
 	};
 	b->gateway = gateway_new(b->loop, &opt, on_gateway_event, b);
 	if (!b->gateway) {

@@ -10,6 +10,7 @@
 #include "backoff.h"
 #include "buf.h"
 #include "json.h"
+#include "jsonkeep.h"
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
@@ -53,6 +54,9 @@ struct gateway {
 	struct loop *loop;
 	struct ws *ws;
 	struct zstream zs;
+	struct jsonkeep keep; /* prunes a payload past GATEWAY_SPILL_AT */
+	int keeping;          /* keep has a payload under way */
+	int keep_failed;      /* ... and it was not valid JSON */
 	struct json_doc doc;
 	struct buf out; /* the payload being sent */
 	gateway_event_fn *fn;
@@ -601,6 +605,37 @@ on_ws_closed(struct gateway *g, const struct ws_message *m)
 	emit(g, GATEWAY_DOWN, NULL, NULL);
 }
 
+/* zstream's sink: a big payload's next piece, pruned as it comes. */
+static void
+on_spill(void *ctx, const char *data, size_t len)
+{
+	struct gateway *g = ctx;
+	if (!g->keeping) {
+		jsonkeep_reset(&g->keep);
+		g->keeping = 1;
+		g->keep_failed = 0;
+	}
+	if (!g->keep_failed && jsonkeep_feed(&g->keep, data, len) < 0)
+		g->keep_failed = 1;
+}
+
+/* A payload that went through the pruner is complete: parse what was
+ * kept, then give the pruner's buffer back at once (big payloads are
+ * rare; the memory is worth more to the rest of the process). */
+static void
+on_spilled_payload(struct gateway *g)
+{
+	g->keeping = 0;
+	if (g->keep_failed || jsonkeep_finish(&g->keep) < 0) {
+		log_warn("gateway", "unreadable payload: %s", jsonkeep_error(&g->keep));
+	} else {
+		size_t len;
+		const char *text = jsonkeep_output(&g->keep, &len);
+		on_payload(g, text, len);
+	}
+	jsonkeep_free(&g->keep);
+}
+
 static void
 on_ws_event(struct ws *w, enum ws_event ev, const struct ws_message *m, void *data)
 {
@@ -622,6 +657,8 @@ on_ws_event(struct ws *w, enum ws_event ev, const struct ws_message *m, void *da
 				log_error("gateway", "compressed stream: %s",
 				          zstream_error(&g->zs));
 				close_and_reconnect(g, 1, -1, "corrupt compressed stream");
+			} else if (r == ZSTREAM_DONE && zstream_spilled(&g->zs)) {
+				on_spilled_payload(g);
 			} else if (r == ZSTREAM_DONE) {
 				size_t len;
 				const char *text = zstream_data(&g->zs, &len);
@@ -668,6 +705,8 @@ gateway_connect(struct gateway *g)
 	else
 		snprintf(url, sizeof url, "%s%c%s", base, strchr(path, '?') ? '&' : '?', query);
 	zstream_reset(&g->zs);
+	g->keeping = 0;
+	jsonkeep_free(&g->keep);
 	g->state = GW_CONNECTING;
 	g->stats.connects++;
 	log_info("gateway", "connecting to %s", url);
@@ -704,6 +743,9 @@ gateway_new(struct loop *loop, const struct gateway_options *opt, gateway_event_
 	}
 	ws_set_max_message(g->ws, GATEWAY_MAX_PAYLOAD);
 	zstream_init(&g->zs, GATEWAY_MAX_PAYLOAD);
+	jsonkeep_init(&g->keep, opt->keep, GATEWAY_MAX_PAYLOAD);
+	if (opt->keep)
+		zstream_set_sink(&g->zs, GATEWAY_SPILL_AT, on_spill, g);
 	json_doc_init(&g->doc, GATEWAY_MAX_PAYLOAD);
 	buf_init(&g->out, GATEWAY_MAX_SEND * 2);
 	g->connect_timeout_ms = opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms : 15000;
@@ -735,6 +777,7 @@ gateway_free(struct gateway *g)
 	}
 	ws_free(g->ws);
 	zstream_free(&g->zs);
+	jsonkeep_free(&g->keep);
 	json_doc_free(&g->doc);
 	buf_free(&g->out);
 	if (g->token) {

@@ -39,6 +39,7 @@
 
 struct gateway;
 struct json_value;
+struct jsonkeep_rule;
 struct loop;
 struct tls_trust;
 
@@ -68,7 +69,19 @@ struct gateway_options {
 	int64_t hello_timeout_ms;   /* 20 s: from open to HELLO */
 	int64_t identify_gap_ms;    /* 5 s between identifies */
 	int64_t backoff_max_ms;     /* 60 s */
+	/* optional: what to keep of a payload whose inflated text passes
+	 * GATEWAY_SPILL_AT (a GUILD_CREATE of a MiB), by event name
+	 * (jsonkeep.h; borrowed, must outlive the gateway). Such a payload is
+	 * pruned as it is inflated and only what is kept is parsed, so the
+	 * owner sees d with the kept members only; events without a rule, and
+	 * every smaller payload, arrive whole. NULL: every payload whole. */
+	const struct jsonkeep_rule *keep;
 };
+
+/* Inflated payloads larger than this are pruned as they stream when the
+ * owner gave keep rules (the hot path, a MESSAGE_CREATE of 1.5 KB, is far
+ * below and never pays for it). */
+#define GATEWAY_SPILL_AT (64 * 1024)
 
 enum gateway_event {
 	GATEWAY_READY,    /* a new session: name "READY", d the READY data */

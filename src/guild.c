@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "jsonkeep.h"
 #include "log.h"
 #include "mem.h"
 
@@ -97,6 +98,23 @@ for_us(const struct guild *g, const struct json_value *d, const char *key)
 {
 	uint64_t id;
 	return json_path_id(d, key, &id) == 0 && id == g->guild_id;
+}
+
+/* what put() and guild_on_event read, and nothing more (see guild.h) */
+static const struct jsonkeep_spec guild_keep_channel[] = {
+        {"id", NULL},   {"type", NULL},     {"parent_id", NULL}, {"position", NULL},
+        {"name", NULL}, {"guild_id", NULL}, {NULL, NULL}};
+static const struct jsonkeep_spec guild_keep_d[] = {
+        {"id", NULL}, {"unavailable", NULL}, {"channels", guild_keep_channel}, {NULL, NULL}};
+static const struct jsonkeep_spec guild_keep_root[] = {
+        {"op", NULL}, {"s", NULL}, {"t", NULL}, {"d", guild_keep_d}, {NULL, NULL}};
+static const struct jsonkeep_rule guild_keep_rules[] = {{"GUILD_CREATE", guild_keep_root},
+                                                        {NULL, NULL}};
+
+const struct jsonkeep_rule *
+guild_gateway_keep(void)
+{
+	return guild_keep_rules;
 }
 
 int

@@ -20,6 +20,7 @@
 
 struct guild;
 struct json_value;
+struct jsonkeep_rule;
 
 /* Discord's limit of channels per guild (categories included). */
 #define GUILD_CHANNELS_MAX 500
@@ -53,6 +54,14 @@ void guild_free(struct guild *g);
  * cache, 0 if the event is not one of the four or not for this guild, -1
  * when it is one of them but malformed (no id; the cache is unchanged). */
 int guild_on_event(struct guild *g, const char *event_name, const struct json_value *d);
+
+/* Exactly what guild_on_event reads of a GUILD_CREATE (op, s, t; d.id,
+ * d.unavailable, d.channels[].{id, type, parent_id, position, name,
+ * guild_id}), as keep rules for the gateway (gateway_options.keep): a big
+ * GUILD_CREATE (members, roles, topics: a MiB) is pruned to this as it
+ * streams and never held whole. Nothing else reads GUILD_CREATE; a
+ * feature that starts to must add its fields here. */
+const struct jsonkeep_rule *guild_gateway_keep(void);
 
 /* 1 once a GUILD_CREATE for this guild arrived. */
 int guild_loaded(const struct guild *g);

@@ -7,9 +7,6 @@
 
 #include "mem.h"
 
-/* Output is inflated in steps of at most this much buffer growth, so a
- * small payload never reserves the whole limit up front. */
-#define ZSTREAM_STEP (64 * 1024)
 /* A payload buffer larger than this is freed once its payload is read. */
 #define ZSTREAM_KEEP (256 * 1024)
 
@@ -36,6 +33,8 @@ zstream_fail(struct zstream *zs, const char *what, const char *detail)
 	snprintf(zs->error, sizeof zs->error, "zlib-stream: %s%s%s", what, detail ? ": " : "",
 	         detail ? detail : "");
 	zs->failed = 1;
+	zs->spilled = 0;
+	zs->spilled_len = 0;
 	buf_reset(&zs->out);
 	return ZSTREAM_ERR;
 }
@@ -65,9 +64,41 @@ zstream_reset(struct zstream *zs)
 	if (zs->z_ready)
 		inflateEnd(&zs->z);
 	struct buf out = zs->out;
+	size_t spill_at = zs->spill_at;
+	zstream_sink_fn *sink = zs->sink;
+	void *sink_ctx = zs->sink_ctx;
 	memset(zs, 0, sizeof *zs);
 	zs->out = out;
 	zs->out.max = max;
+	zs->spill_at = spill_at;
+	zs->sink = sink;
+	zs->sink_ctx = sink_ctx;
+	buf_reset(&zs->out);
+}
+
+void
+zstream_set_sink(struct zstream *zs, size_t spill_at, zstream_sink_fn *fn, void *ctx)
+{
+	zs->spill_at = spill_at;
+	zs->sink = fn;
+	zs->sink_ctx = ctx;
+}
+
+int
+zstream_spilled(const struct zstream *zs)
+{
+	return zs->payload_done && zs->spilled;
+}
+
+/* In spill mode, hands what the buffer holds to the sink and empties it. */
+static void
+zstream_spill(struct zstream *zs)
+{
+	if (!zs->sink || zs->out.len == 0 || (!zs->spilled && zs->out.len < zs->spill_at))
+		return;
+	zs->spilled = 1;
+	zs->spilled_len += zs->out.len;
+	zs->sink(zs->sink_ctx, zs->out.data, zs->out.len);
 	buf_reset(&zs->out);
 }
 
@@ -94,10 +125,12 @@ zstream_feed(struct zstream *zs, const void *data, size_t len)
 	if (zs->payload_done) {
 		/* a big payload's buffer (a GUILD_CREATE of a MiB) is given
 		 * back rather than kept for the small ones that follow */
-		if (zs->out.cap > ZSTREAM_KEEP)
+		if (zs->out.cap > ZSTREAM_KEEP || zs->spilled)
 			buf_free(&zs->out);
 		buf_reset(&zs->out);
 		zs->payload_done = 0;
+		zs->spilled = 0;
+		zs->spilled_len = 0;
 	}
 	if (len == 0)
 		return ZSTREAM_MORE;
@@ -133,7 +166,9 @@ zstream_feed(struct zstream *zs, const void *data, size_t len)
 			left -= slice;
 		}
 		int rc;
-		if (zs->out.len == zs->out.max) {
+		/* the limit counts the whole payload, spilled pieces included */
+		size_t total = zs->spilled_len + zs->out.len;
+		if (total >= zs->out.max) {
 			/* full: inflate into a one-byte probe to learn whether the
 			 * payload has more to give, which would pass the limit */
 			uint8_t probe;
@@ -143,7 +178,7 @@ zstream_feed(struct zstream *zs, const void *data, size_t len)
 			if (zs->z.avail_out == 0)
 				return zstream_fail(zs, "payload larger than the limit", NULL);
 		} else {
-			size_t room = zs->out.max - zs->out.len;
+			size_t room = zs->out.max - total;
 			if (room > ZSTREAM_STEP)
 				room = ZSTREAM_STEP;
 			if (buf_reserve(&zs->out, room) < 0)
@@ -153,6 +188,7 @@ zstream_feed(struct zstream *zs, const void *data, size_t len)
 			rc = inflate(&zs->z, Z_NO_FLUSH);
 			zs->out.len += room - zs->z.avail_out;
 			zs->out.data[zs->out.len] = '\0';
+			zstream_spill(zs);
 		}
 		if (rc == Z_STREAM_END) {
 			zs->ended = 1;

@@ -14,6 +14,14 @@
  * bounded output buffer. What it does not: compress, or split two payloads
  * that arrive inside one chunk (Discord never does; they come out joined).
  *
+ * Big payloads can go out in pieces instead (zstream_set_sink): once one
+ * payload's inflated text passes the spill threshold, what is inflated so
+ * far and then every further piece (at most ZSTREAM_STEP bytes) is handed
+ * to a sink as it comes, so the buffer never holds more than the threshold
+ * plus a step; smaller payloads are untouched (the hot path stays one
+ * buffer and one call). The gateway prunes a GUILD_CREATE of a MiB that way
+ * (jsonkeep.h) rather than holding it whole.
+ *
  * A corrupt stream is an error with a message, never a crash; after an
  * error every feed fails until zstream_reset. zlib's memory comes from
  * mem.h, so allocation-failure sweeps reach it. */
@@ -32,6 +40,16 @@
  * hostile stream (a compression bomb), not a payload. */
 #define ZSTREAM_PAYLOAD_MAX_DEFAULT (8u << 20)
 
+/* Output is inflated in steps of at most this much buffer growth, so a
+ * small payload never reserves the whole limit up front; it is also the
+ * largest piece a sink gets after the first. */
+#define ZSTREAM_STEP (64 * 1024)
+
+/* Receives a piece of a payload in spill mode; data is borrowed for the
+ * call. The pieces of one payload come in order; the payload ends with the
+ * ZSTREAM_DONE of the feed that completes it (zstream_spilled is then 1). */
+typedef void zstream_sink_fn(void *ctx, const char *data, size_t len);
+
 enum zstream_result {
 	ZSTREAM_MORE, /* chunk taken; the payload is not complete yet */
 	ZSTREAM_DONE, /* a payload is complete: zstream_data() */
@@ -47,12 +65,24 @@ struct zstream {
 	uint8_t tail[4];  /* the last compressed bytes seen, for the marker */
 	size_t tail_len;  /* how many of tail are valid (< 4 only at the start) */
 	struct buf out;   /* the payload being inflated; out.max is the limit */
+	size_t spill_at;  /* a payload past this many bytes goes to the sink */
+	zstream_sink_fn *sink;
+	void *sink_ctx;
+	int spilled;        /* the payload under way went to the sink */
+	size_t spilled_len; /* bytes of it handed to the sink so far */
 	char error[160];
 };
 
 /* Prepares zs for payloads of at most max_payload inflated bytes. Allocates
  * nothing (the inflate context is made on the first feed). */
 void zstream_init(struct zstream *zs, size_t max_payload);
+/* Spill mode: a payload whose inflated text passes spill_at bytes goes to
+ * fn in pieces instead of the buffer (see above); the limit still counts
+ * the whole payload. fn NULL turns it off. Kept across zstream_reset. */
+void zstream_set_sink(struct zstream *zs, size_t spill_at, zstream_sink_fn *fn, void *ctx);
+/* 1 after a DONE whose payload went to the sink (zstream_data is then
+ * empty), else 0. */
+int zstream_spilled(const struct zstream *zs);
 /* Frees the context and the buffer; zs may be zstream_init'ed again. */
 void zstream_free(struct zstream *zs);
 /* Forgets the stream (a new connection starts a new zlib stream); keeps the
