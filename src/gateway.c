@@ -626,6 +626,7 @@ static void
 on_spilled_payload(struct gateway *g)
 {
 	g->keeping = 0;
+	g->stats.pruned++;
 	if (g->keep_failed || jsonkeep_finish(&g->keep) < 0) {
 		log_warn("gateway", "unreadable payload: %s", jsonkeep_error(&g->keep));
 	} else {

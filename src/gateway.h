@@ -127,6 +127,7 @@ const char *gateway_error(const struct gateway *g);
 struct gateway_stats {
 	long connects, identifies, resumes, heartbeats, acks, zombies, dispatches;
 	long resume_url_fallbacks;     /* sessions given up for an unreachable resume URL */
+	long pruned;                   /* payloads past GATEWAY_SPILL_AT, pruned as they streamed */
 	int64_t last_heartbeat_rtt_ms; /* -1 until the first ACK */
 };
 void gateway_get_stats(const struct gateway *g, struct gateway_stats *out);

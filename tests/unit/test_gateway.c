@@ -9,6 +9,7 @@
 
 #include "emulator.h"
 #include "gateway.h"
+#include "guild.h"
 #include "json.h"
 #include "loop.h"
 #include "test.h"
@@ -20,6 +21,10 @@ struct session {
 	struct gateway *g;
 	int ready, resumed, down, closed, fatal;
 	int guild_creates, messages;
+	struct guild *guild; /* fed GUILD_CREATE when set */
+	int gc_members;      /* d.members present in the last GUILD_CREATE */
+	int guild_updates;   /* GUILD_UPDATE: a big event without a keep rule */
+	size_t update_members, update_channels;
 	char last_message[256];
 	char session_id[128];
 	int refresh_calls;
@@ -42,8 +47,17 @@ on_event(struct gateway *g, enum gateway_event ev, const char *name, const struc
 		s->resumed++;
 		break;
 	case GATEWAY_DISPATCH:
-		if (strcmp(name, "GUILD_CREATE") == 0)
+		if (strcmp(name, "GUILD_CREATE") == 0) {
 			s->guild_creates++;
+			s->gc_members = json_get(d, "members") != NULL;
+			if (s->guild)
+				guild_on_event(s->guild, name, d);
+		}
+		if (strcmp(name, "GUILD_UPDATE") == 0) {
+			s->guild_updates++;
+			s->update_members = json_len(json_get(d, "members"));
+			s->update_channels = json_len(json_get(d, "channels"));
+		}
 		if (strcmp(name, "MESSAGE_CREATE") == 0) {
 			s->messages++;
 			const char *content = json_path_str(d, "content");
@@ -605,5 +619,101 @@ TEST(gateway_fallback_identifies_on_the_fresh_url_from_the_owner)
 	                   "{\"action\": \"resume_url\", \"mode\": \"off\"}", NULL),
 	          200);
 	loop_timer_stop(s.loop, &s.refresh_timer);
+	session_close(&s);
+}
+
+static int
+two_guild_creates(void *arg)
+{
+	return ((struct session *)arg)->guild_creates >= 2;
+}
+
+static int
+got_guild_update(void *arg)
+{
+	return ((struct session *)arg)->guild_updates > 0;
+}
+
+/* issue 13.6: a GUILD_CREATE of about 1.2 MB (500 more channels with
+ * topics and overwrites, 2,000 members), over real zlib-stream and cut into
+ * several WebSocket messages, is pruned as it streams to what the guild
+ * cache reads, and the cache gets every channel right; a big payload of an
+ * event without a keep rule still arrives whole. */
+TEST(gateway_big_guild_create_is_pruned_as_it_streams)
+{
+	struct gateway_options opt = {0};
+	opt.identify_remaining = 1000;
+	opt.keep = guild_gateway_keep();
+	struct session s;
+	if (session_open(&s, &opt) < 0)
+		return;
+	s.guild = guild_new(1200000000000000001ull, 1000);
+	if (!CHECK(s.guild))
+		return;
+	CHECK(test_run_until(s.loop, is_ready, &s, 10000));
+	/* the first, small GUILD_CREATE is not pruned: members present */
+	CHECK_INT(s.gc_members, 1);
+	size_t before = guild_channel_count(s.guild);
+	CHECK(before > 0);
+	struct gateway_stats st;
+	gateway_get_stats(s.g, &st);
+	CHECK_INT(st.pruned, 0);
+
+	CHECK_INT(emu_call("POST", "/faults/gateway",
+	                   "{\"action\": \"split\", \"parts\": 7, \"mode\": \"messages\", "
+	                   "\"count\": 1}",
+	                   NULL),
+	          200);
+	struct buf answer;
+	buf_init(&answer, 4096);
+	CHECK_INT(emu_call("POST", "/bench/dispatch",
+	                   "{\"event\": \"GUILD_CREATE\", \"big_guild\": \"1200000000000000001\", "
+	                   "\"channels\": 500, \"members\": 2000}",
+	                   &answer),
+	          200);
+	struct json_doc adoc;
+	json_doc_init(&adoc, 4096);
+	int64_t bytes = 0;
+	json_path_int64(json_parse(&adoc, answer.data, answer.len), "bytes", &bytes);
+	CHECK(bytes > 1000 * 1000); /* about 1.2 MB, far past GATEWAY_SPILL_AT */
+	CHECK(test_run_until(s.loop, two_guild_creates, &s, 20000));
+	CHECK_INT(s.gc_members, 0); /* pruned away */
+	CHECK_INT(guild_channel_count(s.guild), before + 500);
+	CHECK_INT(guild_dropped(s.guild), 0);
+	int wrong = 0;
+	for (int i = 0; i < 500; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "channel-%d", i);
+		const struct guild_channel *c = guild_channel(s.guild, 1229000000000000000ull + i);
+		if (!c || strcmp(c->name, name) != 0 || c->position != i + 20 || c->type != 0 ||
+		    c->parent_id != 0)
+			wrong++;
+	}
+	CHECK_INT(wrong, 0);
+	gateway_get_stats(s.g, &st);
+	CHECK_INT(st.pruned, 1);
+	CHECK(gateway_is_ready(s.g));
+
+	/* a big event without a rule: whole */
+	CHECK_INT(emu_call("POST", "/bench/dispatch",
+	                   "{\"event\": \"GUILD_UPDATE\", \"big_guild\": \"1200000000000000001\", "
+	                   "\"channels\": 100, \"members\": 2000}",
+	                   NULL),
+	          200);
+	CHECK(test_run_until(s.loop, got_guild_update, &s, 20000));
+	CHECK(s.update_members >= 2000);
+	CHECK_INT(s.update_channels, before + 100);
+	gateway_get_stats(s.g, &st);
+	CHECK_INT(st.pruned, 2);
+	/* and the small ones after it still come */
+	CHECK_INT(
+	        emu_call("POST", "/inject/message", "{\"content\": \"after the big ones\"}", NULL),
+	        200);
+	for (int i = 0; i < 200 && s.messages == 0; i++)
+		test_run_until(s.loop, fatal, &s, 10);
+	CHECK_INT(s.messages, 1);
+	json_doc_free(&adoc);
+	buf_free(&answer);
+	guild_free(s.guild);
 	session_close(&s);
 }

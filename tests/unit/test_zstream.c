@@ -375,3 +375,107 @@ TEST(zstream_alloc_failures)
 	free(c);
 	zt_deflater_free(&d);
 }
+
+/* Spill mode: what a sink receives of each payload. */
+struct zt_sink {
+	struct buf got;
+	int calls;
+	size_t max_piece;
+};
+
+static void
+zt_sink_fn(void *ctx, const char *data, size_t len)
+{
+	struct zt_sink *s = ctx;
+	buf_append(&s->got, data, len);
+	s->calls++;
+	if (len > s->max_piece)
+		s->max_piece = len;
+}
+
+/* A payload past the threshold goes to the sink in pieces, whole and in
+ * order, while the buffer stays at the threshold plus a step; payloads
+ * below it (before and after) come back through zstream_data as always;
+ * the limit counts the spilled bytes. */
+TEST(zstream_sink_spills_big_payloads_only)
+{
+	struct zt_deflater d;
+	zt_deflater_init(&d);
+	struct zstream zs;
+	zstream_init(&zs, 1 << 20);
+	struct zt_sink sink = {0};
+	buf_init(&sink.got, 1 << 21);
+	zstream_set_sink(&zs, 64 * 1024, zt_sink_fn, &sink);
+	size_t big_len = 700 * 1024;
+	char *big = malloc(big_len);
+	for (size_t i = 0; i < big_len; i++)
+		big[i] = (char)('a' + zt_rand() % 4); /* compresses about 4:1 */
+	for (int round = 0; round < 3; round++) {
+		/* small, big, small: the small ones are untouched */
+		size_t plen, clen;
+		char *small = zt_payload(round, &plen);
+		uint8_t *c = zt_deflate(&d, small, plen, Z_SYNC_FLUSH, &clen);
+		CHECK_INT(zstream_feed(&zs, c, clen), ZSTREAM_DONE);
+		CHECK_INT(zstream_spilled(&zs), 0);
+		size_t got_len;
+		const char *got = zstream_data(&zs, &got_len);
+		CHECK(got_len == plen && memcmp(got, small, plen) == 0);
+		CHECK_INT(sink.calls, 0);
+		free(c);
+		free(small);
+
+		c = zt_deflate(&d, big, big_len, Z_SYNC_FLUSH, &clen);
+		size_t at = 0, max_cap = 0;
+		enum zstream_result r = ZSTREAM_MORE;
+		while (at < clen) {
+			size_t n = 1 + zt_rand() % 30000;
+			if (n > clen - at)
+				n = clen - at;
+			r = zstream_feed(&zs, c + at, n);
+			at += n;
+			if (zs.out.cap > max_cap)
+				max_cap = zs.out.cap;
+			if (r != ZSTREAM_MORE)
+				break;
+		}
+		CHECK_INT(r, ZSTREAM_DONE);
+		CHECK_INT(at, clen);
+		CHECK_INT(zstream_spilled(&zs), 1);
+		zstream_data(&zs, &got_len);
+		CHECK_INT(got_len, 0);
+		CHECK_INT(sink.got.len, big_len);
+		CHECK(sink.got.len == big_len && memcmp(sink.got.data, big, big_len) == 0);
+		CHECK(sink.calls >= 10);
+		CHECK(sink.max_piece <= 64 * 1024 + ZSTREAM_STEP);
+		CHECK(max_cap <= 64 * 1024 + ZSTREAM_STEP + 1);
+		free(c);
+		buf_reset(&sink.got);
+		sink.calls = 0;
+	}
+	/* the next feed gives the spilled payload's buffer back */
+	CHECK_INT(zstream_feed(&zs, "", 0), ZSTREAM_MORE);
+	CHECK_INT(zs.out.cap, 0);
+
+	/* over the limit: 700 KiB against 512 KiB, spilled or not */
+	struct zstream small_limit;
+	zstream_init(&small_limit, 512 * 1024);
+	zstream_set_sink(&small_limit, 64 * 1024, zt_sink_fn, &sink);
+	struct zt_deflater d2;
+	zt_deflater_init(&d2);
+	size_t clen;
+	uint8_t *c = zt_deflate(&d2, big, big_len, Z_SYNC_FLUSH, &clen);
+	CHECK_INT(zstream_feed(&small_limit, c, clen), ZSTREAM_ERR);
+	CHECK(strstr(zstream_error(&small_limit), "limit") != NULL);
+	CHECK(sink.got.len <= 512 * 1024);
+	/* a reset keeps the sink */
+	zstream_reset(&small_limit);
+	CHECK(small_limit.sink == zt_sink_fn);
+	free(c);
+	zt_deflater_free(&d2);
+	zstream_free(&small_limit);
+
+	free(big);
+	buf_free(&sink.got);
+	zstream_free(&zs);
+	zt_deflater_free(&d);
+}
