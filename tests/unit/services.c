@@ -1,10 +1,15 @@
 /* services.c — see services.h. */
 #include "services.h"
 
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "migrate.h"
 #include "test.h"
@@ -196,4 +201,119 @@ services_migrated_db(struct loop *loop, const char *test, const char *truncate)
 		}
 	}
 	return db;
+}
+
+struct cache *
+services_cache(struct loop *loop, const char *test, size_t buffer_max)
+{
+	struct cache_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	if (services_redis(test, &cfg.host, &cfg.port) < 0)
+		return NULL;
+	cfg.backoff_initial_ms = 50;
+	cfg.backoff_max_ms = 200;
+	cfg.buffer_max = buffer_max;
+	struct cache *c = cache_new(loop, &cfg);
+	if (!CHECK(c != NULL))
+		return NULL;
+	int64_t end = services_now_ms() + 5000;
+	while (!cache_connected(c) && services_now_ms() < end) {
+		int never = 0;
+		services_wait(loop, &never, 5);
+	}
+	CHECK(cache_connected(c));
+	return c;
+}
+
+void
+services_int_fn(void *data, const struct redisReply *reply, const char *error)
+{
+	struct services_int *r = data;
+	r->done++;
+	snprintf(r->error, sizeof r->error, "%s", error ? error : "");
+	if (!reply)
+		return;
+	if (reply->type == REDIS_REPLY_INTEGER)
+		r->value = reply->integer;
+	else if (reply->type == REDIS_REPLY_STRING)
+		r->value = strtoll(reply->str, NULL, 10);
+	else if (reply->type == REDIS_REPLY_NIL)
+		r->value = -1;
+	else if (reply->type == REDIS_REPLY_ARRAY)
+		r->value = (long long)reply->elements;
+}
+
+long long
+services_cache_int(struct loop *loop, struct cache *c, int argc, const char **argv)
+{
+	struct services_int r;
+	memset(&r, 0, sizeof r);
+	CHECK_INT(cache_command(c, argc, argv, services_int_fn, &r), 0);
+	services_wait(loop, &r.done, 5000);
+	CHECK_INT(r.done, 1);
+	CHECK_STR(r.error, "");
+	return r.value;
+}
+
+int
+services_peer_start(struct services_peer *p, const char *const *argv, char *line, size_t cap)
+{
+	memset(p, 0, sizeof *p);
+	line[0] = 0;
+	int in[2], out[2];
+	if (pipe(in) < 0)
+		return -1;
+	if (pipe(out) < 0) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	/* pipe2 is not POSIX (glibc hides it without _GNU_SOURCE) */
+	for (int i = 0; i < 2; i++) {
+		fcntl(in[i], F_SETFD, FD_CLOEXEC);
+		fcntl(out[i], F_SETFD, FD_CLOEXEC);
+	}
+	const char *args[16];
+	size_t n = 0;
+	args[n++] = "python3";
+	for (size_t i = 0; argv[i] && n < sizeof args / sizeof args[0] - 1; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execv("/usr/bin/python3", (char *const *)args);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if (pid < 0) {
+		close(in[1]);
+		close(out[0]);
+		return -1;
+	}
+	p->pid = pid;
+	p->stdin_fd = in[1];
+	size_t len = 0;
+	while (len < cap - 1) {
+		ssize_t got = read(out[0], line + len, 1);
+		if (got <= 0 || line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = 0;
+	close(out[0]);
+	return 0;
+}
+
+void
+services_peer_stop(struct services_peer *p)
+{
+	if (p->pid > 0) {
+		close(p->stdin_fd);
+		kill(p->pid, SIGTERM);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+	}
 }

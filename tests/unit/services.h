@@ -9,8 +9,11 @@
 #ifndef AGORA_TEST_SERVICES_H
 #define AGORA_TEST_SERVICES_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "cache.h"
 #include "db.h"
 #include "loop.h"
 
@@ -54,4 +57,38 @@ struct db *services_db(struct loop *loop, const struct db_config *cfg);
  * table list, NULL: none) emptied with their ids restarted. NULL after a
  * SKIP line or a failed check. */
 struct db *services_migrated_db(struct loop *loop, const char *test, const char *truncate);
+
+/* The Redis fixture of the cache tests: a cache on the test Redis with a
+ * short backoff and buffer_max (0: the default), connected (waits up to
+ * 5 s). NULL after a SKIP line or a failed check. */
+struct cache *services_cache(struct loop *loop, const char *test, size_t buffer_max);
+/* One cache command's answer, copied out by services_int_fn (a
+ * cache_reply_fn): its integer, a string's number, an array's length, or
+ * -1 for nil; the error text, "" for none. */
+struct services_int {
+	int done; /* callbacks seen */
+	long long value;
+	char error[512];
+};
+struct redisReply;
+void services_int_fn(void *data, const struct redisReply *reply, const char *error);
+/* Runs one command through c and waits (5 s at most) for its one answer,
+ * checked to be without error: its integer, a string's number, an array's
+ * length, or -1 for nil. */
+long long services_cache_int(struct loop *loop, struct cache *c, int argc, const char **argv);
+
+/* A test peer: a python3 script (tests/peers/...) whose stdin is a pipe
+ * (its EOF tells it to stop) and whose first stdout line says it is ready
+ * ("READY <ports>"). */
+struct services_peer {
+	pid_t pid; /* 0: not running */
+	int stdin_fd;
+};
+/* Starts /usr/bin/python3 with argv (NULL-terminated; argv[0] the script)
+ * and reads its first line into line (cap bytes, without the newline).
+ * 0, or -1 when it could not be started. The pipes are close-on-exec, so
+ * no other child of the runner keeps the peer's stdin open. */
+int services_peer_start(struct services_peer *p, const char *const *argv, char *line, size_t cap);
+/* Closes its stdin, sends SIGTERM and reaps it (idempotent). */
+void services_peer_stop(struct services_peer *p);
 #endif

@@ -57,43 +57,6 @@ cache_test_stats_fn(void *data, const struct cache_channel_stats *stats, const c
 	snprintf(s->error, sizeof s->error, "%s", error ? error : "");
 }
 
-/* An integer (or nil as -1) reply of any command, copied out. */
-struct cache_test_int {
-	int done;
-	long long value;
-	char error[512];
-};
-
-static void
-cache_test_int_fn(void *data, const struct redisReply *reply, const char *error)
-{
-	struct cache_test_int *r = data;
-	r->done++;
-	snprintf(r->error, sizeof r->error, "%s", error ? error : "");
-	if (!reply)
-		return;
-	if (reply->type == REDIS_REPLY_INTEGER)
-		r->value = reply->integer;
-	else if (reply->type == REDIS_REPLY_STRING)
-		r->value = strtoll(reply->str, NULL, 10);
-	else if (reply->type == REDIS_REPLY_NIL)
-		r->value = -1;
-	else if (reply->type == REDIS_REPLY_ARRAY)
-		r->value = (long long)reply->elements;
-}
-
-static long long
-cache_test_int(struct loop *loop, struct cache *c, int argc, const char **argv)
-{
-	struct cache_test_int r;
-	memset(&r, 0, sizeof r);
-	CHECK_INT(cache_command(c, argc, argv, cache_test_int_fn, &r), 0);
-	services_wait(loop, &r.done, 5000);
-	CHECK_INT(r.done, 1);
-	CHECK_STR(r.error, "");
-	return r.value;
-}
-
 static void
 cache_test_wait_flag(struct loop *loop, int (*cond)(const struct cache *), const struct cache *c,
                      int want, int timeout_ms)
@@ -111,21 +74,60 @@ cache_test_idle(const struct cache *c)
 	return cache_buffered(c) == 0;
 }
 
-static struct cache *
-cache_test_open(struct loop *loop, const char *test, size_t buffer_max)
+static long long
+cache_test_hget_total(struct loop *loop, struct cache *c, uint64_t channel)
 {
-	struct cache_config cfg;
-	memset(&cfg, 0, sizeof cfg);
-	if (services_redis(test, &cfg.host, &cfg.port) < 0)
-		return NULL;
-	cfg.backoff_initial_ms = 50;
-	cfg.backoff_max_ms = 200;
-	cfg.buffer_max = buffer_max;
-	struct cache *c = cache_new(loop, &cfg);
-	CHECK(c != NULL);
-	cache_test_wait_flag(loop, cache_connected, c, 1, 5000);
-	CHECK(cache_connected(c));
+	char key[64];
+	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)channel);
+	const char *argv[] = {"HGET", key, "total_messages"};
+	return services_cache_int(loop, c, 3, argv);
+}
+
+static long long
+cache_test_zcard(struct loop *loop, struct cache *c, uint64_t channel)
+{
+	char key[64];
+	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)channel);
+	const char *argv[] = {"ZCARD", key};
+	return services_cache_int(loop, c, 2, argv);
+}
+
+/* A test's Redis fixture (services_cache); NULL after a SKIP line, the
+ * loop then freed. */
+static struct cache *
+cache_test_begin(struct loop *loop, const char *test, size_t buffer_max)
+{
+	struct cache *c = services_cache(loop, test, buffer_max);
+	if (!c)
+		loop_free(loop);
 	return c;
+}
+
+static void cache_test_wipe(struct loop *loop, struct cache *c, uint64_t channel);
+
+/* Its end: the channel's keys wiped, the cache and the loop freed. */
+static void
+cache_test_end(struct loop *loop, struct cache *c, uint64_t channel)
+{
+	cache_test_wipe(loop, c, channel);
+	cache_free(c);
+	loop_free(loop);
+}
+
+/* While Redis is down a call fails fast: once, later (never from inside
+ * the call), within a second, as "redis unavailable". */
+static void
+cache_test_ping_fails_fast(struct loop *loop, struct cache *c)
+{
+	struct cache_test_done d;
+	memset(&d, 0, sizeof d);
+	int64_t t0 = services_now_ms();
+	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
+	CHECK_INT(d.done, 0);
+	services_wait(loop, &d.done, 2000);
+	CHECK_INT(d.done, 1);
+	CHECK(strstr(d.error, "redis unavailable") != NULL);
+	CHECK(d.at_ms - t0 < 1000);
 }
 
 static void
@@ -149,15 +151,7 @@ TEST(cache_unreachable_fails_fast)
 	services_wait(loop, &never, 100);
 	CHECK(!cache_connected(c));
 	CHECK(strstr(cache_error(c), "refused") != NULL);
-	struct cache_test_done d;
-	memset(&d, 0, sizeof d);
-	int64_t t0 = services_now_ms();
-	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
-	CHECK_INT(d.done, 0); /* never from inside the call */
-	services_wait(loop, &d.done, 2000);
-	CHECK_INT(d.done, 1);
-	CHECK(strstr(d.error, "redis unavailable") != NULL);
-	CHECK(d.at_ms - t0 < 1000);
+	cache_test_ping_fails_fast(loop, c);
 	/* messages are kept, not lost, while it is down */
 	cache_record_message(c, 1, 2, 3);
 	CHECK_INT(cache_buffered(c), 1);
@@ -169,11 +163,9 @@ TEST(cache_unreachable_fails_fast)
 TEST(cache_record_and_read_stats)
 {
 	struct loop *loop = loop_new();
-	struct cache *c = cache_test_open(loop, "cache_record_and_read_stats", 0);
-	if (!c) {
-		loop_free(loop);
+	struct cache *c = cache_test_begin(loop, "cache_record_and_read_stats", 0);
+	if (!c)
 		return;
-	}
 	struct cache_test_done d;
 	memset(&d, 0, sizeof d);
 	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
@@ -204,16 +196,14 @@ TEST(cache_record_and_read_stats)
 	char key[64];
 	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)ch);
 	const char *hgetall[] = {"HGETALL", key};
-	CHECK_INT(cache_test_int(loop, c, 2, hgetall), 4); /* two fields */
+	CHECK_INT(services_cache_int(loop, c, 2, hgetall), 4); /* two fields */
 
 	memset(&d, 0, sizeof d);
 	CHECK_INT(cache_trim_activity(c, ch, 2000, cache_test_done_fn, &d), 0);
 	services_wait(loop, &d.done, 5000);
 	CHECK_STR(d.error, "");
 	CHECK_INT(d.value, 1); /* 1000 only: the boundary stays */
-	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)ch);
-	const char *zcard[] = {"ZCARD", key};
-	CHECK_INT(cache_test_int(loop, c, 2, zcard), 2);
+	CHECK_INT(cache_test_zcard(loop, c, ch), 2);
 
 	/* an unknown channel reads as zeros, not an error */
 	memset(&s, 0, sizeof s);
@@ -225,14 +215,12 @@ TEST(cache_record_and_read_stats)
 
 	/* a server error reaches the callback as text */
 	const char *bad[] = {"HINCRBY", key, "f", "1"}; /* key is a zset */
-	struct cache_test_int r;
+	struct services_int r;
 	memset(&r, 0, sizeof r);
-	CHECK_INT(cache_command(c, 4, bad, cache_test_int_fn, &r), 0);
+	CHECK_INT(cache_command(c, 4, bad, services_int_fn, &r), 0);
 	services_wait(loop, &r.done, 5000);
 	CHECK(strstr(r.error, "WRONGTYPE") != NULL);
-	cache_test_wipe(loop, c, ch);
-	cache_free(c);
-	loop_free(loop);
+	cache_test_end(loop, c, ch);
 }
 
 /* Redis restarts: counts recorded while it is down (and those on the wire
@@ -240,11 +228,9 @@ TEST(cache_record_and_read_stats)
 TEST(cache_counts_survive_a_redis_restart)
 {
 	struct loop *loop = loop_new();
-	struct cache *c = cache_test_open(loop, "cache_counts_survive_a_redis_restart", 0);
-	if (!c) {
-		loop_free(loop);
+	struct cache *c = cache_test_begin(loop, "cache_counts_survive_a_redis_restart", 0);
+	if (!c)
 		return;
-	}
 	const uint64_t ch = 910000000000000000ull + (uint64_t)getpid();
 	/* queued right before the stop, without the loop running: they go
 	 * out on a dying connection and must be replayed, not lost */
@@ -258,14 +244,7 @@ TEST(cache_counts_survive_a_redis_restart)
 	for (int i = 0; i < n; i++)
 		cache_record_message(c, ch, 2000 + (uint64_t)i, 1700000100 + i);
 	CHECK_INT(cache_buffered(c), n + 5);
-	struct cache_test_done d;
-	memset(&d, 0, sizeof d);
-	int64_t t0 = services_now_ms();
-	CHECK_INT(cache_ping(c, cache_test_done_fn, &d), 0);
-	services_wait(loop, &d.done, 2000);
-	CHECK_INT(d.done, 1);
-	CHECK(strstr(d.error, "redis unavailable") != NULL);
-	CHECK(d.at_ms - t0 < 1000);
+	cache_test_ping_fails_fast(loop, c);
 
 	CHECK_INT(services_control("start redis"), 0);
 	cache_test_wait_flag(loop, cache_connected, c, 1, 5000);
@@ -274,29 +253,22 @@ TEST(cache_counts_survive_a_redis_restart)
 	CHECK_INT(cache_buffered(c), 0);
 	CHECK_INT(cache_lost(c), 0);
 
+	CHECK_INT(cache_test_hget_total(loop, c, ch), n + 5);
 	char key[64];
 	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)ch);
-	const char *total[] = {"HGET", key, "total_messages"};
-	CHECK_INT(cache_test_int(loop, c, 3, total), n + 5);
 	const char *last[] = {"HGET", key, "last_message_timestamp"};
-	CHECK_INT(cache_test_int(loop, c, 3, last), 1700000100 + n - 1);
-	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)ch);
-	const char *zcard[] = {"ZCARD", key};
-	CHECK_INT(cache_test_int(loop, c, 2, zcard), n + 5);
-	cache_test_wipe(loop, c, ch);
-	cache_free(c);
-	loop_free(loop);
+	CHECK_INT(services_cache_int(loop, c, 3, last), 1700000100 + n - 1);
+	CHECK_INT(cache_test_zcard(loop, c, ch), n + 5);
+	cache_test_end(loop, c, ch);
 }
 
 /* Past the bound the oldest records go, and are counted. */
 TEST(cache_buffer_bound_drops_oldest)
 {
 	struct loop *loop = loop_new();
-	struct cache *c = cache_test_open(loop, "cache_buffer_bound_drops_oldest", 10);
-	if (!c) {
-		loop_free(loop);
+	struct cache *c = cache_test_begin(loop, "cache_buffer_bound_drops_oldest", 10);
+	if (!c)
 		return;
-	}
 	const uint64_t ch = 920000000000000000ull + (uint64_t)getpid();
 	/* the log of the outage, to count its lines */
 	char log_path[512];
@@ -335,28 +307,22 @@ TEST(cache_buffer_bound_drops_oldest)
 	 * count when Redis is back */
 	CHECK_INT(full_lines, 1);
 	CHECK_INT(summary_lines, 1);
+	CHECK_INT(cache_test_hget_total(loop, c, ch), 10);
 	char key[64];
-	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)ch);
-	const char *total[] = {"HGET", key, "total_messages"};
-	CHECK_INT(cache_test_int(loop, c, 3, total), 10);
 	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)ch);
 	const char *oldest[] = {"ZSCORE", key, "15"};
-	CHECK_INT(cache_test_int(loop, c, 3, oldest), -1); /* dropped */
+	CHECK_INT(services_cache_int(loop, c, 3, oldest), -1); /* dropped */
 	const char *kept[] = {"ZSCORE", key, "16"};
-	CHECK_INT(cache_test_int(loop, c, 3, kept), 1700000016);
-	cache_test_wipe(loop, c, ch);
-	cache_free(c);
-	loop_free(loop);
+	CHECK_INT(services_cache_int(loop, c, 3, kept), 1700000016);
+	cache_test_end(loop, c, ch);
 }
 
 TEST(cache_free_fails_pending_callbacks_once)
 {
 	struct loop *loop = loop_new();
-	struct cache *c = cache_test_open(loop, "cache_free_fails_pending_callbacks_once", 0);
-	if (!c) {
-		loop_free(loop);
+	struct cache *c = cache_test_begin(loop, "cache_free_fails_pending_callbacks_once", 0);
+	if (!c)
 		return;
-	}
 	struct cache_test_done d[3];
 	struct cache_test_stats s;
 	memset(d, 0, sizeof d);
@@ -720,34 +686,14 @@ TEST(cache_backoff_when_maxclients)
 
 /* ---- exactly once (issue 13.2) */
 
-static long long
-cache_test_hget_total(struct loop *loop, struct cache *c, uint64_t channel)
-{
-	char key[64];
-	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)channel);
-	const char *argv[] = {"HGET", key, "total_messages"};
-	return cache_test_int(loop, c, 3, argv);
-}
-
-static long long
-cache_test_zcard(struct loop *loop, struct cache *c, uint64_t channel)
-{
-	char key[64];
-	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)channel);
-	const char *argv[] = {"ZCARD", key};
-	return cache_test_int(loop, c, 2, argv);
-}
-
 /* A RESUME replays messages the bot already counted: recording the same
  * 3,000 message ids twice counts each once. */
 TEST(cache_replayed_ids_count_once)
 {
 	struct loop *loop = loop_new();
-	struct cache *c = cache_test_open(loop, "cache_replayed_ids_count_once", 0);
-	if (!c) {
-		loop_free(loop);
+	struct cache *c = cache_test_begin(loop, "cache_replayed_ids_count_once", 0);
+	if (!c)
 		return;
-	}
 	const uint64_t ch = 910000000000000000ull + (uint64_t)getpid();
 	cache_test_wipe(loop, c, ch);
 	cache_test_wipe(loop, c, ch + 1);
@@ -907,7 +853,7 @@ TEST(cache_cut_between_write_and_reply_counts_once)
 	loop_watch_start(loop, &p.accept_watch, p.listen_fd, POLLIN);
 
 	/* a direct connection to check the keys */
-	struct cache *direct = cache_test_open(loop, "cache_cut (direct)", 0);
+	struct cache *direct = services_cache(loop, "cache_cut (direct)", 0);
 	const uint64_t ch = 940000000000000000ull + (uint64_t)getpid();
 	cache_test_wipe(loop, direct, ch);
 
@@ -1040,20 +986,18 @@ TEST(cache_back_pressure_loses_nothing_while_redis_is_up)
 TEST(cache_wrong_type_key_fails_its_group_only)
 {
 	struct loop *loop = loop_new();
-	struct cache *c = cache_test_open(loop, "cache_wrong_type_key_fails_its_group_only", 0);
-	if (!c) {
-		loop_free(loop);
+	struct cache *c = cache_test_begin(loop, "cache_wrong_type_key_fails_its_group_only", 0);
+	if (!c)
 		return;
-	}
 	const uint64_t bad = 950000000000000000ull + (uint64_t)getpid(), good = bad + 1;
 	cache_test_wipe(loop, c, bad);
 	cache_test_wipe(loop, c, good);
 	char key[64];
 	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)bad);
 	const char *set[] = {"SET", key, "not a sorted set"};
-	struct cache_test_int r;
+	struct services_int r;
 	memset(&r, 0, sizeof r);
-	CHECK_INT(cache_command(c, 3, set, cache_test_int_fn, &r), 0);
+	CHECK_INT(cache_command(c, 3, set, services_int_fn, &r), 0);
 	services_wait(loop, &r.done, 5000);
 	for (uint64_t id = 1; id <= 10; id++)
 		cache_record_message(c, id <= 4 ? bad : good, 9000000 + id,
@@ -1066,9 +1010,7 @@ TEST(cache_wrong_type_key_fails_its_group_only)
 	CHECK_INT(cache_test_hget_total(loop, c, good), 6);
 	CHECK_INT(cache_test_zcard(loop, c, good), 6);
 	cache_test_wipe(loop, c, bad);
-	cache_test_wipe(loop, c, good);
-	cache_free(c);
-	loop_free(loop);
+	cache_test_end(loop, c, good);
 }
 
 /* cache_free from inside a cache callback (a PING's answer) while more
@@ -1088,7 +1030,7 @@ cache_free_inside_fn(void *data, long long value, const char *error)
 TEST(cache_free_inside_its_own_callback)
 {
 	struct loop *loop = loop_new();
-	free_inside_cache = cache_test_open(loop, "cache_free_inside_its_own_callback", 0);
+	free_inside_cache = services_cache(loop, "cache_free_inside_its_own_callback", 0);
 	if (!free_inside_cache) {
 		loop_free(loop);
 		return;

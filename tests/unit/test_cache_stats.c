@@ -14,68 +14,11 @@
 #include "services.h"
 #include "test.h"
 
-static struct cache *
-open_cache(struct loop *loop, const char *test)
-{
-	struct cache_config cfg;
-	memset(&cfg, 0, sizeof cfg);
-	if (services_redis(test, &cfg.host, &cfg.port) < 0)
-		return NULL;
-	cfg.backoff_initial_ms = 50;
-	cfg.backoff_max_ms = 200;
-	struct cache *c = cache_new(loop, &cfg);
-	CHECK(c != NULL);
-	int64_t end = services_now_ms() + 5000;
-	while (!cache_connected(c) && services_now_ms() < end) {
-		int never = 0;
-		services_wait(loop, &never, 5);
-	}
-	CHECK(cache_connected(c));
-	return c;
-}
-
-/* Any command, waited for; its integer (or array length, or -1 for nil). */
-struct one_reply {
-	int done;
-	long long value;
-	char error[256];
-};
-
-static void
-one_reply_fn(void *data, const struct redisReply *reply, const char *error)
-{
-	struct one_reply *r = data;
-	r->done++;
-	snprintf(r->error, sizeof r->error, "%s", error ? error : "");
-	if (!reply)
-		return;
-	if (reply->type == REDIS_REPLY_INTEGER)
-		r->value = reply->integer;
-	else if (reply->type == REDIS_REPLY_STRING)
-		r->value = strtoll(reply->str, NULL, 10);
-	else if (reply->type == REDIS_REPLY_NIL)
-		r->value = -1;
-	else if (reply->type == REDIS_REPLY_ARRAY)
-		r->value = (long long)reply->elements;
-}
-
-static long long
-run(struct loop *loop, struct cache *c, int argc, const char **argv)
-{
-	struct one_reply r;
-	memset(&r, 0, sizeof r);
-	CHECK_INT(cache_command(c, argc, argv, one_reply_fn, &r), 0);
-	services_wait(loop, &r.done, 5000);
-	CHECK_INT(r.done, 1);
-	CHECK_STR(r.error, "");
-	return r.value;
-}
-
 static long long
 run3(struct loop *loop, struct cache *c, const char *a, const char *b, const char *d)
 {
 	const char *argv[] = {a, b, d};
-	return run(loop, c, d ? 3 : 2, argv);
+	return services_cache_int(loop, c, d ? 3 : 2, argv);
 }
 
 /* ------------------------------------------------------------ pipeline */
@@ -130,7 +73,7 @@ pipe_done(void *data, size_t replies, const char *error)
 TEST(cache_pipeline_replies_in_order_once)
 {
 	struct loop *loop = loop_new();
-	struct cache *c = open_cache(loop, "cache_pipeline_replies_in_order_once");
+	struct cache *c = services_cache(loop, "cache_pipeline_replies_in_order_once", 0);
 	if (!c) {
 		loop_free(loop);
 		return;
@@ -225,7 +168,7 @@ zadd(struct loop *loop, struct cache *c, uint64_t ch, int64_t t, uint64_t id)
 	snprintf(score, sizeof score, "%lld", (long long)t);
 	snprintf(member, sizeof member, "%llu", (unsigned long long)id);
 	const char *argv[] = {"ZADD", key, score, member};
-	run(loop, c, 4, argv);
+	services_cache_int(loop, c, 4, argv);
 }
 
 static void
@@ -237,13 +180,13 @@ wipe(struct loop *loop, struct cache *c, uint64_t ch)
 	snprintf(d, sizeof d, "channel_stats_rebuild:%llu", (unsigned long long)ch);
 	snprintf(e, sizeof e, "channel_activity_rebuild:%llu", (unsigned long long)ch);
 	const char *argv[] = {"DEL", a, b, d, e};
-	run(loop, c, 5, argv);
+	services_cache_int(loop, c, 5, argv);
 }
 
 TEST(cache_stats_read_counts_days_and_trims)
 {
 	struct loop *loop = loop_new();
-	struct cache *c = open_cache(loop, "cache_stats_read_counts_days_and_trims");
+	struct cache *c = services_cache(loop, "cache_stats_read_counts_days_and_trims", 0);
 	if (!c) {
 		loop_free(loop);
 		return;
@@ -257,7 +200,7 @@ TEST(cache_stats_read_counts_days_and_trims)
 	snprintf(key, sizeof key, "channel_stats:%llu", (unsigned long long)a);
 	const char *hset[] = {"HSET",      key, "total_messages", "50", "last_message_timestamp",
 	                      "1764999990"};
-	run(loop, c, 6, hset);
+	services_cache_int(loop, c, 6, hset);
 	zadd(loop, c, a, now - 8 * day, 1);     /* older than 7 days: trimmed */
 	zadd(loop, c, a, now - 7 * day - 1, 2); /* one second too old: trimmed */
 	zadd(loop, c, a, now - 7 * day, 3);     /* exactly 7 days: counted, kept, day 0 */
@@ -351,7 +294,7 @@ TEST(cache_stats_rebuild_swaps_in_counting_each_message_once)
 {
 	struct loop *loop = loop_new();
 	struct cache *c =
-	        open_cache(loop, "cache_stats_rebuild_swaps_in_counting_each_message_once");
+	        services_cache(loop, "cache_stats_rebuild_swaps_in_counting_each_message_once", 0);
 	if (!c) {
 		loop_free(loop);
 		return;
@@ -364,7 +307,7 @@ TEST(cache_stats_rebuild_swaps_in_counting_each_message_once)
 	snprintf(act, sizeof act, "channel_activity:%llu", (unsigned long long)ch);
 	snprintf(side, sizeof side, "channel_stats_rebuild:%llu", (unsigned long long)ch);
 	const char *old[] = {"HSET", stats, "total_messages", "999", "last_message_timestamp", "7"};
-	run(loop, c, 6, old);
+	services_cache_int(loop, c, 6, old);
 	zadd(loop, c, ch, base + 5, 1005);
 
 	struct done_result d;
@@ -389,16 +332,16 @@ TEST(cache_stats_rebuild_swaps_in_counting_each_message_once)
 	zadd(loop, c, ch, base + 152, 1152);
 	/* the real keys are untouched until the commit */
 	const char *hget[] = {"HGET", stats, "total_messages"};
-	CHECK_INT(run(loop, c, 3, hget), 999);
+	CHECK_INT(services_cache_int(loop, c, 3, hget), 999);
 	CHECK(run3(loop, c, "PTTL", side, NULL) > 0);
 
 	memset(&d, 0, sizeof d);
 	CHECK_INT(cache_stats_rebuild_commit(c, ch, base + 150, base + 150, done_fn, &d), 0);
 	wait_done(loop, &d);
 	CHECK_INT(d.value, 2); /* 151 and 152 */
-	CHECK_INT(run(loop, c, 3, hget), 152);
+	CHECK_INT(services_cache_int(loop, c, 3, hget), 152);
 	const char *hlast[] = {"HGET", stats, "last_message_timestamp"};
-	CHECK_INT(run(loop, c, 3, hlast), base + 152);
+	CHECK_INT(services_cache_int(loop, c, 3, hlast), base + 152);
 	CHECK_INT(run3(loop, c, "ZCARD", act, NULL), 102); /* 51..152 */
 	CHECK_INT(run3(loop, c, "PTTL", stats, NULL), -1); /* no expiry left */
 	CHECK_INT(run3(loop, c, "PTTL", act, NULL), -1);
@@ -414,7 +357,7 @@ TEST(cache_stats_rebuild_swaps_in_counting_each_message_once)
 	memset(&d, 0, sizeof d);
 	CHECK_INT(cache_stats_rebuild_commit(c, ch, 0, base + 1000, done_fn, &d), 0);
 	wait_done(loop, &d);
-	CHECK_INT(run(loop, c, 3, hget), 0);
+	CHECK_INT(services_cache_int(loop, c, 3, hget), 0);
 	CHECK_INT(run3(loop, c, "EXISTS", act, NULL), 0);
 	wipe(loop, c, ch);
 	cache_free(c);

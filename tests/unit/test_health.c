@@ -38,20 +38,52 @@ check(void *data, health_answer_fn *answer, void *conn)
 	answer(conn, o->mode == 0, o->mode == 0 ? "Status: OK." : "Status: DEGRADED. DB: down.");
 }
 
+/* A non-blocking connect, so 300 of them never block the loop's thread
+ * while the listener's queue is full. */
+static int
+connect_nonblocking(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A health check as `agora --healthcheck` makes it, but non-blocking:
+ * the request goes out once the connection is up (none when it is ""),
+ * then the reply is read until the listener closes. */
 struct client {
-	int fd;
+	int fd, sent, done;
+	const char *request;
 	char reply[1024];
 	size_t len;
-	int done;
 	struct loop_watch watch;
 };
 
 static void
 on_client(struct loop *loop, struct loop_watch *w, short revents)
 {
-	(void)revents;
 	struct client *c = w->data;
+	if (!c->sent) {
+		size_t len = strlen(c->request);
+		if (revents & (POLLERR | POLLHUP)) {
+			c->done = 1;
+			loop_watch_stop(loop, w);
+			return;
+		}
+		if (write(c->fd, c->request, len) == (ssize_t)len) {
+			c->sent = 1;
+			loop_watch_start(loop, w, c->fd, POLLIN);
+		}
+		return;
+	}
 	ssize_t n = read(c->fd, c->reply + c->len, sizeof c->reply - 1 - c->len);
+	if (n < 0 && errno == EAGAIN)
+		return;
 	if (n <= 0) {
 		c->done = 1;
 		loop_watch_stop(loop, w);
@@ -71,153 +103,112 @@ static void
 ask(struct loop *loop, uint16_t port, const char *request, struct client *c)
 {
 	memset(c, 0, sizeof *c);
-	c->fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+	c->request = request;
+	c->fd = connect_nonblocking(port);
+	if (c->fd < 0) {
 		c->done = 1;
 		return;
 	}
-	if (write(c->fd, request, strlen(request)) < 0)
-		c->done = 1;
 	loop_watch_init(&c->watch, on_client, c);
-	loop_watch_start(loop, &c->watch, c->fd, POLLIN);
+	loop_watch_start(loop, &c->watch, c->fd, POLLOUT);
+}
+
+/* ask, then run the loop until the peer closed (at most timeout_ms); the
+ * socket is closed, the reply stays in c. */
+static void
+ask_and_wait(struct loop *loop, uint16_t port, const char *request, struct client *c,
+             int timeout_ms)
+{
+	ask(loop, port, request, c);
+	CHECK(test_run_until(loop, client_done, c, timeout_ms));
+	close(c->fd);
+}
+
+/* A loop and a listener on a free port with its owner. */
+struct fixture {
+	struct loop *loop;
+	struct owner o;
+	struct health *h;
+};
+
+static int
+fixture_start(struct fixture *f, int mode)
+{
+	memset(f, 0, sizeof *f);
+	f->loop = loop_new();
+	f->o.mode = mode;
+	char err[200];
+	f->h = health_new(f->loop, 0, check, &f->o, err, sizeof err);
+	if (!CHECK(f->h)) {
+		loop_free(f->loop);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+fixture_stop(struct fixture *f)
+{
+	health_free(f->h);
+	loop_free(f->loop);
 }
 
 TEST(health_answers_200_or_503_from_the_owner_check)
 {
-	struct loop *loop = loop_new();
-	struct owner o = {0};
-	char err[200];
-	struct health *h = health_new(loop, 0, check, &o, err, sizeof err);
-	if (!CHECK(h))
+	struct fixture f;
+	if (fixture_start(&f, 0) < 0)
 		return;
+	uint16_t port = health_port(f.h);
 	struct client c;
-	ask(loop, health_port(h), "GET /health HTTP/1.0\r\n\r\n", &c);
-	CHECK(test_run_until(loop, client_done, &c, 3000));
+	ask_and_wait(f.loop, port, "GET /health HTTP/1.0\r\n\r\n", &c, 3000);
 	CHECK(strncmp(c.reply, "HTTP/1.0 200 OK\r\n", 17) == 0);
 	CHECK(strstr(c.reply, "\r\n\r\nStatus: OK.\n"));
-	close(c.fd);
 
-	o.mode = 1;
-	ask(loop, health_port(h), "GET /health HTTP/1.0\r\n\r\n", &c);
-	CHECK(test_run_until(loop, client_done, &c, 3000));
+	f.o.mode = 1;
+	ask_and_wait(f.loop, port, "GET /health HTTP/1.0\r\n\r\n", &c, 3000);
 	CHECK(strncmp(c.reply, "HTTP/1.0 503 ", 13) == 0);
 	CHECK(strstr(c.reply, "DB: down"));
-	close(c.fd);
 
 	/* not a GET: refused without asking the owner */
-	int before = o.checks;
-	ask(loop, health_port(h), "POST / HTTP/1.0\r\n\r\n", &c);
-	CHECK(test_run_until(loop, client_done, &c, 3000));
+	int before = f.o.checks;
+	ask_and_wait(f.loop, port, "POST / HTTP/1.0\r\n\r\n", &c, 3000);
 	CHECK(strncmp(c.reply, "HTTP/1.0 503 ", 13) == 0);
-	CHECK_INT(o.checks, before);
-	close(c.fd);
-	health_free(h);
-	loop_free(loop);
+	CHECK_INT(f.o.checks, before);
+	fixture_stop(&f);
 }
 
 TEST(health_check_that_never_answers_times_out_and_late_answer_is_dropped)
 {
-	struct loop *loop = loop_new();
-	struct owner o = {.mode = 2};
-	char err[200];
-	struct health *h = health_new(loop, 0, check, &o, err, sizeof err);
-	if (!CHECK(h))
+	struct fixture f;
+	if (fixture_start(&f, 2) < 0)
 		return;
+	uint16_t port = health_port(f.h);
 	struct client c;
-	ask(loop, health_port(h), "GET /health HTTP/1.0\r\n\r\n", &c);
-	CHECK(test_run_until(loop, client_done, &c, HEALTH_TIMEOUT_MS + 2000));
+	ask_and_wait(f.loop, port, "GET /health HTTP/1.0\r\n\r\n", &c, HEALTH_TIMEOUT_MS + 2000);
 	CHECK(strncmp(c.reply, "HTTP/1.0 503 ", 13) == 0);
 	CHECK(strstr(c.reply, "timed out"));
-	close(c.fd);
 	/* a new peer meanwhile, then the old answer arrives late */
-	o.mode = 0;
+	f.o.mode = 0;
 	struct client c2;
-	ask(loop, health_port(h), "GET /health HTTP/1.0\r\n\r\n", &c2);
-	CHECK(test_run_until(loop, client_done, &c2, 3000));
+	ask_and_wait(f.loop, port, "GET /health HTTP/1.0\r\n\r\n", &c2, 3000);
 	CHECK(strncmp(c2.reply, "HTTP/1.0 200 OK", 15) == 0);
-	close(c2.fd);
-	CHECK(o.held_answer != NULL);
-	if (o.held_answer)
-		o.held_answer(o.held_conn, 0, "late");
-	health_free(h);
-	loop_free(loop);
+	CHECK(f.o.held_answer != NULL);
+	if (f.o.held_answer)
+		f.o.held_answer(f.o.held_conn, 0, "late");
+	fixture_stop(&f);
 }
 
 TEST(health_refuses_a_busy_port)
 {
-	struct loop *loop = loop_new();
-	struct owner o = {0};
-	char err[200];
-	struct health *h = health_new(loop, 0, check, &o, err, sizeof err);
-	if (!CHECK(h))
+	struct fixture f;
+	if (fixture_start(&f, 0) < 0)
 		return;
-	struct health *again = health_new(loop, health_port(h), check, &o, err, sizeof err);
+	char err[200];
+	struct health *again = health_new(f.loop, health_port(f.h), check, &f.o, err, sizeof err);
 	CHECK(again == NULL);
 	CHECK(strstr(err, "Address in use") || strstr(err, "in use"));
 	health_free(again);
-	health_free(h);
-	loop_free(loop);
-}
-
-/* A non-blocking connect, so 300 of them never block the loop's thread
- * while the listener's queue is full. */
-static int
-connect_nonblocking(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* A health check as `agora --healthcheck` makes it, but non-blocking:
- * the request goes out once the connection is up. */
-struct check_client {
-	int fd, sent, done;
-	char reply[1024];
-	size_t len;
-	struct loop_watch watch;
-};
-
-static void
-on_check_client(struct loop *loop, struct loop_watch *w, short revents)
-{
-	struct check_client *c = w->data;
-	if (!c->sent) {
-		static const char req[] = "GET /health HTTP/1.0\r\n\r\n";
-		if (revents & (POLLERR | POLLHUP)) {
-			c->done = 1;
-			loop_watch_stop(loop, w);
-			return;
-		}
-		if (write(c->fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
-			c->sent = 1;
-			loop_watch_start(loop, w, c->fd, POLLIN);
-		}
-		return;
-	}
-	ssize_t n = read(c->fd, c->reply + c->len, sizeof c->reply - 1 - c->len);
-	if (n < 0 && errno == EAGAIN)
-		return;
-	if (n <= 0) {
-		c->done = 1;
-		loop_watch_stop(loop, w);
-		return;
-	}
-	c->len += (size_t)n;
-	c->reply[c->len] = '\0';
-}
-
-static int
-check_client_done(void *arg)
-{
-	return ((struct check_client *)arg)->done;
+	fixture_stop(&f);
 }
 
 /* 300 idle connections (connected, never a byte) cannot make the health
@@ -227,12 +218,11 @@ check_client_done(void *arg)
  * and the listener's warning lines in the log. */
 TEST(health_300_idle_connections_do_not_starve_the_check)
 {
-	struct loop *loop = loop_new();
-	struct owner o = {0};
-	char err[200];
-	struct health *h = health_new(loop, 0, check, &o, err, sizeof err);
-	if (!CHECK(h))
+	struct fixture f;
+	if (fixture_start(&f, 0) < 0)
 		return;
+	struct loop *loop = f.loop;
+	struct health *h = f.h;
 	/* the log goes to a file we can count lines in */
 	char path[512];
 	snprintf(path, sizeof path, "%s/health-log.txt", test_tmpdir());
@@ -253,21 +243,13 @@ TEST(health_300_idle_connections_do_not_starve_the_check)
 		}
 	}
 	CHECK_INT(opened, 300);
-	struct check_client c = {0};
-	c.fd = connect_nonblocking(health_port(h));
-	loop_watch_init(&c.watch, on_check_client, &c);
-	loop_watch_start(loop, &c.watch, c.fd, POLLOUT);
-	CHECK(test_run_until(loop, check_client_done, &c, 3000));
+	struct client c;
+	ask_and_wait(loop, health_port(h), "GET /health HTTP/1.0\r\n\r\n", &c, 3000);
 	CHECK(strncmp(c.reply, "HTTP/1.0 200 OK\r\n", 17) == 0);
-	close(c.fd);
 	/* and again while the idle ones are still open */
-	struct check_client c2 = {0};
-	c2.fd = connect_nonblocking(health_port(h));
-	loop_watch_init(&c2.watch, on_check_client, &c2);
-	loop_watch_start(loop, &c2.watch, c2.fd, POLLOUT);
-	CHECK(test_run_until(loop, check_client_done, &c2, 3000));
+	struct client c2;
+	ask_and_wait(loop, health_port(h), "GET /health HTTP/1.0\r\n\r\n", &c2, 3000);
 	CHECK(strncmp(c2.reply, "HTTP/1.0 200 OK\r\n", 17) == 0);
-	close(c2.fd);
 
 	log_set_fd(2);
 	close(log_fd);
@@ -285,20 +267,18 @@ TEST(health_300_idle_connections_do_not_starve_the_check)
 	for (int i = 0; i < 300; i++)
 		if (idle[i] >= 0)
 			close(idle[i]);
-	health_free(h);
-	loop_free(loop);
+	fixture_stop(&f);
 }
 
 /* An idle peer is closed after HEALTH_READ_MS, not held for the whole
  * HEALTH_TIMEOUT_MS. */
 TEST(health_idle_peer_is_closed_after_the_read_deadline)
 {
-	struct loop *loop = loop_new();
-	struct owner o = {0};
-	char err[200];
-	struct health *h = health_new(loop, 0, check, &o, err, sizeof err);
-	if (!CHECK(h))
+	struct fixture f;
+	if (fixture_start(&f, 0) < 0)
 		return;
+	struct loop *loop = f.loop;
+	struct health *h = f.h;
 	struct client c;
 	ask(loop, health_port(h), "", &c); /* connects, sends nothing */
 	int64_t t0 = loop_now(loop);
@@ -308,6 +288,5 @@ TEST(health_idle_peer_is_closed_after_the_read_deadline)
 	CHECK(took < HEALTH_TIMEOUT_MS);
 	CHECK_INT((long long)c.len, 0);
 	close(c.fd);
-	health_free(h);
-	loop_free(loop);
+	fixture_stop(&f);
 }

@@ -523,13 +523,12 @@ TEST(http_request_format_round_trip_with_parser)
  * is given as its only trust anchor. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
+#include "services.h"
 #include "tls.h"
 
 static int
@@ -540,8 +539,7 @@ parse_count(const char *s)
 
 static struct {
 	int started, failed;
-	pid_t pid;
-	int stdin_fd;
+	struct services_peer peer;
 	unsigned http_port, https_port, silent_port, http6_port;
 	char ca_path[300];
 } peer;
@@ -549,12 +547,7 @@ static struct {
 static void
 peer_stop(void)
 {
-	if (peer.pid > 0) {
-		close(peer.stdin_fd);
-		kill(peer.pid, SIGTERM);
-		waitpid(peer.pid, NULL, 0);
-		peer.pid = 0;
-	}
+	services_peer_stop(&peer.peer);
 }
 
 /* Makes a CA and a server certificate for "localhost" with the openssl
@@ -592,34 +585,11 @@ peer_start(void)
 	char cert[300], key[300];
 	snprintf(cert, sizeof cert, "%s/server.pem", dir);
 	snprintf(key, sizeof key, "%s/server.key", dir);
-	int in[2], out[2];
-	if (pipe(in) < 0 || pipe(out) < 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl("/usr/bin/python3", "python3", "tests/peers/http_server.py", "--cert", cert,
-		      "--key", key, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	peer.pid = pid;
-	peer.stdin_fd = in[1];
-	atexit(peer_stop);
+	const char *argv[] = {"tests/peers/http_server.py", "--cert", cert, "--key", key, NULL};
 	char line[128];
-	size_t n = 0;
-	while (n < sizeof line - 1) {
-		ssize_t got = read(out[0], line + n, 1);
-		if (got <= 0 || line[n] == '\n')
-			break;
-		n++;
-	}
-	line[n] = '\0';
-	close(out[0]);
+	if (services_peer_start(&peer.peer, argv, line, sizeof line) < 0)
+		return -1;
+	atexit(peer_stop);
 	if (!CHECK(sscanf(line, "READY %u %u %u %u", &peer.http_port, &peer.https_port,
 	                  &peer.silent_port, &peer.http6_port) == 4)) {
 		CHECK_STR(line, "READY <ports>");

@@ -3,12 +3,9 @@
  * name or its own failure text, exactly once, never from inside
  * llm_suggest; and the request the endpoint saw carries the model, the
  * messages, the tool, tool_choice and the bearer token. */
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,22 +20,17 @@
 
 static struct {
 	int started, failed;
-	pid_t pid;
-	int stdin_fd;
+	struct services_peer peer;
 	unsigned port;
 } fake;
 
 static void
 fake_stop(void)
 {
-	if (fake.pid > 0) {
-		close(fake.stdin_fd);
-		kill(fake.pid, SIGTERM);
-		waitpid(fake.pid, NULL, 0);
-		fake.pid = 0;
-	}
+	services_peer_stop(&fake.peer);
 }
 
+/* tests/peers/fake_llm.py, started once per run; 0 when it is up. */
 static int
 fake_start(void)
 {
@@ -46,40 +38,11 @@ fake_start(void)
 		return fake.failed ? -1 : 0;
 	fake.started = 1;
 	fake.failed = 1;
-	/* close-on-exec: no other child of the runner may keep the peer's
-	 * stdin open, or it would not see EOF (its signal to stop) */
-	int in[2], out[2];
-	if (pipe(in) < 0 || pipe(out) < 0)
-		return -1;
-	/* pipe2 is not POSIX (glibc hides it without _GNU_SOURCE) */
-	for (int i = 0; i < 2; i++) {
-		fcntl(in[i], F_SETFD, FD_CLOEXEC);
-		fcntl(out[i], F_SETFD, FD_CLOEXEC);
-	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl("/usr/bin/python3", "python3", "tests/peers/fake_llm.py", (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	fake.pid = pid;
-	fake.stdin_fd = in[1];
-	atexit(fake_stop);
+	const char *argv[] = {"tests/peers/fake_llm.py", NULL};
 	char line[64];
-	size_t n = 0;
-	while (n < sizeof line - 1) {
-		ssize_t got = read(out[0], line + n, 1);
-		if (got <= 0 || line[n] == '\n')
-			break;
-		n++;
-	}
-	line[n] = 0;
-	close(out[0]);
+	if (services_peer_start(&fake.peer, argv, line, sizeof line) < 0)
+		return -1;
+	atexit(fake_stop);
 	if (!CHECK(sscanf(line, "READY %u", &fake.port) == 1))
 		return -1;
 	fake.failed = 0;
