@@ -214,6 +214,7 @@ TEST(cache_record_and_read_stats)
 	CHECK_INT(s.stats.recent_count, 0);
 
 	/* a server error reaches the callback as text */
+	snprintf(key, sizeof key, "channel_activity:%llu", (unsigned long long)ch);
 	const char *bad[] = {"HINCRBY", key, "f", "1"}; /* key is a zset */
 	struct services_int r;
 	memset(&r, 0, sizeof r);
