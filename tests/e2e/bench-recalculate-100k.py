@@ -1,9 +1,16 @@
 #!/usr/bin/python3
 """bench — /recalculate_stats over 100,000 history messages (issue 13.8),
-run by bench/activity.py (./build.sh bench), not by the test suite: under
-the suite's load it has drawn one global 429 at the start now and then
-(an open defect, see the README's known limits):
+run by bench/activity.py (./build.sh bench), not by the test suite:
 messages per second as a share of what the emulator's rate limits allow.
+
+The migration run before the bot is a whole ./agora with the same token,
+and Discord (and the emulator) count the global limit per token: when
+that run got its GET /gateway/bot out before its SIGTERM (a race that
+load decided), the recalculation's first second was the window's 51st
+request and drew one global 429 (2 runs of about 6 under load; e2e 079
+reproduces it on demand). The bot starts only once the emulator's global
+window is empty (Control.wait_global_clear), so the figure is the
+limiter's alone.
 
 Four tracked channels hold 25,000 messages each (the last 30 days; every
 10th by a bot). The emulator runs Discord's default shape: each channel's
@@ -55,6 +62,7 @@ def main():
         with Agora(os.path.join(tmp, "migrate"), emu, world) as first:
             first.wait_log("database schema up to date")
             db = first.db
+        inherited = emu.wait_global_clear()  # the migration run's requests out of the global window
         psql("INSERT INTO tracked_channels VALUES " + ", ".join("(%s, 'proposed')" % h for h in ids), db=db)
         for h in ids:
             redis("DEL", "channel_stats:" + h, "channel_activity:" + h)
@@ -73,16 +81,18 @@ def main():
                 assert redis("HGET", "channel_stats:" + h, "total_messages") == str(users), h
             m = re.match(r"Recalculation done: (\d+) messages counted in (\d+) channels", final)
             assert m and int(m[1]) == users * CHANNELS, final
-            assert emu.counters().get("429", 0) == before, emu.counters()
+            drawn = emu.counters().get("429", 0) - before
             times = sorted(q["time"] for q in emu.requests(method="GET")
                            if "/messages" in q["path"] and any("/channels/%s/" % h in q["path"] for h in ids))
             took = times[-1] - times[0]
             rate = (len(times) - 1) / took
             share = rate / GLOBAL
             print("recalculation of %d messages (%d pages) in %.1f s: %.0f messages/s, %.1f pages/s "
-                  "= %.0f%% of the global limit (%d/s); 0 429s" %
+                  "= %.0f%% of the global limit (%d/s); %d 429s (waited out %d requests of the "
+                  "migration run first)" %
                   (PER_CHANNEL * CHANNELS, len(times), took, PER_CHANNEL * CHANNELS / took, rate,
-                   100 * share, GLOBAL))
+                   100 * share, GLOBAL, drawn, inherited))
+            assert drawn == 0, emu.counters()
             assert share >= 0.9, share
         assert bot.status == 0, bot.status
     print("ok")

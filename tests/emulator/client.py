@@ -108,6 +108,27 @@ class Control:
     def ratelimits(self, **kw):
         return self.post("/ratelimits", kw) if kw else self.get("/ratelimits")
 
+    def wait_global_clear(self, timeout=5.0, settle=0.1):
+        """Waits until no request is left in the emulator's global window:
+        Discord counts it per bot token, across processes, so a bot started
+        within a second of another using the token (the migration run of a
+        test) would inherit the requests the other spent. The window must
+        stay empty, with nothing newly counted, for `settle` seconds: a
+        request the other process sent just before it exited may still be
+        on its way into the emulator. Returns the count found at first."""
+        first = self.ratelimits()["global"]["in_window"]
+
+        def clear():
+            a = self.ratelimits()["global"]
+            if a["in_window"]:
+                return False
+            time.sleep(settle)
+            b = self.ratelimits()["global"]
+            return b["in_window"] == 0 and b["counted"] == a["counted"]
+
+        Control.wait_for(clear, timeout=timeout, interval=0.05, what="the emulator's global window to empty")
+        return first
+
     def rest_fault(self, **kw):
         return self.post("/faults/rest", kw)
 

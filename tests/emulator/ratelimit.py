@@ -84,6 +84,7 @@ class RateLimiter:
         self.global_limit, self.global_window = global_limit, global_window
         self.buckets = {}
         self.global_hits = []
+        self.global_counted = 0  # every request ever counted in the global window
         self.initial = (self.default, global_limit, global_window)
 
     def restore(self):
@@ -109,9 +110,25 @@ class RateLimiter:
             self.buckets.clear()
             self.global_hits.clear()
 
+    def global_window_state(self):
+        """(requests counted in the global window now, seconds until the
+        newest leaves it). Discord counts the global limit per bot token
+        (docs: Rate Limits, "Limits are applied to individual bots ...
+        determined using a request's authentication"), so every process
+        using the token spends the same window: a bot started right after
+        another (a restart, a migration run) cannot see what its
+        predecessor spent. Tests that start one after another wait for
+        this to empty (client.Control.wait_global_clear)."""
+        now = time.time()
+        live = [t for t in self.global_hits if t > now - self.global_window]
+        return len(live), (max(live) + self.global_window - now) if live else 0.0
+
     def describe(self):
+        in_window, clear_in = self.global_window_state()
         return {"default": {"limit": self.default[0], "window": self.default[1]},
-                "global": {"limit": self.global_limit, "window": self.global_window},
+                "global": {"limit": self.global_limit, "window": self.global_window,
+                           "in_window": in_window, "clear_in": round(clear_in, 3),
+                           "counted": self.global_counted},
                 "routes": {k: {"limit": l, "window": w} for k, (l, w) in self.routes.items()}}
 
     @staticmethod
@@ -151,5 +168,6 @@ class RateLimiter:
         b.count += 1
         if not exempt_from_global(template):
             self.global_hits.append(now)
+            self.global_counted += 1
         headers["X-RateLimit-Remaining"] = str(limit - b.count)
         return headers, None

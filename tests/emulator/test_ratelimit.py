@@ -68,3 +68,26 @@ def test_global_limit_and_interaction_exemption(emu):
     assert cb.status == 204
     c = emu.counters()
     assert c["429"] == 1 and c["429_global"] == 1
+
+
+def test_global_window_is_per_token_across_clients(emu):
+    """Discord counts the global limit per bot token, whoever sends: a
+    second process using the token (a restart, a test's migration run)
+    inherits what the first spent within the window. The window's count
+    is visible (GET /ratelimits) and wait_global_clear waits it out."""
+    emu.ratelimits(**{"global": {"limit": 5, "window": 1.0}})
+    assert emu.ratelimits()["global"]["in_window"] == 0
+    # "the predecessor": two requests, then gone
+    assert [rest(emu, "GET", "/guilds/%s" % GUILD).status for _ in range(2)] == [200, 200]
+    g = emu.ratelimits()["global"]
+    assert g["in_window"] == 2 and 0 < g["clear_in"] <= 1.0, g
+    # "the successor" (its own connections, the same token): 3 go, the 4th
+    # is the 6th in the window
+    other = {"User-Agent": "DiscordBot (https://example.invalid, 2.0) successor"}
+    codes = [rest(emu, "GET", "/guilds/%s" % GUILD, headers=other).status for _ in range(4)]
+    assert codes == [200, 200, 200, 429], codes
+    assert emu.wait_global_clear(timeout=3) == 5
+    assert emu.ratelimits()["global"]["in_window"] == 0
+    codes = [rest(emu, "GET", "/guilds/%s" % GUILD, headers=other).status for _ in range(5)]
+    assert codes == [200] * 5, codes
+    assert emu.counters()["429_global"] == 1
