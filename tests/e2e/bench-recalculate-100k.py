@@ -82,7 +82,7 @@ def main():
             m = re.match(r"Recalculation done: (\d+) messages counted in (\d+) channels", final)
             assert m and int(m[1]) == users * CHANNELS, final
             drawn = emu.counters().get("429", 0) - before
-            times = sorted(q["time"] for q in emu.requests(method="GET")
+            times = sorted(q["time"] for q in emu.requests(method="GET", fields="time,path")
                            if "/messages" in q["path"] and any("/channels/%s/" % h in q["path"] for h in ids))
             took = times[-1] - times[0]
             rate = (len(times) - 1) / took

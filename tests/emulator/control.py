@@ -81,6 +81,7 @@ class Control:
         r.add_get("/faults/rest", self.get_rest_faults)
         r.add_post("/faults/rest", self.add_rest_fault)
         r.add_delete("/faults/rest", self.clear_rest_faults)
+        r.add_post("/faults/rest/release", self.release_rest_stalls)
         r.add_post("/faults/gateway", self.gateway_fault)
         r.add_post("/inject/dispatch", self.inject_dispatch)
         r.add_post("/inject/message", self.inject_message)
@@ -301,7 +302,7 @@ class Control:
     async def add_rest_fault(self, request):
         b = await self.body(request)
         f = {"route": b.get("route", "*"), "count": int(b.get("count", 1)), "status": int(b.get("status", 500))}
-        for k in ("method", "html", "body", "message", "retry_after", "after"):
+        for k in ("method", "html", "body", "message", "retry_after", "after", "stall", "then"):
             if k in b:
                 f[k] = b[k]
         self.rest.faults.append(f)
@@ -310,6 +311,9 @@ class Control:
     async def clear_rest_faults(self, request):
         self.rest.faults.clear()
         return jresp({"ok": True})
+
+    async def release_rest_stalls(self, request):
+        return jresp({"released": self.rest.release_stalls()})
 
     async def gateway_fault(self, request):
         b = await self.body(request)
@@ -561,6 +565,11 @@ class Control:
             out = [r for r in out if r["path"].startswith(q["path"])]
         if "route" in q:
             out = [r for r in out if r["route"] == q["route"]]
+        if "fields" in q:
+            # only these keys: a long run's full records (every answer's
+            # body) take seconds to serialise
+            keys = q["fields"].split(",")
+            out = [{k: r.get(k) for k in keys} for r in out]
         return jresp(out)
 
     async def get_gateway(self, request):

@@ -8,6 +8,7 @@ Every request is recorded (method, path, headers, JSON body, time,
 status) so tests can assert what the bot did.
 """
 
+import asyncio
 import base64
 import bisect
 import copy
@@ -94,6 +95,8 @@ class Rest:
     def __init__(self, state, gateway, limiter, config):
         self.state, self.gw, self.limiter, self.config = state, gateway, limiter, config
         self.faults = []  # {"route": template|"*", "method": ..., "count": n, "status": s, ...}
+        self.stall_release = asyncio.Event()  # set by POST /faults/rest/release
+        self.stalled = 0  # requests held by a stall fault now
         self.cdn = Cdn(state, config)  # attachments: bot uploads are served back from it
 
     # ----------------------------------------------------------- plumbing
@@ -141,6 +144,9 @@ class Rest:
             status, resp_body, headers = 400, {"message": "The request body contains invalid JSON.", "code": 50109}, {}
         else:
             status, resp_body, headers = await self.process(request, path, template, major, body, files, rec)
+            if rec.get("dropped"):
+                log.info("%s %s -> dropped after a stall", request.method, path)
+                return web.Response(status=204)  # the connection is gone; nothing is written
         if isinstance(resp_body, str):
             # Cloudflare's own pages: no Via, Cloudflare's server header
             headers = {**headers, "Server": "cloudflare", "CF-RAY": "0000000000000000-EMU"}
@@ -195,8 +201,42 @@ class Rest:
                 return f
         return None
 
+    def release_stalls(self):
+        """Ends every stall now (POST /faults/rest/release); how many."""
+        n = self.stalled
+        self.stall_release.set()
+        self.stall_release = asyncio.Event()
+        return n
+
+    async def stall(self, request, fault, rec):
+        """{"stall": seconds, "then": "serve"|"drop"}: the request is held
+        -- a slow Discord, and the window in which the client may die --
+        until the stall ends or POST /faults/rest/release; then it is
+        carried out as if nothing happened ("serve", even when its client
+        is gone, as a server does with a request it has read) or dropped
+        without an answer ("drop": it never took effect)."""
+        rec["stalled"] = True
+        self.stalled += 1
+        self.state.counters["stalled"] = self.state.counters.get("stalled", 0) + 1
+        try:
+            await asyncio.wait_for(self.stall_release.wait(), float(fault["stall"]))
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self.stalled -= 1
+        if fault.get("then", "serve") == "drop":
+            rec["dropped"] = True
+            if request.transport is not None:
+                request.transport.abort()
+            return False
+        return True
+
     async def process(self, request, path, template, major, body, files, rec):
         fault = self.take_fault(request.method, template)
+        if fault is not None and fault.get("stall") is not None:
+            if not await self.stall(request, fault, rec):
+                return 0, None, {}
+            fault = None
         if fault is not None and fault.get("after"):
             # {"after": true}: the request takes effect, then its answer is
             # lost and the client sees only the fault (a proxy's 5xx after

@@ -3,6 +3,7 @@ emoji, commands, messages, DMs, injected REST faults."""
 
 import base64
 
+from tests.emulator.client import Control
 from tests.emulator.testlib import form_errors, leaf_codes, rest
 
 GUILD = "1200000000000000001"
@@ -259,3 +260,34 @@ def test_body_needs_json_content_type_and_valid_json(emu):
     assert emu.counters()["bad_user_agent"] == 0
     raw(b'{"content": "hi"}', "application/json", ua="curl/8")
     assert emu.counters()["bad_user_agent"] == 1
+
+
+def test_stall_then_serve_or_drop(emu):
+    """A stall fault holds a request until released; "serve" then carries
+    it out (a client that died meanwhile still gets its channel), "drop"
+    answers nothing and changes nothing."""
+    import threading
+
+    route = "POST /guilds/{guild_id}/channels"
+    out = {}
+
+    def create(key, name):
+        try:
+            out[key] = rest(emu, "POST", "/guilds/1200000000000000001/channels", {"name": name, "type": 0})
+        except Exception as e:  # noqa: BLE001 - the dropped connection
+            out[key] = e
+
+    for then, name in (("serve", "stalled-served"), ("drop", "stalled-dropped")):
+        emu.rest_fault(route=route, stall=30, then=then, count=1)
+        t = threading.Thread(target=create, args=(then, name))
+        t.start()
+        Control.wait_for(lambda: any(r.get("stalled") for r in emu.requests(path="/guilds/1200000000000000001/channels")
+                                     if r["body"] and r["body"].get("name") == name), what="the stalled request")
+        assert not [c for c in emu.guild("1200000000000000001")["channels"] if c["name"] == name]
+        assert emu.post("/faults/rest/release")["released"] == 1
+        t.join(10)
+    assert out["serve"].status == 201 or out["serve"].status == 200, out["serve"]
+    names = [c["name"] for c in emu.guild("1200000000000000001")["channels"]]
+    assert "stalled-served" in names and "stalled-dropped" not in names, names
+    assert not hasattr(out["drop"], "status"), out["drop"]
+    assert emu.counters()["stalled"] == 2
