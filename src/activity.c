@@ -370,19 +370,16 @@ render(struct bot *b, const char *name)
 
 /* ------------------------------------------------------------ counting */
 
+/* Every MESSAGE_CREATE, read without a DOM (bot.h, message hook): the
+ * hot path. */
 static void
-on_message(struct bot *b, const struct json_value *d)
+activity_message(struct bot *b, const struct discord_message_head *m)
 {
-	uint64_t channel_id, message_id;
-	if (json_path_id(d, "channel_id", &channel_id) < 0 ||
-	    json_path_id(d, "id", &message_id) < 0)
+	if (!tracked_contains(b, m->channel_id, NULL))
 		return;
-	if (!tracked_contains(b, channel_id, NULL))
+	if (!scores_counts_head(m))
 		return;
-	if (!scores_counts_message(d))
-		return;
-	cache_record_message(bot_cache(b), channel_id, message_id,
-	                     scores_snowflake_time(message_id));
+	cache_record_message(bot_cache(b), m->channel_id, m->id, scores_snowflake_time(m->id));
 }
 
 /* ------------------------------------------------------------ lifecycle events */
@@ -455,10 +452,7 @@ activity_ready(struct bot *b)
 static void
 activity_dispatch(struct bot *b, const char *event_name, const struct json_value *d)
 {
-	if (strcmp(event_name, "MESSAGE_CREATE") == 0)
-		on_message(b, d);
-	else if (strcmp(event_name, "CHANNEL_UPDATE") == 0 ||
-	         strcmp(event_name, "CHANNEL_DELETE") == 0)
+	if (strcmp(event_name, "CHANNEL_UPDATE") == 0 || strcmp(event_name, "CHANNEL_DELETE") == 0)
 		on_channel_change(b, event_name, d);
 }
 
@@ -482,5 +476,6 @@ const struct bot_feature feature_activity = {
         .start = activity_start,
         .ready = activity_ready,
         .dispatch = activity_dispatch,
+        .message = activity_message,
         .free = activity_free,
 };

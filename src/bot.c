@@ -10,6 +10,7 @@
 #include "cache.h"
 #include "config.h"
 #include "db.h"
+#include "discord.h"
 #include "embeds.h"
 #include "gateway.h"
 #include "guild.h"
@@ -39,6 +40,9 @@
 /* Embed colours. */
 #define COLOR_GREEN  0x2ecc71
 #define COLOR_ORANGE 0xe67e22
+/* A MESSAGE_CREATE whose head cannot be read is warned about at most this
+ * often: a flood of them must not flood the log. */
+#define MESSAGE_LOG_INTERVAL_MS 60000
 
 enum phase {
 	PHASE_NEW,
@@ -91,7 +95,8 @@ struct bot {
 	struct loop_timer stop_step_timer;
 	int stop_step;
 
-	struct buf scratch; /* request bodies, built and handed to rest (which copies) */
+	struct buf scratch;           /* request bodies, built and handed to rest (which copies) */
+	struct log_limit message_log; /* unreadable MESSAGE_CREATEs */
 };
 
 static void stop_next(struct bot *b);
@@ -413,6 +418,28 @@ on_gateway_event(struct gateway *g, enum gateway_event ev, const char *name,
 	}
 }
 
+/* The events the gateway hands over raw, without a DOM (gateway.h): the
+ * hot path. Nothing but the features' message hook reads MESSAGE_CREATE
+ * (the guild cache ignores it), so nothing needs its DOM. */
+static const char *const raw_events[] = {"MESSAGE_CREATE", NULL};
+
+static void
+on_gateway_raw(struct gateway *g, const char *name, const char *d, size_t d_len, void *data)
+{
+	(void)g;
+	(void)name; /* only MESSAGE_CREATE is raw */
+	struct bot *b = data;
+	struct discord_message_head m;
+	if (!d || discord_message_head_scan(d, d_len, &m) < 0) {
+		log_limited(&b->message_log, MESSAGE_LOG_INTERVAL_MS, LOG_WARNING, "bot",
+		            "MESSAGE_CREATE without a usable id or channel_id: dropped");
+		return;
+	}
+	for (size_t i = 0; i < bot_feature_count; i++)
+		if (bot_features[i]->message)
+			bot_features[i]->message(b, &m);
+}
+
 /* ------------------------------------------------------------ start */
 
 static void ask_gateway_bot(struct bot *b);
@@ -481,6 +508,8 @@ on_gateway_bot(int status, const struct json_value *body, const char *error, voi
 	        .identify_reset_after_ms = reset_after,
 	        /* a big GUILD_CREATE is pruned to what the guild cache reads */
 	        .keep = guild_gateway_keep(),
+	        .raw_events = raw_events,
+	        .raw = on_gateway_raw,
 	};
 	b->gateway = gateway_new(b->loop, &opt, on_gateway_event, b);
 	if (!b->gateway) {

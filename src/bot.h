@@ -40,6 +40,7 @@ struct cache;
 struct config;
 struct db;
 struct embeds;
+struct discord_message_head;
 struct guild;
 struct jobs;
 struct json_value;
@@ -134,6 +135,11 @@ struct bot_feature {
 	/* every gateway dispatch (MESSAGE_CREATE, CHANNEL_UPDATE, ...), after
 	 * the guild cache took it in; d is borrowed for the call */
 	void (*dispatch)(struct bot *b, const char *event_name, const struct json_value *d);
+	/* every MESSAGE_CREATE, instead of dispatch: the hot path reads it
+	 * without a DOM (the gateway hands it raw), so only its head
+	 * (discord.h: ids, author.bot) exists; m is borrowed for the call.
+	 * A message whose head cannot be read is dropped with a warning. */
+	void (*message)(struct bot *b, const struct discord_message_head *m);
 	/* bot_free, before the services go: stop timers, free what state
 	 * points to (the state block itself is freed by the bot). Pending
 	 * service callbacks still run once afterwards, with bot_closing() 1. */

@@ -438,3 +438,34 @@ discord_callback_json(struct buf *out, int type, const char *content,
 	json_write_object_end(&w);
 	return json_writer_finish(&w);
 }
+
+/* ------------------------------------------------------------ messages */
+
+int
+discord_message_head_scan(const char *text, size_t len, struct discord_message_head *m)
+{
+	struct json_scan_field f[] = {
+	        {"id", 2, {NULL, 0}},
+	        {"channel_id", 10, {NULL, 0}},
+	        {"guild_id", 8, {NULL, 0}},
+	        {"author", 6, {NULL, 0}},
+	};
+	memset(m, 0, sizeof *m);
+	/* -1 (not an object, or bad text after some fields): what was found
+	 * is still the first of each, and the ids decide below */
+	json_scan_fields(text, len, f, 4, JSON_SCAN_STOP_EARLY);
+	if (json_span_id(f[0].value, &m->id) < 0 || json_span_id(f[1].value, &m->channel_id) < 0)
+		return -1;
+	json_span_id(f[2].value, &m->guild_id); /* absent or null: 0 */
+	if (json_span_type(f[3].value) == JSON_OBJECT) {
+		struct json_scan_field a[] = {
+		        {"bot", 3, {NULL, 0}},
+		        {"id", 2, {NULL, 0}},
+		};
+		json_scan_fields(f[3].value.p, f[3].value.len, a, 2, JSON_SCAN_STOP_EARLY);
+		m->author_bot = json_span_bool(a[0].value) == 1;
+		if (json_span_id(a[1].value, &m->author_id) < 0)
+			m->author_id = 0;
+	}
+	return 0;
+}

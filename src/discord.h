@@ -139,6 +139,26 @@ const char *interaction_modal_value(const struct interaction *it, const char *cu
  * type); "" when none is focused. */
 const char *interaction_focused_text(const struct interaction *it);
 
+/* ------------------------------------------------------------ messages */
+
+/* What counting needs of a MESSAGE_CREATE (docs: Message object), read
+ * from its d without a DOM (json.h, scanning): the hot path. */
+struct discord_message_head {
+	uint64_t id;
+	uint64_t channel_id;
+	uint64_t guild_id;  /* 0 when absent (a DM) */
+	uint64_t author_id; /* 0 when absent or not an ID */
+	int author_bot;     /* 1 when author.bot is true, else 0 */
+};
+
+/* Fills *m from a message object's JSON text[0..len) (a MESSAGE_CREATE's
+ * d as the gateway hands it raw). Reads members only until the ones above
+ * are found, so the text should be one the scanner read whole already (the
+ * gateway's envelope scan did); any text is safe. 0, or -1 when text is
+ * not an object or id or channel_id is missing or not an ID (json_id's
+ * rules: snowflake string or integral number). */
+int discord_message_head_scan(const char *text, size_t len, struct discord_message_head *m);
+
 /* ------------------------------------------------------------ writing */
 
 struct discord_field {

@@ -65,6 +65,8 @@ struct gateway {
 	char *token;
 	char *url;
 	gateway_url_fn *refresh_url;
+	const char *const *raw_events; /* borrowed; NULL: none */
+	gateway_raw_fn *raw;
 	int url_wanted;         /* the owner was asked for a fresh URL */
 	int64_t url_wait_until; /* ... and a new session waits for it until then */
 	int holding_for_url;    /* the reconnect timer waits for that URL */
@@ -467,9 +469,76 @@ on_hello(struct gateway *g, const struct json_value *d)
 		identify_when_allowed(g);
 }
 
+/* Longest dispatch name compared with raw_events; Discord's are under 40
+ * bytes, and a longer one is simply not raw. */
+#define GATEWAY_NAME_MAX 64
+
+static int
+is_raw_event(const struct gateway *g, const char *name)
+{
+	/* the gateway reads these two itself (session, state) */
+	if (strcmp(name, "READY") == 0 || strcmp(name, "RESUMED") == 0)
+		return 0;
+	for (const char *const *r = g->raw_events; *r; r++)
+		if (strcmp(*r, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The hot path (issue 13.3): a dispatch the owner takes raw is scanned,
+ * not parsed. One pass over the envelope (json_scan: structure and
+ * scalars checked, nothing built) finds op, s, t and d, the first of each
+ * as json_get would; d's text goes to the owner. Returns 1 when the
+ * payload was handled so, 0 for anything else (another event, not a
+ * dispatch, malformed), which then takes the DOM path exactly as before,
+ * with its checks and warnings. The scan gives up at the first member
+ * that rules the raw path out (Discord sends "t" first, and op before d),
+ * so other payloads pay little for the look. */
+static int
+on_payload_raw(struct gateway *g, const char *text, size_t len)
+{
+	struct json_scan sc;
+	struct json_span key, v, op = {NULL, 0}, s = {NULL, 0}, d = {NULL, 0};
+	char name[GATEWAY_NAME_MAX];
+	int have_t = 0, r;
+	int64_t n;
+	if (json_scan_begin(&sc, text, len) < 0)
+		return 0;
+	while ((r = json_scan_next(&sc, &key, &v)) == 1) {
+		if (!have_t && json_span_key_is(key, "t", 1)) {
+			if (json_span_string(v, name, sizeof name, NULL) < 0 ||
+			    !is_raw_event(g, name))
+				return 0;
+			have_t = 1;
+		} else if (!op.p && json_span_key_is(key, "op", 2)) {
+			if (json_span_int64(v, &n) < 0 || n != 0)
+				return 0;
+			op = v;
+		} else if (!s.p && json_span_key_is(key, "s", 1)) {
+			s = v;
+		} else if (!d.p && json_span_key_is(key, "d", 1)) {
+			d = v;
+		}
+	}
+	if (r < 0 || !have_t || !op.p)
+		return 0;
+	/* s exactly as below: an integer moves the sequence on */
+	if (json_span_int64(s, &n) == 0) {
+		g->seq = n;
+		g->has_seq = 1;
+	}
+	g->stats.dispatches++;
+	g->stats.raw_dispatches++;
+	g->raw(g, name, d.p, d.len, g->data);
+	return 1;
+}
+
 static void
 on_payload(struct gateway *g, const char *text, size_t len)
 {
+	if (g->raw && on_payload_raw(g, text, len))
+		return;
+	g->stats.parsed++;
 	const struct json_value *root = json_parse(&g->doc, text, len);
 	if (!root) {
 		log_warn("gateway", "unreadable payload: %s", json_doc_error(&g->doc));
@@ -734,6 +803,8 @@ gateway_new(struct loop *loop, const struct gateway_options *opt, gateway_event_
 	g->data = data;
 	g->intents = opt->intents;
 	g->refresh_url = opt->refresh_url;
+	g->raw_events = opt->raw ? opt->raw_events : NULL;
+	g->raw = opt->raw;
 	g->trust = opt->trust;
 	g->token = mem_strdup(opt->token ? opt->token : "");
 	g->url = mem_strdup(opt->url ? opt->url : "");

@@ -52,6 +52,15 @@ struct tls_trust;
  * most GATEWAY_URL_WAIT_MS, then uses the URL it has. */
 typedef void gateway_url_fn(struct gateway *g, void *data);
 
+/* Receives a dispatch named in gateway_options.raw_events: its name and
+ * d's JSON text (the raw value, unparsed; d NULL and d_len 0 when the
+ * payload has none), borrowed for the call. No DOM is built for it: the
+ * gateway scanned the envelope (op, s, t, d) with json_scan, structure
+ * checked (json.h), and the owner reads the few members it needs. The
+ * callback may call gateway_close, not gateway_free. */
+typedef void gateway_raw_fn(struct gateway *g, const char *name, const char *d, size_t d_len,
+                            void *data);
+
 /* How long a new session waits for the owner's fresh URL. */
 #define GATEWAY_URL_WAIT_MS 10000
 
@@ -76,6 +85,15 @@ struct gateway_options {
 	 * owner sees d with the kept members only; events without a rule, and
 	 * every smaller payload, arrive whole. NULL: every payload whole. */
 	const struct jsonkeep_rule *keep;
+	/* optional: dispatch names (op 0 "t") handed to `raw` instead of the
+	 * event callback, without a DOM: the hot path (MESSAGE_CREATE).
+	 * NULL-terminated, borrowed (must outlive the gateway); READY and
+	 * RESUMED are never raw (the gateway reads them itself). A raw
+	 * event's s is tracked as any other's. The scan does not check
+	 * UTF-8 inside strings, so a raw event with a bad byte in a string is
+	 * delivered, where json_parse would drop the payload as unreadable. */
+	const char *const *raw_events;
+	gateway_raw_fn *raw;
 };
 
 /* Inflated payloads larger than this are pruned as they stream when the
@@ -128,6 +146,8 @@ struct gateway_stats {
 	long connects, identifies, resumes, heartbeats, acks, zombies, dispatches;
 	long resume_url_fallbacks;     /* sessions given up for an unreachable resume URL */
 	long pruned;                   /* payloads past GATEWAY_SPILL_AT, pruned as they streamed */
+	long parsed;                   /* payloads parsed into a DOM (json_parse) */
+	long raw_dispatches;           /* of the dispatches, those handed to raw (no DOM) */
 	int64_t last_heartbeat_rtt_ms; /* -1 until the first ACK */
 };
 void gateway_get_stats(const struct gateway *g, struct gateway_stats *out);

@@ -1077,6 +1077,584 @@ json_equal(const struct json_value *a, const struct json_value *b)
 	}
 }
 
+/* ================================================================ scanner */
+
+/* Index of the first byte of p[0..SCAN_WIDTH) that ends a run of plain
+ * string bytes when scanning without decoding: '"', '\\' or a control
+ * (< 0x20). Unlike first_special, bytes >= 0x80 do not stop it: skipped
+ * strings are not checked for UTF-8 (see json.h). */
+#if defined(__SSE2__)
+static inline unsigned
+scan_special(const unsigned char *p)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i quote = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+	__m128i backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+	/* unsigned x <= 0x1F: min(x, 0x1F) == x */
+	__m128i low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
+	unsigned mask =
+	        (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), low));
+	return mask ? (unsigned)__builtin_ctz(mask) : 16;
+}
+#else
+/* SWAR as in first_special, with "below 0x20" as (x - 0x20..) & ~x: a byte
+ * >= 0x80 has its high bit in x, so it is not flagged. */
+static inline unsigned
+scan_special(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t x;
+	memcpy(&x, p, 8);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	x = __builtin_bswap64(x);
+#endif
+	uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+	uint64_t match = (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+	                  ((x - ones * 0x20) & ~x)) &
+	                 highs;
+	return match ? (unsigned)__builtin_ctzll(match) / 8 : 8;
+}
+#endif
+
+/* The escape at p (a backslash), checked (RFC 8259 section 7): the byte
+ * after it, or NULL. Surrogates need no check: a lone one is accepted
+ * (json_parse decodes it to U+FFFD). */
+static const unsigned char *
+scan_escape(const unsigned char *p, const unsigned char *end)
+{
+	uint32_t cp;
+	if (end - p < 2)
+		return NULL;
+	switch (p[1]) {
+	case '"':
+	case '\\':
+	case '/':
+	case 'b':
+	case 'f':
+	case 'n':
+	case 'r':
+	case 't':
+		return p + 2;
+	case 'u':
+		return end - p >= 6 && hex4(p + 2, &cp) == 0 ? p + 6 : NULL;
+	default:
+		return NULL;
+	}
+}
+
+/* The string at p (its opening quote): the byte after its closing quote,
+ * or NULL (unterminated, a raw control, a bad escape). */
+static const unsigned char *
+scan_string(const unsigned char *p, const unsigned char *end)
+{
+	p++;
+	for (;;) {
+		if (end - p >= SCAN_WIDTH) {
+			unsigned i = scan_special(p);
+			p += i;
+			if (i == SCAN_WIDTH)
+				continue;
+		} else {
+			while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+				p++;
+			if (p == end)
+				return NULL;
+		}
+		if (*p == '"')
+			return p + 1;
+		if (*p != '\\')
+			return NULL; /* a raw control character */
+		p = scan_escape(p, end);
+		if (!p)
+			return NULL;
+	}
+}
+
+/* The number at p (RFC 8259 section 6, as parse_number): the byte after
+ * it, or NULL. */
+static const unsigned char *
+scan_number(const unsigned char *p, const unsigned char *end)
+{
+	if (p < end && *p == '-')
+		p++;
+	if (p == end || !is_digit(*p))
+		return NULL;
+	if (*p == '0') {
+		p++;
+		if (p < end && is_digit(*p))
+			return NULL;
+	} else {
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p < end && *p == '.') {
+		p++;
+		if (p == end || !is_digit(*p))
+			return NULL;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p == end || !is_digit(*p))
+			return NULL;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	return p;
+}
+
+/* true, false or null at p: the byte after it, or NULL. */
+static const unsigned char *
+scan_literal(const unsigned char *p, const unsigned char *end)
+{
+	size_t left = (size_t)(end - p);
+	if (left >= 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "null", 4) == 0))
+		return p + 4;
+	if (left >= 5 && memcmp(p, "false", 5) == 0)
+		return p + 5;
+	return NULL;
+}
+
+/* One value at p (no whitespace before it), with at most `room` arrays
+ * and objects open at once inside it: the byte after it, or NULL with
+ * *error set. The grammar of parse_text without the nodes; the open
+ * containers are one bit each (object or array) in a uint64_t, which the
+ * depth limit (64) bounds. */
+static const unsigned char *
+scan_value(const unsigned char *p, const unsigned char *end, int room, const char **error,
+           const unsigned char **error_at)
+{
+	uint64_t objects = 0; /* bit d: the container open at level d is an object */
+	int depth = 0;
+	unsigned c;
+	const unsigned char *scalar; /* where the scalar being read began */
+value:
+	if (p == end) {
+		*error = "unexpected end of text, expected a value";
+		goto fail;
+	}
+	c = *p;
+	scalar = p;
+	if (c == '"') {
+		p = scan_string(p, end);
+		if (!p) {
+			*error = "bad string";
+			goto fail_here;
+		}
+	} else if (c == '{' || c == '[') {
+		if (depth >= room) {
+			*error = "nesting deeper than " DEPTH_TEXT " levels";
+			goto fail;
+		}
+		if (c == '{')
+			objects |= (uint64_t)1 << depth;
+		else
+			objects &= ~((uint64_t)1 << depth);
+		depth++;
+		p = skip_ws(p + 1, end);
+		if (p < end && *p == (c == '{' ? '}' : ']')) {
+			p++;
+			depth--;
+		} else if (c == '{') {
+			goto key;
+		} else {
+			goto value;
+		}
+	} else if (c == '-' || is_digit(c)) {
+		p = scan_number(p, end);
+		if (!p) {
+			*error = "bad number";
+			goto fail_here;
+		}
+	} else {
+		p = scan_literal(p, end);
+		if (!p) {
+			*error = "expected a value";
+			goto fail_here;
+		}
+	}
+after:
+	if (depth == 0)
+		return p;
+	p = skip_ws(p, end);
+	{
+		int is_object = (int)(objects >> (depth - 1) & 1);
+		if (p < end && *p == ',') {
+			p = skip_ws(p + 1, end);
+			if (is_object)
+				goto key;
+			goto value;
+		}
+		if (p < end && *p == (is_object ? '}' : ']')) {
+			p++;
+			depth--;
+			goto after;
+		}
+		*error = is_object ? "expected ',' or '}'" : "expected ',' or ']'";
+		goto fail;
+	}
+key:
+	if (p == end || *p != '"') {
+		*error = "expected a string key";
+		goto fail;
+	}
+	scalar = p;
+	p = scan_string(p, end);
+	if (!p) {
+		*error = "bad string";
+		goto fail_here;
+	}
+	p = skip_ws(p, end);
+	if (p == end || *p != ':') {
+		*error = "expected ':' after the key";
+		goto fail;
+	}
+	p = skip_ws(p + 1, end);
+	goto value;
+fail_here:
+	/* the scalar's helpers say only "bad": its start is near enough */
+	p = scalar;
+fail:
+	*error_at = p;
+	return NULL;
+}
+
+enum { SCAN_FIRST, SCAN_AFTER, SCAN_DONE, SCAN_ERROR };
+
+static int
+scan_fail(struct json_scan *s, const unsigned char *at, const char *what)
+{
+	s->state = SCAN_ERROR;
+	s->error = what;
+	s->error_offset = (size_t)(at - s->start);
+	return -1;
+}
+
+int
+json_scan_begin(struct json_scan *s, const char *text, size_t len)
+{
+	s->start = (const unsigned char *)text;
+	s->end = s->start + len;
+	s->error = NULL;
+	s->error_offset = 0;
+	const unsigned char *p = skip_ws(s->start, s->end);
+	if (p == s->end || *p != '{')
+		return scan_fail(s, p, "expected an object");
+	s->p = p + 1;
+	s->state = SCAN_FIRST;
+	return 0;
+}
+
+int
+json_scan_next(struct json_scan *s, struct json_span *key, struct json_span *value)
+{
+	if (s->state == SCAN_DONE)
+		return 0;
+	if (s->state == SCAN_ERROR)
+		return -1;
+	const unsigned char *end = s->end, *p = skip_ws(s->p, end), *q;
+	if (p < end && *p == '}') {
+		/* RFC 8259 section 2: nothing after the value but whitespace */
+		p = skip_ws(p + 1, end);
+		if (p != end)
+			return scan_fail(s, p, "unexpected text after the value");
+		s->state = SCAN_DONE;
+		return 0;
+	}
+	if (s->state == SCAN_AFTER) {
+		if (p == end || *p != ',')
+			return scan_fail(s, p, "expected ',' or '}'");
+		p = skip_ws(p + 1, end); /* a '}' now is a trailing comma: no key */
+	}
+	if (p == end || *p != '"')
+		return scan_fail(s, p, "expected a string key");
+	q = scan_string(p, end);
+	if (!q)
+		return scan_fail(s, p, "bad string");
+	key->p = (const char *)p + 1;
+	key->len = (size_t)(q - p) - 2;
+	p = skip_ws(q, end);
+	if (p == end || *p != ':')
+		return scan_fail(s, p, "expected ':' after the key");
+	p = skip_ws(p + 1, end);
+	const char *error = NULL;
+	const unsigned char *error_at = p;
+	/* the object itself is one of the JSON_MAX_DEPTH levels */
+	q = scan_value(p, end, JSON_MAX_DEPTH - 1, &error, &error_at);
+	if (!q)
+		return scan_fail(s, error_at, error);
+	value->p = (const char *)p;
+	value->len = (size_t)(q - p);
+	s->p = q;
+	s->state = SCAN_AFTER;
+	return 1;
+}
+
+/* Decodes the escape at *at (a backslash) as decode_escape does, without
+ * a parser: the bytes written to out (room for 4), or -1. */
+static int
+span_escape(const unsigned char **at, const unsigned char *end, char *out)
+{
+	const unsigned char *bs = *at;
+	uint32_t cp, low;
+	if (end - bs < 2)
+		return -1;
+	*at = bs + 2;
+	switch (bs[1]) {
+	case '"':
+	case '\\':
+	case '/':
+		*out = (char)bs[1];
+		return 1;
+	case 'b':
+		*out = '\b';
+		return 1;
+	case 'f':
+		*out = '\f';
+		return 1;
+	case 'n':
+		*out = '\n';
+		return 1;
+	case 'r':
+		*out = '\r';
+		return 1;
+	case 't':
+		*out = '\t';
+		return 1;
+	case 'u':
+		break;
+	default:
+		return -1;
+	}
+	if (end - bs < 6 || hex4(bs + 2, &cp) < 0)
+		return -1;
+	*at = bs + 6;
+	/* lone surrogates become U+FFFD, as in decode_escape */
+	if (cp >= 0xDC00 && cp <= 0xDFFF) {
+		cp = UTF8_REPLACEMENT;
+	} else if (cp >= 0xD800 && cp <= 0xDBFF) {
+		const unsigned char *s = bs + 6;
+		if (end - s >= 6 && s[0] == '\\' && s[1] == 'u' && hex4(s + 2, &low) == 0 &&
+		    low >= 0xDC00 && low <= 0xDFFF) {
+			cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+			*at = bs + 12;
+		} else {
+			cp = UTF8_REPLACEMENT;
+		}
+	}
+	return (int)utf8_put(out, cp);
+}
+
+int
+json_span_key_is(struct json_span key, const char *name, size_t name_len)
+{
+	if (!key.p)
+		return 0;
+	const unsigned char *p = (const unsigned char *)key.p, *end = p + key.len;
+	const unsigned char *bs = memchr(p, '\\', key.len);
+	if (!bs) /* the usual case: the raw key is the key */
+		return key.len == name_len && memcmp(p, name, name_len) == 0;
+	/* escapes never lengthen: "\u00e9" is 6 bytes for 2 */
+	if (name_len > key.len)
+		return 0;
+	size_t k = (size_t)(bs - p);
+	if (k > name_len || memcmp(p, name, k) != 0)
+		return 0;
+	p = bs;
+	while (p < end) {
+		if (*p == '\\') {
+			char out[4];
+			int n = span_escape(&p, end, out);
+			if (n < 0 || name_len - k < (size_t)n ||
+			    memcmp(name + k, out, (size_t)n) != 0)
+				return 0;
+			k += (size_t)n;
+		} else {
+			if (k == name_len || (unsigned char)name[k] != *p)
+				return 0;
+			k++;
+			p++;
+		}
+	}
+	return k == name_len;
+}
+
+int
+json_scan_fields(const char *text, size_t len, struct json_scan_field *fields, size_t n, int flags)
+{
+	struct json_scan s;
+	struct json_span key, value;
+	size_t found = 0;
+	for (size_t i = 0; i < n; i++)
+		fields[i].value = (struct json_span){NULL, 0};
+	if (json_scan_begin(&s, text, len) < 0)
+		return -1;
+	int r;
+	while ((r = json_scan_next(&s, &key, &value)) == 1) {
+		for (size_t i = 0; i < n; i++) {
+			/* the first of duplicate keys wins, as in json_getn */
+			if (fields[i].value.p ||
+			    !json_span_key_is(key, fields[i].key, fields[i].key_len))
+				continue;
+			fields[i].value = value;
+			found++;
+			break;
+		}
+		if ((flags & JSON_SCAN_STOP_EARLY) && found == n)
+			return 0;
+	}
+	return r;
+}
+
+int
+json_scan_skip(const char *text, size_t len, size_t *pos)
+{
+	const unsigned char *start = (const unsigned char *)text, *end = start + len;
+	if (*pos > len)
+		return -1;
+	const char *error;
+	const unsigned char *error_at;
+	const unsigned char *q =
+	        scan_value(skip_ws(start + *pos, end), end, JSON_MAX_DEPTH, &error, &error_at);
+	if (!q)
+		return -1;
+	*pos = (size_t)(q - start);
+	return 0;
+}
+
+enum json_type
+json_span_type(struct json_span v)
+{
+	if (!v.p || v.len == 0)
+		return JSON_NONE;
+	switch (v.p[0]) {
+	case '"':
+		return JSON_STRING;
+	case '{':
+		return JSON_OBJECT;
+	case '[':
+		return JSON_ARRAY;
+	case 't':
+	case 'f':
+		return JSON_BOOL;
+	case 'n':
+		return JSON_NULL;
+	default:
+		return v.p[0] == '-' || is_digit((unsigned char)v.p[0]) ? JSON_NUMBER : JSON_NONE;
+	}
+}
+
+int
+json_span_bool(struct json_span v)
+{
+	if (!v.p)
+		return -1;
+	if (v.len == 4 && memcmp(v.p, "true", 4) == 0)
+		return 1;
+	if (v.len == 5 && memcmp(v.p, "false", 5) == 0)
+		return 0;
+	return -1;
+}
+
+/* 1 when v is exactly one number by the grammar. */
+static int
+span_is_number(struct json_span v)
+{
+	const unsigned char *p = (const unsigned char *)v.p, *end = p + v.len;
+	return v.p && v.len && scan_number(p, end) == end;
+}
+
+int
+json_span_int64(struct json_span v, int64_t *out)
+{
+	int negative;
+	uint64_t m;
+	if (!span_is_number(v) || parse_magnitude(v.p, v.len, &negative, &m) < 0)
+		return -1;
+	if (negative) {
+		if (m > (uint64_t)INT64_MAX + 1)
+			return -1;
+		*out = m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
+	} else {
+		if (m > (uint64_t)INT64_MAX)
+			return -1;
+		*out = (int64_t)m;
+	}
+	return 0;
+}
+
+int
+json_span_id(struct json_span v, uint64_t *out)
+{
+	int negative;
+	uint64_t m;
+	if (json_span_type(v) == JSON_NUMBER) {
+		/* json_uint64: "-0" is 0, any other negative is refused */
+		if (!span_is_number(v) || parse_magnitude(v.p, v.len, &negative, &m) < 0 ||
+		    (negative && m != 0))
+			return -1;
+		*out = m;
+		return 0;
+	}
+	/* a snowflake string: 20 digits at most for 64 bits, so a longer
+	 * decoded text fails anyway (the buffer leaves room to see that) */
+	char digits[32];
+	size_t n;
+	if (json_span_string(v, digits, sizeof digits, &n) < 0 ||
+	    parse_magnitude(digits, n, &negative, &m) < 0 || negative)
+		return -1;
+	*out = m;
+	return 0;
+}
+
+int
+json_span_string(struct json_span v, char *out, size_t cap, size_t *len)
+{
+	if (json_span_type(v) != JSON_STRING || cap == 0)
+		return -1;
+	const unsigned char *p = (const unsigned char *)v.p + 1,
+	                    *end = (const unsigned char *)v.p + v.len;
+	size_t k = 0;
+	for (;;) {
+		if (p == end)
+			return -1; /* unterminated */
+		unsigned c = *p;
+		if (c == '"')
+			break;
+		char tmp[4];
+		size_t n;
+		const unsigned char *from;
+		if (c == '\\') {
+			int r = span_escape(&p, end, tmp);
+			if (r < 0)
+				return -1;
+			n = (size_t)r;
+			from = (const unsigned char *)tmp;
+		} else {
+			if (c < 0x20)
+				return -1;
+			n = c < 0x80 ? 1 : utf8_len(p, (size_t)(end - p));
+			if (!n)
+				return -1;
+			from = p;
+			p += n;
+		}
+		if (cap - k <= n) /* room for n bytes and the NUL */
+			return -1;
+		memcpy(out + k, from, n);
+		k += n;
+	}
+	if (p + 1 != end)
+		return -1; /* more after the closing quote */
+	out[k] = '\0';
+	if (len)
+		*len = k;
+	return 0;
+}
+
 /* ================================================================ writer */
 
 void

@@ -187,6 +187,96 @@ int json_path_id(const struct json_value *v, const char *path, uint64_t *out);
  * keys (in the same order), same number text ("1.0" is not "1"). */
 int json_equal(const struct json_value *a, const struct json_value *b);
 
+/* ------------------------------------------------------------ scanning
+ *
+ * Reading a few members of an object without building a DOM: the hot path
+ * (a MESSAGE_CREATE wants 4 of its ~30 members and none of its 1.5 KB of
+ * strings decoded). Nothing is allocated and nothing is copied: a member's
+ * value comes back as a span of the caller's text, which the json_span_*
+ * readers below convert, or which is scanned again for a nested member.
+ *
+ *     struct json_scan_field f[] = {{"id", 2}, {"author", 6}};
+ *     if (json_scan_fields(text, len, f, 2, 0) < 0) ... // not an object
+ *     uint64_t id;
+ *     json_span_id(f[0].value, &id);   // -1 if absent or not an ID
+ *
+ * Strictness: the structure is checked as json_parse checks it (brackets,
+ * commas, colons, string keys, no trailing comma, nothing after the top
+ * value but whitespace, nesting at most JSON_MAX_DEPTH counting the
+ * scanned object as one), and every scalar skipped is checked for its
+ * grammar: literals, numbers (RFC 8259 section 6), strings (terminated, no
+ * raw control character, only the escapes of section 7, \u with four hex
+ * digits). Not checked in skipped strings: UTF-8 validity, so a text
+ * json_parse refuses for a bad byte inside a string may scan. Everything
+ * json_parse accepts scans, to the same members (the first of duplicate
+ * keys wins, keys compared decoded, as json_get does) with spans that
+ * json_parse reads as the values json_get returns (tests/fuzz/
+ * fuzz_jsonscan.c checks exactly that). Any input: no read outside
+ * text[0..len), no crash; bad input is -1. */
+
+/* A value's raw text inside the scanned text (no whitespace around);
+ * p == NULL when absent. Borrowed: valid as long as the text. */
+struct json_span {
+	const char *p;
+	size_t len;
+};
+
+/* An iterator over the members of one object, the whole text. */
+struct json_scan {
+	const unsigned char *start, *p, *end;
+	int state;         /* json.c */
+	const char *error; /* NULL, or what was wrong (a static string) */
+	size_t error_offset;
+};
+
+/* Starts on text[0..len), which must be one object (whitespace around
+ * allowed). 0, or -1 when it does not start with '{' (error set). */
+int json_scan_begin(struct json_scan *s, const char *text, size_t len);
+/* The next member: 1 with *key (the raw text between its quotes, escapes
+ * not decoded: compare with json_span_key_is) and *value; 0 after the last
+ * one (the object closed, only whitespace after it); -1 on malformed text
+ * (s->error, s->error_offset), and -1 again on every later call. */
+int json_scan_next(struct json_scan *s, struct json_span *key, struct json_span *value);
+/* 1 when the raw key (as json_scan_next gives it) decodes to name[0..
+ * name_len), else 0. */
+int json_span_key_is(struct json_span key, const char *name, size_t name_len);
+
+/* One member wanted from an object: key and key_len in, value out. */
+struct json_scan_field {
+	const char *key;
+	size_t key_len;
+	struct json_span value; /* the first member named key; p NULL if none */
+};
+/* Stop once every field is found: the rest of the object is not read, so
+ * not checked either; for a span the scanner already read whole (a member
+ * value from a full scan). */
+#define JSON_SCAN_STOP_EARLY 1
+/* Finds the fields in the object text[0..len) (json_scan_begin's rules):
+ * each gets the first member named its key, or p NULL. 0, or -1 when the
+ * text is not a well-formed object (fields found so far are set). */
+int json_scan_fields(const char *text, size_t len, struct json_scan_field *fields, size_t n,
+                     int flags);
+/* Skips whitespace and one value at text[*pos..len): 0 with *pos just
+ * after it, or -1 (malformed, too deep: more than JSON_MAX_DEPTH open). */
+int json_scan_skip(const char *text, size_t len, size_t *pos);
+
+/* Readers of a span, with json_*'s rules; any span is safe to pass (they
+ * check it is exactly one value of the type, no more), and absent spans
+ * answer "absent". */
+/* The type by the first byte; JSON_NONE when absent or no value starts so. */
+enum json_type json_span_type(struct json_span v);
+/* 1 for true, 0 for false, -1 otherwise (json_bool). */
+int json_span_bool(struct json_span v);
+/* An integral number as an int64_t: 0, or -1 (json_int64). */
+int json_span_int64(struct json_span v, int64_t *out);
+/* An ID, snowflake string or integral number: 0, or -1 (json_id). */
+int json_span_id(struct json_span v, uint64_t *out);
+/* A string decoded as json_parse decodes it (escapes, pairs joined, a lone
+ * surrogate as U+FFFD; invalid UTF-8 refused) into out[0..cap), NUL-
+ * terminated; *len (if not NULL) gets its length. 0, or -1 when v is not a
+ * valid string or it does not fit (cap bytes including the NUL). */
+int json_span_string(struct json_span v, char *out, size_t cap, size_t *len);
+
 /* ------------------------------------------------------------ writing */
 
 struct json_writer {

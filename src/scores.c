@@ -214,10 +214,23 @@ scores_report_permanent(struct scores_report *r, const struct scores_channel *v,
 	return 0;
 }
 
+/* The one rule both readers below apply: a bot's message does not count. */
+static int
+scores_counts_author(int author_bot)
+{
+	return author_bot != 1;
+}
+
 int
 scores_counts_message(const struct json_value *message)
 {
-	return json_bool(json_path(message, "author.bot")) != 1;
+	return scores_counts_author(json_bool(json_path(message, "author.bot")));
+}
+
+int
+scores_counts_head(const struct discord_message_head *m)
+{
+	return scores_counts_author(m->author_bot);
 }
 
 int64_t

@@ -81,6 +81,9 @@ struct json_value;
  * channel lively, and this keeps Agora's own posts out). The live count
  * and /recalculate_stats both ask this, so they count the same. */
 int scores_counts_message(const struct json_value *message);
+/* The same rule on a MESSAGE_CREATE's head (discord.h), read without a
+ * DOM: what the live count asks. */
+int scores_counts_head(const struct discord_message_head *m);
 
 /* The Unix time of a snowflake (docs: Reference, "Snowflakes": ms since
  * 2015-01-01 in the top 42 bits), in seconds. */
