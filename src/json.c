@@ -1336,6 +1336,10 @@ scan_fail(struct json_scan *s, const unsigned char *at, const char *what)
 int
 json_scan_begin(struct json_scan *s, const char *text, size_t len)
 {
+	if (!text) { /* (NULL + 0 is undefined, even for an empty text) */
+		text = "";
+		len = 0;
+	}
 	s->start = (const unsigned char *)text;
 	s->end = s->start + len;
 	s->error = NULL;
@@ -1500,8 +1504,7 @@ json_scan_fields(const char *text, size_t len, struct json_scan_field *fields, s
 			    !json_span_key_is(key, fields[i].key, fields[i].key_len))
 				continue;
 			fields[i].value = value;
-			found++;
-			break;
+			found++; /* (a key asked twice gets it twice: no break) */
 		}
 		if ((flags & JSON_SCAN_STOP_EARLY) && found == n)
 			return 0;
@@ -1512,9 +1515,9 @@ json_scan_fields(const char *text, size_t len, struct json_scan_field *fields, s
 int
 json_scan_skip(const char *text, size_t len, size_t *pos)
 {
-	const unsigned char *start = (const unsigned char *)text, *end = start + len;
-	if (*pos > len)
+	if (!text || *pos > len)
 		return -1;
+	const unsigned char *start = (const unsigned char *)text, *end = start + len;
 	const char *error;
 	const unsigned char *error_at;
 	const unsigned char *q =
@@ -1563,8 +1566,10 @@ json_span_bool(struct json_span v)
 static int
 span_is_number(struct json_span v)
 {
+	if (!v.p || !v.len)
+		return 0;
 	const unsigned char *p = (const unsigned char *)v.p, *end = p + v.len;
-	return v.p && v.len && scan_number(p, end) == end;
+	return scan_number(p, end) == end;
 }
 
 int
@@ -1599,12 +1604,36 @@ json_span_id(struct json_span v, uint64_t *out)
 		*out = m;
 		return 0;
 	}
-	/* a snowflake string: 20 digits at most for 64 bits, so a longer
-	 * decoded text fails anyway (the buffer leaves room to see that) */
-	char digits[32];
-	size_t n;
-	if (json_span_string(v, digits, sizeof digits, &n) < 0 ||
-	    parse_magnitude(digits, n, &negative, &m) < 0 || negative)
+	/* a snowflake string: decoded digits only (an escape may write one),
+	 * any number of them as long as the value fits, as json_id reads it */
+	if (json_span_type(v) != JSON_STRING)
+		return -1;
+	const unsigned char *p = (const unsigned char *)v.p + 1;
+	const unsigned char *end = (const unsigned char *)v.p + v.len;
+	size_t digits = 0;
+	m = 0;
+	while (p < end && *p != '"') {
+		char tmp[4];
+		const unsigned char *d = p;
+		size_t n = 1;
+		if (*p == '\\') {
+			int r = span_escape(&p, end, tmp);
+			if (r < 0)
+				return -1;
+			d = (const unsigned char *)tmp;
+			n = (size_t)r;
+		} else {
+			p++;
+		}
+		for (size_t i = 0; i < n; i++) {
+			unsigned c = (unsigned)d[i] - '0';
+			if (c > 9 || m > (UINT64_MAX - c) / 10)
+				return -1;
+			m = m * 10 + c;
+			digits++;
+		}
+	}
+	if (p == end || p + 1 != end || digits == 0)
 		return -1;
 	*out = m;
 	return 0;

@@ -11,15 +11,20 @@
  * connection down, or when the gateway closes the socket. Besides memory
  * errors (ASan), the fuzzer fails when an event breaks the documented
  * contract: a DISPATCH without a name, or READY/RESUMED/DISPATCH after the
- * gateway said the connection was down. */
+ * gateway said the connection was down. MESSAGE_CREATE is taken raw (as
+ * bot.c takes it: gateway_options.raw_events, no DOM), so the envelope
+ * scan is fuzzed too: a raw event's d must be one whole JSON value (it
+ * scans to exactly its length), and its head is read as bot.c reads it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
+#include "discord.h"
 #include "fuzz_peer.h"
 #include "gateway.h"
+#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "ws.h"
@@ -205,6 +210,24 @@ on_event(struct gateway *g, enum gateway_event ev, const char *name, const struc
 	}
 }
 
+static void
+on_raw(struct gateway *g, const char *name, const char *d, size_t d_len, void *data)
+{
+	(void)g;
+	struct fuzz_peer *p = data;
+	struct run *r = p->data;
+	if (!name || r->down || strcmp(name, "MESSAGE_CREATE") != 0)
+		abort();
+	size_t pos = 0;
+	if (d && (json_scan_skip(d, d_len, &pos) != 0 || pos != d_len))
+		abort();
+	struct discord_message_head m;
+	if (d)
+		(void)discord_message_head_scan(d, d_len, &m);
+}
+
+static const char *const raw_events[] = {"MESSAGE_CREATE", NULL};
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -245,6 +268,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		        .hello_timeout_ms = 2000,
 		        .identify_gap_ms = 1,
 		        .backoff_max_ms = 10,
+		        .raw_events = raw_events,
+		        .raw = on_raw,
 		};
 		g = gateway_new(loop, &opt, on_event, &p);
 	}

@@ -1,10 +1,14 @@
 /* test_hotpath.c — the message hot path allocates nothing per message once
- * warm (issue 13.3).
+ * warm and builds no DOM (issue 13.3).
  *
  * The real pieces, end to end: the emulator's /bench/stream sends
  * realistic MESSAGE_CREATEs over TLS + zlib-stream + WebSocket, the
- * gateway parses each, and what activity.c does with one (channel_id, id,
- * author.bot, then cache_record_message) runs here, into the test Redis.
+ * gateway hands each over raw (gateway_options.raw_events, as bot.c asks:
+ * scanned, never json_parse'd), and what bot.c and activity.c do with one
+ * (discord_message_head_scan: channel_id, id, author.bot, then
+ * cache_record_message) runs here, into the test Redis. The gateway's
+ * counters show the DOM untouched by messages: its json_parse count grows
+ * only by the other payloads (heartbeat ACKs) meanwhile.
  * Every allocation is counted: ours through mem.c (mem_allocations), and
  * every malloc/calloc/realloc of the process (hiredis's sds strings and
  * replies, libc's) through the --wrap counters below. After a warm-up
@@ -17,6 +21,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "discord.h"
 #include "emulator.h"
 #include "gateway.h"
 #include "json.h"
@@ -70,6 +75,8 @@ struct hotpath {
 	struct cache *c;
 	int ready;
 	unsigned long messages, recorded;
+	unsigned long dom_messages; /* MESSAGE_CREATEs that came as a DOM: none */
+	unsigned long dom_events;   /* every dispatch that came as a DOM */
 };
 
 static void
@@ -78,21 +85,35 @@ hotpath_event(struct gateway *g, enum gateway_event ev, const char *name,
 {
 	(void)g;
 	struct hotpath *h = data;
+	(void)d;
 	if (ev == GATEWAY_READY)
 		h->ready = 1;
-	if (ev != GATEWAY_DISPATCH || strcmp(name, "MESSAGE_CREATE") != 0)
+	if (ev == GATEWAY_READY || ev == GATEWAY_RESUMED || ev == GATEWAY_DISPATCH)
+		h->dom_events++;
+	if (ev == GATEWAY_DISPATCH && strcmp(name, "MESSAGE_CREATE") == 0)
+		h->dom_messages++;
+}
+
+static const char *const hotpath_raw_events[] = {"MESSAGE_CREATE", NULL};
+
+/* bot.c on_gateway_raw + activity.c activity_message, minus the tracked
+ * set (a bot's fixture) */
+static void
+hotpath_raw(struct gateway *g, const char *name, const char *d, size_t d_len, void *data)
+{
+	(void)g;
+	struct hotpath *h = data;
+	struct discord_message_head m;
+	if (strcmp(name, "MESSAGE_CREATE") != 0)
 		return;
-	/* activity.c on_message, minus the tracked set (a bot's fixture) */
 	h->messages++;
-	uint64_t channel_id, message_id;
-	if (json_path_id(d, "channel_id", &channel_id) < 0 ||
-	    json_path_id(d, "id", &message_id) < 0)
+	if (!d || discord_message_head_scan(d, d_len, &m) < 0)
 		return;
-	if (channel_id != HOTPATH_CHANNEL || json_bool(json_path(d, "author.bot")) == 1)
+	if (m.channel_id != HOTPATH_CHANNEL || m.author_bot)
 		return;
 	h->recorded++;
-	cache_record_message(h->c, channel_id, message_id,
-	                     (int64_t)(((message_id >> 22) + 1420070400000ull) / 1000));
+	cache_record_message(h->c, m.channel_id, m.id,
+	                     (int64_t)(((m.id >> 22) + 1420070400000ull) / 1000));
 }
 
 static int
@@ -149,6 +170,8 @@ TEST(hotpath_counting_a_message_allocates_nothing_once_warm)
 	opt.url = emu_gateway_url();
 	opt.trust = h.trust;
 	opt.identify_remaining = 1000;
+	opt.raw_events = hotpath_raw_events;
+	opt.raw = hotpath_raw;
 	h.g = gateway_new(h.loop, &opt, hotpath_event, &h);
 	if (!CHECK(h.loop && h.trust && h.c && h.g) || !CHECK_INT(gateway_start(h.g), 0) ||
 	    !CHECK(test_run_until(h.loop, hotpath_ready, &h, 10000)))
@@ -156,12 +179,25 @@ TEST(hotpath_counting_a_message_allocates_nothing_once_warm)
 	if (hotpath_stream(&h, HOTPATH_WARM) < 0) /* buffers and pools grow here */
 		goto out;
 	unsigned long long ours = mem_allocations(), theirs = hotpath_allocs;
-	unsigned long before = h.recorded;
+	unsigned long before = h.recorded, seen = h.messages, events = h.dom_events;
+	struct gateway_stats st0, st1;
+	gateway_get_stats(h.g, &st0);
 	if (hotpath_stream(&h, HOTPATH_STREAM) < 0)
 		goto out;
 	ours = mem_allocations() - ours;
 	theirs = hotpath_allocs - theirs;
+	gateway_get_stats(h.g, &st1);
+	CHECK_INT(h.messages - seen, HOTPATH_STREAM);
 	CHECK_INT(h.recorded - before, HOTPATH_STREAM);
+	/* no DOM for a message: every one came raw, and json_parse ran only
+	 * for the other payloads meanwhile (ACKs, any other event) */
+	CHECK_INT(h.dom_messages, 0);
+	CHECK_INT(st1.raw_dispatches - st0.raw_dispatches, HOTPATH_STREAM);
+	CHECK_INT(st1.parsed - st0.parsed, (st1.acks - st0.acks) + (long)(h.dom_events - events));
+	printf("hot path: %d messages: %ld handed over raw, %ld payloads json_parse'd meanwhile "
+	       "(%ld heartbeat ACKs, %lu other events)\n",
+	       HOTPATH_STREAM, st1.raw_dispatches - st0.raw_dispatches, st1.parsed - st0.parsed,
+	       st1.acks - st0.acks, h.dom_events - events);
 	printf("hot path: %d messages counted after warm-up: %llu allocations through mem, %llu "
 	       "malloc/calloc/realloc in all (%.4f per message)\n",
 	       HOTPATH_STREAM, ours, theirs, (double)theirs / HOTPATH_STREAM);
