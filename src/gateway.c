@@ -722,7 +722,7 @@ on_ws_event(struct ws *w, enum ws_event ev, const struct ws_message *m, void *da
 		if (g->state == GW_CLOSING || g->state == GW_DISCONNECTING)
 			break;
 		if (m->opcode == WS_OP_BINARY) {
-			enum zstream_result r = zstream_feed(&g->zs, m->data, m->len);
+			enum zstream_result r = zstream_feed_part(&g->zs, m->data, m->len, m->more);
 			if (r == ZSTREAM_ERR) {
 				log_error("gateway", "compressed stream: %s",
 				          zstream_error(&g->zs));
@@ -814,6 +814,9 @@ gateway_new(struct loop *loop, const struct gateway_options *opt, gateway_event_
 		return NULL;
 	}
 	ws_set_max_message(g->ws, GATEWAY_MAX_PAYLOAD);
+	/* compressed messages go to the inflater as they are read: a
+	 * GUILD_CREATE of hundreds of KB compressed is never held whole */
+	ws_set_stream_binary(g->ws, 1);
 	zstream_init(&g->zs, GATEWAY_MAX_PAYLOAD);
 	jsonkeep_init(&g->keep, opt->keep, GATEWAY_MAX_PAYLOAD);
 	if (opt->keep)

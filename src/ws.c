@@ -386,7 +386,7 @@ ws_parser_head_done(struct ws_parser *p)
 		}
 		/* 7.4.1: 1009 "a message that is too big for it to process",
 		 * known from the head, before any payload is taken */
-		if (len > p->max_message - p->message.len)
+		if (len > p->max_message - p->message.len - p->streamed)
 			return ws_parser_fail(p, WS_CLOSE_TOO_BIG, "message larger than the limit");
 	}
 	p->payload_left = len;
@@ -461,6 +461,7 @@ ws_parser_feed(struct ws_parser *p, const void *data, size_t len, size_t *used)
 		p->delivered = 0;
 		if (!ws_is_control(p->opcode)) {
 			p->in_message = 0;
+			p->streamed = 0;
 			buf_reset(&p->message);
 		}
 		memset(&p->item, 0, sizeof p->item);
@@ -489,6 +490,26 @@ ws_parser_feed(struct ws_parser *p, const void *data, size_t len, size_t *used)
 			if (n)
 				memcpy(p->control + p->control_len, in + at, n);
 			p->control_len += n;
+		} else if (n && p->stream_binary && p->message_opcode == WS_OP_BINARY) {
+			/* streaming: the piece goes out as it is, borrowed from
+			 * the input, without reassembly */
+			struct ws_message *m = &p->item;
+			memset(m, 0, sizeof *m);
+			m->opcode = WS_OP_BINARY;
+			m->data = (const char *)in + at;
+			m->len = n;
+			at += n;
+			p->payload_left -= n;
+			p->streamed += n;
+			if (p->payload_left == 0) {
+				p->in_payload = 0;
+				p->head_len = 0;
+			}
+			m->more = p->payload_left > 0 || !p->fin;
+			/* the last piece ends the message: the next feed starts anew */
+			p->delivered = !m->more;
+			*used = at;
+			return WS_PARSE_DONE;
 		} else if (n) {
 			if (p->message_opcode == WS_OP_TEXT &&
 			    ws_utf8_feed(&p->utf8, in + at, n) < 0) {
@@ -618,6 +639,7 @@ struct ws {
 	struct tls *tls; /* owned; reconnected by each ws_open */
 	enum ws_state state;
 	size_t max_message;
+	int stream_binary; /* see ws_set_stream_binary */
 	int64_t open_timeout_ms;
 	struct url url;
 	struct ws_handshake handshake;
@@ -689,6 +711,12 @@ void
 ws_set_max_message(struct ws *w, size_t max)
 {
 	w->max_message = max;
+}
+
+void
+ws_set_stream_binary(struct ws *w, int on)
+{
+	w->stream_binary = on;
 }
 
 static void ws_set_error(struct ws *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1061,6 +1089,7 @@ ws_open(struct ws *w, const char *url, const struct tls_trust *trust, int64_t ti
 	}
 	ws_parser_free(&w->parser);
 	ws_parser_init(&w->parser, w->max_message);
+	w->parser.stream_binary = w->stream_binary;
 	w->held_len = 0; /* bytes of an earlier connection are not this one's */
 	w->error[0] = '\0';
 	w->close_reason[0] = '\0';

@@ -73,6 +73,10 @@ struct ws_message {
 	size_t len;
 	int close_code;
 	int close_remote; /* client events: 1 if code and reason came from the peer */
+	/* binary streaming (ws_set_stream_binary): this is one piece of a
+	 * binary message and more follow; the last piece has more == 0. A
+	 * streamed piece is not NUL-terminated. */
+	int more;
 };
 
 enum ws_parse {
@@ -145,6 +149,8 @@ struct ws_parser {
 	int in_message;
 	enum ws_opcode message_opcode;
 	struct buf message;  /* max = max_message */
+	int stream_binary;   /* binary messages go out in pieces, not reassembled */
+	uint64_t streamed;   /* bytes of the binary message handed out so far */
 	struct ws_utf8 utf8; /* state of the text checked so far */
 	/* a control frame's payload (at most 125 bytes, 5.5), NUL after */
 	char control[126];
@@ -201,6 +207,14 @@ void ws_free(struct ws *w);
 /* Sets the cap on one received message (default WS_MAX_MESSAGE_DEFAULT);
  * takes effect at the next ws_open. */
 void ws_set_max_message(struct ws *w, size_t max);
+
+/* on = 1: binary messages are not reassembled but handed out piece by
+ * piece as they are read (WS_EV_MESSAGE with m->more set on all pieces but
+ * the last; see struct ws_message), straight from the read buffer: no copy,
+ * and no buffer the size of the message (a compressed GUILD_CREATE of
+ * hundreds of KB). The limit still counts the whole message. Text
+ * messages are unchanged. Takes effect at the next ws_open. */
+void ws_set_stream_binary(struct ws *w, int on);
 
 /* Connects to url: wss:// checked against trust (required), ws:// in
  * plain TCP. Connect, TLS and WebSocket handshakes must all finish within

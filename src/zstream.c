@@ -117,8 +117,27 @@ zstream_note_tail(struct zstream *zs, const uint8_t *data, size_t len)
 	zs->tail_len = keep + len;
 }
 
+/* The end of a message: DONE when the bytes so far end with the marker
+ * (or the stream ended). A spilled payload's buffer goes back at once. */
+static enum zstream_result
+zstream_payload_end(struct zstream *zs)
+{
+	if (!zs->ended && !(zs->tail_len == 4 && memcmp(zs->tail, zstream_marker, 4) == 0))
+		return ZSTREAM_MORE;
+	zs->payload_done = 1;
+	if (zs->spilled)
+		buf_free(&zs->out);
+	return ZSTREAM_DONE;
+}
+
 enum zstream_result
 zstream_feed(struct zstream *zs, const void *data, size_t len)
+{
+	return zstream_feed_part(zs, data, len, 0);
+}
+
+enum zstream_result
+zstream_feed_part(struct zstream *zs, const void *data, size_t len, int more)
 {
 	if (zs->failed)
 		return ZSTREAM_ERR;
@@ -131,9 +150,15 @@ zstream_feed(struct zstream *zs, const void *data, size_t len)
 		zs->payload_done = 0;
 		zs->spilled = 0;
 		zs->spilled_len = 0;
+		zs->fed = 0;
 	}
-	if (len == 0)
-		return ZSTREAM_MORE;
+	if (len == 0) {
+		/* an empty message, or the empty last piece of one: a payload
+		 * ends here only if bytes came since the last one */
+		if (more || !zs->fed)
+			return ZSTREAM_MORE;
+		return zstream_payload_end(zs);
+	}
 	if (zs->ended)
 		return zstream_fail(zs, "data after the end of the stream", NULL);
 	if (!zs->z_ready) {
@@ -210,11 +235,10 @@ zstream_feed(struct zstream *zs, const void *data, size_t len)
 			break;
 	}
 	zstream_note_tail(zs, data, len);
-	if (zs->ended || (zs->tail_len == 4 && memcmp(zs->tail, zstream_marker, 4) == 0)) {
-		zs->payload_done = 1;
-		return ZSTREAM_DONE;
-	}
-	return ZSTREAM_MORE;
+	zs->fed = 1;
+	if (more)
+		return ZSTREAM_MORE;
+	return zstream_payload_end(zs);
 }
 
 const char *

@@ -62,6 +62,7 @@ struct zstream {
 	int failed;       /* an error happened; only zstream_reset helps */
 	int ended;        /* the peer ended the zlib stream (Z_STREAM_END) */
 	int payload_done; /* out holds a whole payload; the next feed clears it */
+	int fed;          /* bytes came since the last payload was done */
 	uint8_t tail[4];  /* the last compressed bytes seen, for the marker */
 	size_t tail_len;  /* how many of tail are valid (< 4 only at the start) */
 	struct buf out;   /* the payload being inflated; out.max is the limit */
@@ -91,6 +92,11 @@ void zstream_reset(struct zstream *zs);
 /* Inflates one received chunk (one WebSocket message). The caller keeps
  * data. DONE when the chunk completes a payload. */
 enum zstream_result zstream_feed(struct zstream *zs, const void *data, size_t len);
+/* The same for one piece of a WebSocket message (ws_set_stream_binary):
+ * more = 1 while pieces of the message follow, so a payload can only end
+ * with the message's last piece (the marker is looked for at the end of a
+ * message, as Discord says, not wherever a read happened to stop). */
+enum zstream_result zstream_feed_part(struct zstream *zs, const void *data, size_t len, int more);
 /* The completed payload (NUL-terminated, *len bytes) after DONE; borrowed,
  * valid until the next feed or reset. */
 const char *zstream_data(const struct zstream *zs, size_t *len);

@@ -284,11 +284,19 @@ wt_describe(struct buf *out, const struct ws_message *m)
 
 /* Runs the parser over bytes split by mode (0 whole, 1 bytes, 2 random)
  * and returns the items seen in the notation of frames.txt. */
+/* 1: the parser streams binary messages (ws_set_stream_binary); the
+ * pieces are joined here, so every case must read the same either way */
+static int wt_stream;
+
 static void
 wt_parse_all(const uint8_t *bytes, size_t len, int mode, size_t max, struct buf *out)
 {
 	struct ws_parser p;
 	ws_parser_init(&p, max);
+	p.stream_binary = wt_stream;
+	struct buf joined; /* the streamed pieces of the binary message so far */
+	buf_init(&joined, SIZE_MAX);
+	int joining = 0;
 	size_t at = 0;
 	while (at < len) {
 		size_t n = len - at;
@@ -309,17 +317,34 @@ wt_parse_all(const uint8_t *bytes, size_t len, int mode, size_t max, struct buf 
 				buf_printf(out, "err=%d", p.error_code);
 				CHECK(p.error[0] != '\0');
 				ws_parser_free(&p);
+				buf_free(&joined);
 				return;
 			}
-			if (r == WS_PARSE_DONE)
+			if (r == WS_PARSE_DONE && p.item.opcode == WS_OP_BINARY && wt_stream) {
+				/* a piece: never empty unless the last; nothing reassembled */
+				CHECK(p.item.len > 0 || !p.item.more);
+				CHECK_INT(p.message.len, 0);
+				buf_append(&joined, p.item.data, p.item.len);
+				joining = p.item.more;
+				if (!p.item.more) {
+					struct ws_message whole = p.item;
+					whole.data = buf_str(&joined);
+					whole.len = joined.len;
+					wt_describe(out, &whole);
+					buf_reset(&joined);
+				}
+			} else if (r == WS_PARSE_DONE) {
+				CHECK_INT(p.item.more, 0);
 				wt_describe(out, &p.item);
-			else
+			} else
 				CHECK_INT(at, chunk_end);
 		}
 	}
 	if (!out->len)
 		buf_puts(out, "-");
+	(void)joining;
 	ws_parser_free(&p);
+	buf_free(&joined);
 }
 
 static char *
@@ -372,14 +397,18 @@ TEST(ws_parser_frames_data)
 			while (*tok == ' ')
 				tok++;
 		}
-		for (int mode = 0; mode < 3; mode++) {
+		for (int mode = 0; mode < 6; mode++) {
 			struct buf got;
 			buf_init(&got, 1 << 20);
-			wt_parse_all((const uint8_t *)bytes.data, bytes.len, mode, 100000, &got);
+			wt_stream = mode >= 3;
+			wt_parse_all((const uint8_t *)bytes.data, bytes.len, mode % 3, 100000,
+			             &got);
 			if (!CHECK_STR(buf_str(&got), want))
-				printf("      case %s, mode %d\n", name, mode);
+				printf("      case %s, mode %d%s\n", name, mode % 3,
+				       wt_stream ? ", binary streamed" : "");
 			buf_free(&got);
 		}
+		wt_stream = 0;
 		buf_free(&bytes);
 		cases++;
 	}
@@ -413,6 +442,24 @@ TEST(ws_parser_message_limit)
 	memcpy(frames, "\x01\x06xxxxxx\x89\x05ppppp\x80\x04yyyy", 22);
 	wt_parse_all(frames, 22, 1, 10, &got);
 	CHECK_STR(buf_str(&got), "ping=7070707070 text=78787878787879797979");
+	/* streamed binary messages count against the limit the same way */
+	wt_stream = 1;
+	buf_reset(&got);
+	memcpy(frames, "\x02\x06xxxxxx\x89\x05ppppp\x80\x04yyyy", 22);
+	wt_parse_all(frames, 22, 1, 10, &got);
+	CHECK_STR(buf_str(&got), "ping=7070707070 binary=78787878787879797979");
+	buf_reset(&got);
+	memcpy(frames, "\x02\x06xxxxxx\x80\x05yyyyy", 15);
+	wt_parse_all(frames, 15, 2, 10, &got);
+	CHECK_STR(buf_str(&got), "err=1009");
+	buf_reset(&got);
+	memcpy(frames, "\x82\x0a", 2);
+	memset(frames + 2, 'x', 10);
+	memcpy(frames + 12, "\x82\x0a", 2);
+	memset(frames + 14, 'z', 10);
+	wt_parse_all(frames, 24, 1, 10, &got);
+	CHECK_STR(buf_str(&got), "binary=78787878787878787878 binary=7a7a7a7a7a7a7a7a7a7a");
+	wt_stream = 0;
 	buf_free(&got);
 }
 

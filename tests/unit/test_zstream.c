@@ -479,3 +479,37 @@ TEST(zstream_sink_spills_big_payloads_only)
 	zstream_free(&zs);
 	zt_deflater_free(&d);
 }
+
+/* Pieces of one WebSocket message (ws_set_stream_binary): a payload ends
+ * only with the message's last piece, even when a piece before it happens
+ * to end with the sync-flush marker; an empty last piece ends it too. */
+TEST(zstream_pieces_end_a_payload_only_with_the_message)
+{
+	struct zt_deflater d;
+	zt_deflater_init(&d);
+	struct zstream zs;
+	zstream_init(&zs, 1 << 20);
+	size_t c1_len, c2_len;
+	uint8_t *c1 = zt_deflate(&d, "{\"a\":1}", 7, Z_SYNC_FLUSH, &c1_len);
+	uint8_t *c2 = zt_deflate(&d, "{\"b\":2}", 7, Z_SYNC_FLUSH, &c2_len);
+	CHECK(memcmp(c1 + c1_len - 4, "\x00\x00\xff\xff", 4) == 0);
+	/* the marker ends piece 1, but more pieces follow */
+	CHECK_INT(zstream_feed_part(&zs, c1, c1_len, 1), ZSTREAM_MORE);
+	CHECK_INT(zstream_feed_part(&zs, c2, 3, 1), ZSTREAM_MORE);
+	CHECK_INT(zstream_feed_part(&zs, c2 + 3, c2_len - 3, 0), ZSTREAM_DONE);
+	size_t len;
+	CHECK_STR(zstream_data(&zs, &len), "{\"a\":1}{\"b\":2}");
+	/* an empty last piece ends a payload whose bytes came before it */
+	uint8_t *c3 = zt_deflate(&d, "{\"c\":3}", 7, Z_SYNC_FLUSH, &c2_len);
+	CHECK_INT(zstream_feed_part(&zs, c3, c2_len, 1), ZSTREAM_MORE);
+	CHECK_INT(zstream_feed_part(&zs, "", 0, 0), ZSTREAM_DONE);
+	CHECK_STR(zstream_data(&zs, &len), "{\"c\":3}");
+	/* and an empty message after it is nothing */
+	CHECK_INT(zstream_feed_part(&zs, "", 0, 0), ZSTREAM_MORE);
+	CHECK_INT(zstream_feed(&zs, "", 0), ZSTREAM_MORE);
+	free(c1);
+	free(c2);
+	free(c3);
+	zstream_free(&zs);
+	zt_deflater_free(&d);
+}
