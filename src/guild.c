@@ -9,11 +9,20 @@
 #include "log.h"
 #include "mem.h"
 
+/* Room per channel in the name pool: the longest name and its NUL. */
+#define GUILD_NAME_SLOT (GUILD_CHANNEL_NAME_MAX + 1)
+
 struct guild {
 	uint64_t guild_id;
 	int loaded;
 	size_t count, capacity, dropped;
 	struct guild_channel *channels; /* capacity entries, allocated once */
+	/* every name, NUL-terminated, one after another; renames and deletes
+	 * leave garbage, squeezed out when the pool is full. capacity names of
+	 * the longest length always fit, so a squeeze always makes room, and
+	 * the pages past what names use are never touched */
+	char *names;
+	size_t names_used;
 };
 
 struct guild *
@@ -25,7 +34,10 @@ guild_new(uint64_t guild_id, size_t capacity)
 	if (!g)
 		return NULL;
 	g->channels = mem_calloc(capacity, sizeof *g->channels);
-	if (!g->channels) {
+	g->names = mem_calloc(capacity, GUILD_NAME_SLOT);
+	if (!g->channels || !g->names) {
+		mem_free(g->channels);
+		mem_free(g->names);
 		mem_free(g);
 		return NULL;
 	}
@@ -40,7 +52,53 @@ guild_free(struct guild *g)
 	if (!g)
 		return;
 	mem_free(g->channels);
+	mem_free(g->names);
 	mem_free(g);
+}
+
+/* Squeezes the garbage out of the name pool: the live names move down in
+ * pool order (the lowest first, so none is overwritten before it moves).
+ * Quadratic in the channel count, but only when the pool is full, which
+ * takes many renames; a GUILD_CREATE empties the pool instead. */
+static void
+squeeze_names(struct guild *g)
+{
+	size_t write = 0;
+	const char *last = NULL; /* where the last name moved came from */
+	for (;;) {
+		struct guild_channel *next = NULL;
+		for (size_t i = 0; i < g->count; i++) {
+			const char *n = g->channels[i].name;
+			/* moved names sit below write <= last: never picked again */
+			if (n && (!last || n > last) && (!next || n < next->name))
+				next = &g->channels[i];
+		}
+		if (!next)
+			break;
+		last = next->name;
+		size_t len = strlen(next->name) + 1;
+		memmove(g->names + write, next->name, len);
+		next->name = g->names + write;
+		write += len;
+	}
+	g->names_used = write;
+}
+
+/* ch's name becomes name[0..len) (no NUL inside). ch is not in the pool's
+ * live set meanwhile, so with at most capacity - 1 others it always fits. */
+static void
+set_name(struct guild *g, struct guild_channel *ch, const char *name, size_t len)
+{
+	if (ch->name && strlen(ch->name) == len && memcmp(ch->name, name, len) == 0)
+		return; /* unchanged: most CHANNEL_UPDATEs */
+	ch->name = NULL;
+	if (len + 1 > g->capacity * GUILD_NAME_SLOT - g->names_used)
+		squeeze_names(g);
+	char *at = g->names + g->names_used;
+	memcpy(at, name, len);
+	at[len] = '\0';
+	g->names_used += len + 1;
+	ch->name = at;
 }
 
 static struct guild_channel *
@@ -68,6 +126,10 @@ put(struct guild *g, const struct json_value *c)
 		position = 0;
 	size_t name_len = 0;
 	const char *name = json_string(json_get(c, "name"), &name_len);
+	if (!name)
+		name = "";
+	/* a NUL from "\u0000" ends the name, as it would for any reader */
+	name_len = strnlen(name, name_len);
 	struct guild_channel *ch = find(g, id);
 	if (!ch) {
 		if (g->count == g->capacity) {
@@ -77,18 +139,15 @@ put(struct guild *g, const struct json_value *c)
 			return 0;
 		}
 		ch = &g->channels[g->count++];
+		ch->name = NULL; /* the slot may hold a deleted entry's */
 	}
 	ch->id = id;
 	ch->parent_id = parent_id;
 	ch->type = type < 0 || type > 1000 ? -1 : (int)type;
 	ch->position = position < -1000000 || position > 1000000 ? 0 : (int)position;
-	if (!name)
-		name_len = 0;
 	if (name_len > GUILD_CHANNEL_NAME_MAX)
 		name_len = GUILD_CHANNEL_NAME_MAX; /* longer than Discord allows: keep a prefix */
-	if (name_len)
-		memcpy(ch->name, name, name_len);
-	ch->name[name_len] = '\0';
+	set_name(g, ch, name, name_len);
 	return 1;
 }
 
@@ -130,6 +189,7 @@ guild_on_event(struct guild *g, const char *event_name, const struct json_value 
 		if (json_type(list) != JSON_ARRAY)
 			return -1;
 		g->count = 0;
+		g->names_used = 0;
 		for (const struct json_value *c = json_first(list); c; c = json_next(c))
 			put(g, c); /* a malformed entry is skipped, the rest kept */
 		g->loaded = 1;

@@ -164,3 +164,82 @@ TEST(guild_is_bounded_and_allocates_nothing_per_event)
 	json_doc_free(&doc);
 	guild_free(g);
 }
+
+/* Names live in one pool: thousands of renames (long names, short ones,
+ * deletes and creates in between) squeeze the garbage out again and again,
+ * and every channel keeps its own latest name; a NUL from \u0000 ends a
+ * name, and a name past the maximum keeps a prefix. */
+TEST(guild_names_survive_renames_and_squeezes)
+{
+	struct guild *g = guild_new(GUILD_ID, 4);
+	if (!CHECK(g))
+		return;
+	CHECK_INT(feed(g, "GUILD_CREATE",
+	               "{\"id\":\"" GUILD "\",\"channels\":["
+	               "{\"id\":\"1\",\"type\":0,\"name\":\"a\"},"
+	               "{\"id\":\"2\",\"type\":0,\"name\":\"b\"},"
+	               "{\"id\":\"3\",\"type\":0}]}"),
+	          1);
+	CHECK_STR(guild_channel(g, 3)->name, "");
+	char want[5][500];
+	snprintf(want[1], sizeof want[1], "a");
+	snprintf(want[2], sizeof want[2], "b");
+	want[3][0] = '\0';
+	want[4][0] = '\0';
+	int wrong = 0, four = 0;
+	for (int round = 0; round < 3000; round++) {
+		int id = 1 + round % 4;
+		if (id == 4) {
+			/* channel 4 comes and goes */
+			char ev[200];
+			if (four) {
+				snprintf(ev, sizeof ev,
+				         "{\"id\":\"4\",\"guild_id\":\"" GUILD "\"}");
+				CHECK_INT(feed(g, "CHANNEL_DELETE", ev), 1);
+			} else {
+				snprintf(ev, sizeof ev,
+				         "{\"id\":\"4\",\"guild_id\":\"" GUILD "\",\"type\":0,"
+				         "\"name\":\"four-%d\"}",
+				         round);
+				snprintf(want[4], sizeof want[4], "four-%d", round);
+				CHECK_INT(feed(g, "CHANNEL_CREATE", ev), 1);
+			}
+			four = !four;
+		} else {
+			/* lengths from 1 to 400 bytes, the longest every few rounds */
+			size_t len = 1 + (size_t)(round * 37) % 400;
+			char name[401];
+			for (size_t i = 0; i < len; i++)
+				name[i] = (char)('a' + (round + (int)i) % 26);
+			name[len] = '\0';
+			char ev[600];
+			snprintf(ev, sizeof ev,
+			         "{\"id\":\"%d\",\"guild_id\":\"" GUILD
+			         "\",\"type\":0,\"name\":\"%s\"}",
+			         id, name);
+			CHECK_INT(feed(g, "CHANNEL_UPDATE", ev), 1);
+			snprintf(want[id], sizeof want[id], "%s", name);
+		}
+		for (int c = 1; c <= 4; c++) {
+			const struct guild_channel *ch = guild_channel(g, (uint64_t)c);
+			if (c == 4 && !four)
+				wrong += ch != NULL;
+			else
+				wrong += !ch || strcmp(ch->name, want[c]) != 0;
+		}
+	}
+	CHECK_INT(wrong, 0);
+	CHECK_INT(feed(g, "CHANNEL_UPDATE",
+	               "{\"id\":\"1\",\"guild_id\":\"" GUILD
+	               "\",\"type\":0,\"name\":\"x\\u0000y\"}"),
+	          1);
+	CHECK_STR(guild_channel(g, 1)->name, "x");
+	char longest[700];
+	int n = snprintf(longest, sizeof longest,
+	                 "{\"id\":\"2\",\"guild_id\":\"" GUILD "\",\"type\":0,\"name\":\"");
+	memset(longest + n, 'z', 450);
+	snprintf(longest + n + 450, sizeof longest - (size_t)n - 450, "\"}");
+	CHECK_INT(feed(g, "CHANNEL_UPDATE", longest), 1);
+	CHECK_INT(strlen(guild_channel(g, 2)->name), GUILD_CHANNEL_NAME_MAX);
+	guild_free(g);
+}
