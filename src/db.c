@@ -43,6 +43,15 @@ struct db_query {
 	char text[];
 };
 
+/* A call refused at once (a full queue, too large, no memory for it, a
+ * closed db): its callback still runs exactly once, from the loop. */
+struct db_refusal {
+	struct db_refusal *next;
+	db_query_fn *fn;
+	void *data;
+	char error[DB_ERROR_MAX];
+};
+
 struct db {
 	struct loop *loop;
 	enum db_state state;
@@ -66,7 +75,9 @@ struct db {
 	int64_t login_cpu_ns;         /* libpq's CPU in this connect (SCRAM), for the log */
 	char what[NET_HOST_MAX + 48]; /* "PostgreSQL at HOST:PORT", for logs */
 
-	struct db_query *head, *tail; /* queued, not yet sent */
+	struct db_refusal *refused, *refused_tail; /* to answer, in order */
+	struct loop_timer refusals;                /* 0 ms: answers them */
+	struct db_query *head, *tail;              /* queued, not yet sent */
 	size_t queued;
 	struct db_query *current; /* sent, awaiting its results */
 	PGresult *result;         /* the current query's result so far */
@@ -76,6 +87,7 @@ struct db {
 };
 
 static void db_kick(struct loop *loop, struct loop_timer *t);
+static void db_answer_refusals(struct db *db);
 static void db_release(struct loop *loop, struct loop_defer *d);
 static void db_start_connect(struct db *db);
 
@@ -555,24 +567,68 @@ db_query_timeout(struct loop *loop, struct loop_timer *t)
 	db_finish(q, "query timed out", NULL, NULL);
 }
 
+static void
+db_on_refusals(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	db_answer_refusals(t->data);
+}
+
+/* Answers the refusals recorded now; those a callback adds wait for the
+ * next turn (or for db_free). */
+static void
+db_answer_refusals(struct db *db)
+{
+	struct db_refusal *r = db->refused;
+	db->refused = db->refused_tail = NULL;
+	while (r) {
+		struct db_refusal *next = r->next;
+		struct db_reply reply = {r->error, "", NULL};
+		db->callback_depth++;
+		r->fn(r->data, &reply); /* may call db_free: its memory then waits */
+		db->callback_depth--;
+		mem_free(r);
+		r = next;
+	}
+}
+
+/* A call that cannot be queued: why goes to db_error and, later, to fn.
+ * 0, or -1 when not even the refusal could be kept (no memory): then fn
+ * never runs, as db.h says. */
+static int
+db_refuse(struct db *db, db_query_fn *fn, void *data, const char *why)
+{
+	snprintf(db->error, sizeof db->error, "%s", why);
+	struct db_refusal *r = mem_alloc(sizeof *r);
+	if (!r)
+		return -1;
+	r->next = NULL;
+	r->fn = fn;
+	r->data = data;
+	snprintf(r->error, sizeof r->error, "%s", why);
+	if (db->refused_tail)
+		db->refused_tail->next = r;
+	else
+		db->refused = r;
+	db->refused_tail = r;
+	loop_timer_start(db->loop, &db->refusals, 0);
+	return 0;
+}
+
 static int
 db_enqueue(struct db *db, int script, const char *sql, int nparams, const char *const *params,
            int timeout_ms, db_query_fn *fn, void *data)
 {
-	if (!db || !sql || !fn || nparams < 0 || nparams > DB_MAX_PARAMS ||
-	    (nparams > 0 && !params)) {
-		if (db)
-			snprintf(db->error, sizeof db->error, "invalid query arguments");
+	if (!db || !fn)
 		return -1;
-	}
-	if (db->closing) {
-		snprintf(db->error, sizeof db->error, "database closed");
-		return -1;
-	}
+	if (!sql || nparams < 0 || nparams > DB_MAX_PARAMS || (nparams > 0 && !params))
+		return db_refuse(db, fn, data, "invalid query arguments");
+	if (db->closing)
+		return db_refuse(db, fn, data, "database closed");
 	if (db->queued >= DB_MAX_QUEUE) {
-		snprintf(db->error, sizeof db->error, "database queue full (%d queries)",
-		         DB_MAX_QUEUE);
-		return -1;
+		char why[64];
+		snprintf(why, sizeof why, "database queue full (%d queries)", DB_MAX_QUEUE);
+		return db_refuse(db, fn, data, why);
 	}
 	/* each part is checked against the bound before it is added, so the
 	 * sum (and sizeof *q + size below) cannot wrap */
@@ -585,15 +641,13 @@ db_enqueue(struct db *db, int script, const char *sql, int nparams, const char *
 		size = len < DB_MAX_QUERY_BYTES - size ? size + len + 1 : DB_MAX_QUERY_BYTES + 1;
 	}
 	if (size > DB_MAX_QUERY_BYTES) {
-		snprintf(db->error, sizeof db->error, "query too large (over %d bytes)",
-		         DB_MAX_QUERY_BYTES);
-		return -1;
+		char why[64];
+		snprintf(why, sizeof why, "query too large (over %d bytes)", DB_MAX_QUERY_BYTES);
+		return db_refuse(db, fn, data, why);
 	}
 	struct db_query *q = mem_alloc(sizeof *q + size);
-	if (!q) {
-		snprintf(db->error, sizeof db->error, "out of memory");
-		return -1;
-	}
+	if (!q)
+		return db_refuse(db, fn, data, "out of memory");
 	memset(q, 0, sizeof *q);
 	q->db = db;
 	q->fn = fn;
@@ -716,6 +770,7 @@ db_new(struct loop *loop, const struct db_config *config)
 	loop_watch_init(&db->watch, db_io, db);
 	loop_timer_init(&db->connect_timer, db_connect_timeout, db);
 	loop_timer_init(&db->kick, db_kick, db);
+	loop_timer_init(&db->refusals, db_on_refusals, db);
 	loop_defer_init(&db->release, db_release, db);
 	db->state = DB_IDLE;
 	db_start_connect(db);
@@ -729,6 +784,11 @@ db_release(struct loop *loop, struct loop_defer *d)
 {
 	(void)loop;
 	struct db *db = d->data;
+	/* refusals a caller made after db_free, from a callback further up
+	 * the stack, are answered before the memory goes */
+	loop_timer_stop(db->loop, &db->refusals);
+	while (db->refused)
+		db_answer_refusals(db);
 	mem_free(db->host);
 	mem_free(db->dbname);
 	mem_free(db->user);
@@ -759,6 +819,11 @@ db_free(struct db *db)
 	if (current)
 		db_finish(current, "database closed", NULL, NULL);
 	db_fail_queued(db, "database closed");
+	/* refused calls not answered yet, and those the callbacks above made
+	 * ("database closed"), each answer once, now */
+	loop_timer_stop(db->loop, &db->refusals);
+	while (db->refused)
+		db_answer_refusals(db);
 	/* as ws does: never free ourselves under our own callback */
 	if (db->callback_depth > 0)
 		loop_defer(db->loop, &db->release);

@@ -48,7 +48,7 @@ struct pg_result; /* libpq's PGresult */
 
 /* Bound parameters per query: the widest query in store.c has 6. */
 #define DB_MAX_PARAMS 16
-/* Queries waiting at once: past this db_query fails at once ("queue full")
+/* Queries waiting at once: past this db_query refuses ("queue full")
  * instead of letting a stuck server grow memory without end. */
 #define DB_MAX_QUEUE 1024
 /* SQL text + parameters of one query: Discord texts are at most 4000
@@ -97,8 +97,12 @@ const char *db_error(const struct db *db);
 /* Queues sql with nparams text parameters ($1..$n; a NULL entry is SQL
  * NULL); copies sql and params. timeout_ms 0 = the configured default; it
  * counts from now, waiting in the queue included. fn(data) follows exactly
- * once. Returns 0, or -1 at once without a callback on bad arguments, a
- * full queue, no memory, or from inside db_free (db_error says which). */
+ * once, later, from the loop (never inside the call): also when the call
+ * is refused at once (bad arguments, a full queue, too large, no memory, a
+ * db being freed), then with the reason as the reply's error (and in
+ * db_error). Refusals not answered yet answer in db_free. Returns 0; -1
+ * only without db or fn, or when not even the refusal could be kept (out
+ * of memory): then fn never runs. */
 int db_query(struct db *db, const char *sql, int nparams, const char *const *params, int timeout_ms,
              db_query_fn *fn, void *data);
 /* Like db_query, but sends sql with PQsendQuery (the simple protocol, so

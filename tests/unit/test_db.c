@@ -531,21 +531,89 @@ TEST(db_allocation_failure_sweep)
 	loop_free(loop);
 }
 
-/* The queue is bounded: past DB_MAX_QUEUE db_query refuses at once. */
+/* Answers of refused calls, counted by kind. */
+struct db_refused {
+	int calls, queue_full, closed, too_large, invalid;
+	struct db *db;
+	int requery; /* the first answer queries again, once */
+};
+
+static void
+db_refused_fn(void *data, const struct db_reply *reply)
+{
+	struct db_refused *r = data;
+	r->calls++;
+	const char *e = reply->error ? reply->error : "";
+	r->queue_full += strstr(e, "queue full") != NULL;
+	r->closed += strcmp(e, "database closed") == 0;
+	r->too_large += strstr(e, "query too large") != NULL;
+	r->invalid += strstr(e, "invalid query arguments") != NULL;
+	/* a flow that does not know the db is going asks again: refused, and
+	 * still answered once before the memory goes */
+	if (r->requery) {
+		r->requery = 0;
+		CHECK_INT(db_query(r->db, "SELECT 1", 0, NULL, 0, db_refused_fn, r), 0);
+	}
+}
+
+/* A db with no server (port 1) and a full queue of DB_MAX_QUEUE queries,
+ * each counted in *calls when it answers. */
+static struct db *
+db_test_full(struct loop *loop, int *calls)
+{
+	struct db_config cfg = {.host = "127.0.0.1", .port = 1, .dbname = "x", .user = "x"};
+	struct db *db = db_new(loop, &cfg);
+	for (int i = 0; i < DB_MAX_QUEUE; i++)
+		CHECK_INT(db_query(db, "SELECT 1", 0, NULL, 0, db_test_count_fn, calls), 0);
+	return db;
+}
+
+/* The queue is bounded: past DB_MAX_QUEUE db_query refuses, and the
+ * refused call is answered exactly once, later, from the loop. */
 TEST(db_queue_is_bounded)
 {
 	struct loop *loop = loop_new();
-	struct db_config cfg = {.host = "127.0.0.1", .port = 1, .dbname = "x", .user = "x"};
-	struct db *db = db_new(loop, &cfg);
 	int calls = 0;
-	for (int i = 0; i < DB_MAX_QUEUE; i++)
-		CHECK_INT(db_query(db, "SELECT 1", 0, NULL, 0, db_test_count_fn, &calls), 0);
-	CHECK_INT(db_query(db, "SELECT 1", 0, NULL, 0, db_test_count_fn, &calls), -1);
+	struct db *db = db_test_full(loop, &calls);
+	struct db_refused r = {0};
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(db_query(db, "SELECT 1", 0, NULL, 0, db_refused_fn, &r), 0);
 	CHECK(strstr(db_error(db), "queue full") != NULL);
+	CHECK_INT(r.calls, 0); /* never from inside the call */
 	int never = 0;
 	services_wait(loop, &never, 50);
 	CHECK_INT(calls, DB_MAX_QUEUE); /* all failed (no server), each once */
+	CHECK_INT(r.calls, 3);
+	CHECK_INT(r.queue_full, 3);
 	db_free(db);
+	CHECK_INT(calls, DB_MAX_QUEUE);
+	CHECK_INT(r.calls, 3);
+	loop_free(loop);
+}
+
+/* Refused calls still owed when db_free runs are answered there, once,
+ * and so is a call made from a callback during db_free ("database
+ * closed"); nothing more runs afterwards. */
+TEST(db_refused_calls_answer_once_at_teardown)
+{
+	struct loop *loop = loop_new();
+	int calls = 0;
+	struct db *db = db_test_full(loop, &calls);
+	struct db_refused r = {.db = db, .requery = 1};
+	CHECK_INT(db_query(db, "SELECT 1", 0, NULL, 0, db_refused_fn, &r), 0); /* queue full */
+	CHECK_INT(db_query(db, NULL, 0, NULL, 0, db_refused_fn, &r), 0);       /* invalid */
+	CHECK_INT(r.calls, 0);
+	/* the loop never ran: everything is still owed */
+	db_free(db);
+	CHECK_INT(calls, DB_MAX_QUEUE); /* "database closed" */
+	CHECK_INT(r.queue_full, 1);
+	CHECK_INT(r.invalid, 1);
+	/* the query its first answer made, inside db_free */
+	CHECK_INT(r.closed, 1);
+	CHECK_INT(r.calls, 3);
+	int never = 0;
+	services_wait(loop, &never, 50);
+	CHECK_INT(r.calls, 3);
 	CHECK_INT(calls, DB_MAX_QUEUE);
 	loop_free(loop);
 }
@@ -636,7 +704,7 @@ TEST(db_free_inside_its_own_callback)
 }
 
 /* Sizes are checked part by part: a query whose SQL and parameters pass
- * DB_MAX_QUERY_BYTES only together is refused at once, without a callback. */
+ * DB_MAX_QUERY_BYTES only together is refused, answered once, later. */
 static void
 db_never_called(void *data, const struct db_reply *reply)
 {
@@ -656,12 +724,16 @@ TEST(db_query_size_bound_checked_per_part)
 	big[half] = '\0';
 	const char *params[3] = {big, big, "x"};
 	int calls = 0;
-	CHECK_INT(db_query(db, "SELECT $1, $2, $3", 3, params, 0, db_never_called, &calls), -1);
+	struct db_refused r = {0};
+	CHECK_INT(db_query(db, "SELECT $1, $2, $3", 3, params, 0, db_refused_fn, &r), 0);
 	CHECK(strstr(db_error(db), "query too large") != NULL);
+	CHECK_INT(r.calls, 0);
 	/* one part alone fits */
 	CHECK_INT(db_query(db, "SELECT $1", 1, params, 0, db_never_called, &calls), 0);
 	free(big);
 	db_free(db);
 	CHECK_INT(calls, 1); /* the accepted one, with "database closed" */
+	CHECK_INT(r.calls, 1);
+	CHECK_INT(r.too_large, 1);
 	loop_free(loop);
 }
