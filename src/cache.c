@@ -844,10 +844,12 @@ cache_fail_later(struct cache *c, struct cache_req *q, const char *error)
 	loop_timer_start(c->loop, &c->kick, 0);
 }
 
+/* A request; on a closing cache too, so that its refusal is answered
+ * like any failure (cache_req_send). NULL only without c or memory. */
 static struct cache_req *
 cache_req_new(struct cache *c, enum cache_req_kind kind, void *data)
 {
-	if (!c || c->closing)
+	if (!c)
 		return NULL;
 	struct cache_req *q = mem_calloc(1, sizeof *q);
 	if (!q)
@@ -864,6 +866,12 @@ static int
 cache_req_send(struct cache *c, struct cache_req *q, int ncmds, const int *argcs,
                const char **const *argvs)
 {
+	/* cache_free ran (a callback asks again): answered once, later, or
+	 * by the teardown itself */
+	if (c->closing) {
+		cache_fail_later(c, q, "cache closed");
+		return 0;
+	}
 	/* while connecting hiredis keeps commands until the socket is up
 	 * (and fails them if it never is); otherwise fail fast */
 	if (!c->ac || (c->state != CACHE_READY && c->state != CACHE_CONNECTING &&
@@ -993,6 +1001,10 @@ cache_pipeline(struct cache *c, size_t count, cache_build_fn *build, cache_each_
 		return -1;
 	q->each_fn = each;
 	q->pipeline_fn = done;
+	if (c->closing) {
+		cache_fail_later(c, q, "cache closed");
+		return 0;
+	}
 	if (!c->ac || (c->state != CACHE_READY && c->state != CACHE_CONNECTING)) {
 		char msg[CACHE_ERROR_MAX + 32];
 		snprintf(msg, sizeof msg, "redis unavailable: %.*s", CACHE_ERROR_MAX,
@@ -1071,11 +1083,30 @@ cache_new(struct loop *loop, const struct cache_config *config)
 
 /* The memory itself: at once, or deferred when cache_free ran inside one
  * of our callbacks (hiredis, and the frames below, still hold c). */
+/* Teardown: every request not sent answers "cache closed" now, and so do
+ * those its callbacks make meanwhile. */
+static void
+cache_fail_owed(struct cache *c)
+{
+	while (c->fail_head) {
+		struct cache_req *q = c->fail_head;
+		c->fail_head = q->next;
+		if (!c->fail_head)
+			c->fail_tail = NULL;
+		snprintf(q->error, sizeof q->error, "cache closed");
+		cache_req_finish(q, NULL);
+	}
+}
+
 static void
 cache_release(struct loop *loop, struct loop_defer *d)
 {
 	(void)loop;
 	struct cache *c = d->data;
+	/* requests a caller made after cache_free, from a callback further
+	 * up the stack, are answered before the memory goes */
+	loop_timer_stop(c->loop, &c->kick);
+	cache_fail_owed(c);
 	buf_free(&c->batch);
 	mem_free(c->ring);
 	mem_free(c->host);
@@ -1096,12 +1127,10 @@ cache_free(struct cache *c)
 	if (c->ac)
 		redisAsyncFree(c->ac); /* pending callbacks: "cache closed" */
 	loop_watch_stop(c->loop, &c->watch);
-	while (c->fail_head) {
-		struct cache_req *q = c->fail_head;
-		c->fail_head = q->next;
-		snprintf(q->error, sizeof q->error, "cache closed");
-		cache_req_finish(q, NULL);
-	}
+	cache_fail_owed(c);
+	/* their callbacks may have asked again: refused, owed, and the kick
+	 * started; release answers those */
+	loop_timer_stop(c->loop, &c->kick);
 	if (c->count)
 		log_warn("cache", "closing with %zu message records not written to Redis",
 		         c->count);

@@ -135,7 +135,10 @@ struct cache_channel_stats {
 typedef void cache_stats_fn(void *data, const struct cache_channel_stats *stats, const char *error);
 /* HMGET channel_stats:{id} + ZCOUNT channel_activity:{id} since +inf,
  * pipelined; stats is NULL on error. Returns 0, or -1 at once without a
- * callback on bad arguments or no memory. */
+ * callback on bad arguments or no memory. Like every call below, fn runs
+ * exactly once, later (never inside the call): also while Redis is down
+ * ("redis unavailable: ...") and on a cache being freed ("cache closed",
+ * answered by cache_free). */
 int cache_channel_stats(struct cache *c, uint64_t channel_id, int64_t since, cache_stats_fn *fn,
                         void *data);
 
@@ -176,7 +179,7 @@ typedef void cache_pipeline_done_fn(void *data, size_t replies, const char *erro
  * any reply is read: one round trip to Redis however many there are (the
  * stats task reads 1,000 channels this way). each may be NULL. Returns 0
  * and done runs exactly once, later; or -1 at once without callbacks (no
- * memory, closing, count 0). */
+ * memory, count 0). */
 int cache_pipeline(struct cache *c, size_t count, cache_build_fn *build, cache_each_fn *each,
                    cache_pipeline_done_fn *done, void *data);
 

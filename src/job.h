@@ -8,11 +8,14 @@
  * (bot_closing) is checked once, at the top of step(), and each failure
  * reply is written once, in step().
  *
- * The services refuse a call they cannot even queue (db_query on a full
- * queue, a request without memory) with -1 and no callback. A flow hands
- * that -1 to job_db(), which delivers the callback later, from the loop,
- * with the error, so every call answers exactly once and never inside the
- * call: step() needs no second path. reply.c does the same for REST. */
+ * db and cache answer a call they refuse (a full queue, a closing
+ * service) themselves, once, later, like any failure. What is left
+ * returning -1 with no callback is a store_* argument check and a refusal
+ * without even the memory to keep it. A flow hands its rc to job_db(),
+ * which then delivers the callback later, from the loop, from storage the
+ * flow embeds (no allocation), so every call answers exactly once and
+ * never inside the call: step() needs no second path. reply.c does the
+ * same for REST. */
 #ifndef AGORA_JOB_H
 #define AGORA_JOB_H
 

@@ -344,6 +344,77 @@ TEST(cache_free_fails_pending_callbacks_once)
 	loop_free(loop);
 }
 
+/* A call refused because the cache is being freed (a callback asks again)
+ * is still answered exactly once, "cache closed": by cache_free itself,
+ * or, when cache_free ran inside a callback and the caller asks once more
+ * on its way out, when the deferred free runs. No Redis needed. */
+static struct {
+	struct cache *c;
+	int first, again, after;
+	int free_inside;
+	char again_error[64], after_error[64];
+} refused;
+
+static void
+refused_after_fn(void *data, long long value, const char *error)
+{
+	(void)data;
+	(void)value;
+	refused.after++;
+	snprintf(refused.after_error, sizeof refused.after_error, "%s", error ? error : "");
+}
+
+static void
+refused_again_fn(void *data, long long value, const char *error)
+{
+	(void)data;
+	(void)value;
+	refused.again++;
+	snprintf(refused.again_error, sizeof refused.again_error, "%s", error ? error : "");
+}
+
+static void
+refused_first_fn(void *data, long long value, const char *error)
+{
+	(void)data;
+	(void)value;
+	(void)error;
+	refused.first++;
+	if (refused.free_inside) {
+		cache_free(refused.c);
+		CHECK_INT(cache_ping(refused.c, refused_after_fn, NULL), 0);
+		CHECK_INT(refused.after, 0);
+		return;
+	}
+	CHECK_INT(cache_ping(refused.c, refused_again_fn, NULL), 0);
+}
+
+TEST(cache_refused_calls_answer_once_at_teardown)
+{
+	struct loop *loop = loop_new();
+	struct cache_config cfg = {.host = "127.0.0.1", .port = 1};
+	memset(&refused, 0, sizeof refused);
+	refused.c = cache_new(loop, &cfg);
+	CHECK_INT(cache_ping(refused.c, refused_first_fn, NULL), 0);
+	cache_free(refused.c); /* the loop never ran: the ping is still owed */
+	CHECK_INT(refused.first, 1);
+	CHECK_INT(refused.again, 1);
+	CHECK_STR(refused.again_error, "cache closed");
+
+	memset(&refused, 0, sizeof refused);
+	refused.free_inside = 1;
+	refused.c = cache_new(loop, &cfg);
+	CHECK_INT(cache_ping(refused.c, refused_first_fn, NULL), 0);
+	int never = 0;
+	services_wait(loop, &never, 100);
+	CHECK_INT(refused.first, 1);
+	CHECK_INT(refused.after, 1);
+	CHECK_STR(refused.after_error, "cache closed");
+	services_wait(loop, &never, 30);
+	CHECK_INT(refused.after, 1);
+	loop_free(loop);
+}
+
 /* A server that accepts but never answers: the watchdog drops it. */
 TEST(cache_silent_server_is_dropped)
 {
