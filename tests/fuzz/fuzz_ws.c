@@ -5,7 +5,9 @@
  * the rest first goes through the handshake reader (whatever follows a
  * valid head is frame data), else straight to the frame parser. The frame
  * bytes are parsed twice, whole and in pseudo-random pieces: both runs must
- * see the same items and the same end (split-independence), every text
+ * see the same items and the same end (split-independence), and twice more
+ * with binary messages streamed (their pieces joined must be the messages
+ * reassembly gives, ended the same way), every text
  * message must be valid UTF-8, nothing may pass the message limit, and an
  * error must carry a close code the client may send. */
 #include <stdint.h>
@@ -26,11 +28,17 @@ fuzz_next(uint32_t *state)
 /* Parses data in pieces (of 1 to 40 bytes, or whole when seed is 0) and
  * returns a digest of the items seen and the way it ended. */
 static uint64_t
-fuzz_parse(const uint8_t *data, size_t size, uint32_t seed)
+fuzz_parse(const uint8_t *data, size_t size, uint32_t seed, int stream)
 {
 	struct ws_parser p;
 	ws_parser_init(&p, FUZZ_MAX_MESSAGE);
+	p.stream_binary = stream;
 	uint64_t digest = 1469598103934665603ULL;
+	/* a streamed binary message is joined here and counts once its last
+	 * piece is in, in the order reassembly would hand it out (controls
+	 * between its frames come first), and not at all if an error cuts it */
+	static uint8_t joined[FUZZ_MAX_MESSAGE];
+	size_t streamed = 0;
 	size_t at = 0;
 	while (at < size) {
 		size_t n = size - at;
@@ -57,6 +65,23 @@ fuzz_parse(const uint8_t *data, size_t size, uint32_t seed)
 			continue;
 		}
 		const struct ws_message *m = &p.item;
+		if (m->more && !stream)
+			abort();
+		if (stream && m->opcode == WS_OP_BINARY) {
+			if (m->len > FUZZ_MAX_MESSAGE - streamed || (m->more && m->len == 0))
+				abort();
+			memcpy(joined + streamed, m->data, m->len);
+			streamed += m->len;
+			if (m->more)
+				continue;
+			digest = (digest ^ (uint64_t)m->opcode) * 1099511628211ULL;
+			digest = (digest ^ (uint64_t)m->close_code) * 1099511628211ULL;
+			for (size_t i = 0; i < streamed; i++)
+				digest = (digest ^ joined[i]) * 1099511628211ULL;
+			digest = (digest ^ 0x100) * 1099511628211ULL;
+			streamed = 0;
+			continue;
+		}
 		if (m->len > FUZZ_MAX_MESSAGE || m->data[m->len] != '\0')
 			abort();
 		if (m->opcode == WS_OP_TEXT && !ws_utf8_valid(m->data, m->len))
@@ -96,7 +121,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += used;
 		size -= used;
 	}
-	if (fuzz_parse(data, size, 0) != fuzz_parse(data, size, seed))
+	uint64_t whole = fuzz_parse(data, size, 0, 0);
+	if (whole != fuzz_parse(data, size, seed, 0))
+		abort();
+	/* binary messages streamed in pieces (ws_set_stream_binary), joined,
+	 * are the reassembled ones */
+	if (whole != fuzz_parse(data, size, 0, 1) || whole != fuzz_parse(data, size, seed, 1))
 		abort();
 	return 0;
 }

@@ -52,8 +52,28 @@ fuzz_raw(const uint8_t *data, size_t size, uint32_t seed)
 	zstream_free(&zs);
 }
 
+/* spill mode: what the sink got of the payload under way */
+struct fuzz_sink {
+	uint8_t *got;
+	size_t len, cap;
+};
+
 static void
-fuzz_round_trip(const uint8_t *data, size_t size, uint32_t seed)
+fuzz_sink_fn(void *ctx, const char *data, size_t len)
+{
+	struct fuzz_sink *s = ctx;
+	if (len == 0 || len > s->cap - s->len)
+		abort(); /* empty pieces, or more than the payload */
+	memcpy(s->got + s->len, data, len);
+	s->len += len;
+}
+
+/* mode bit 1: each payload's compressed bytes are the pieces of one
+ * WebSocket message (zstream_feed_part), so exactly one DONE, at the last;
+ * bit 2: spill mode with a small threshold, the payload joined from the
+ * sink's pieces. */
+static void
+fuzz_round_trip(const uint8_t *data, size_t size, uint32_t seed, int mode)
 {
 	z_stream d;
 	memset(&d, 0, sizeof d);
@@ -64,6 +84,9 @@ fuzz_round_trip(const uint8_t *data, size_t size, uint32_t seed)
 	size_t cap = deflateBound(&d, (uLong)size) + 64;
 	uint8_t *c = malloc(cap);
 	uint8_t *got = malloc(size + 1);
+	struct fuzz_sink sink = {got, 0, size + 1};
+	if (mode & 4)
+		zstream_set_sink(&zs, 1 + seed % 700, fuzz_sink_fn, &sink);
 	size_t start = 0;
 	while (start <= size && c && got) {
 		size_t end = start;
@@ -84,22 +107,34 @@ fuzz_round_trip(const uint8_t *data, size_t size, uint32_t seed)
 		 * after 00 00 ff ff inside stored data (the format cannot tell);
 		 * joined, the pieces must still be the payload. */
 		size_t got_len = 0, at = 0;
+		sink.len = 0;
 		enum zstream_result r = ZSTREAM_MORE;
 		while (at < clen) {
 			size_t n = 1 + fuzz_next(&seed) % 48;
 			if (n > clen - at)
 				n = clen - at;
-			r = zstream_feed(&zs, c + at, n);
+			int more = (mode & 2) && at + n < clen;
+			r = zstream_feed_part(&zs, c + at, n, more);
 			at += n;
 			if (r == ZSTREAM_ERR)
+				abort();
+			if (r == ZSTREAM_DONE && more)
 				abort();
 			if (r == ZSTREAM_DONE) {
 				size_t len;
 				const char *out = zstream_data(&zs, &len);
+				if (zstream_spilled(&zs)) {
+					/* the sink has it all; the buffer is given back */
+					if (len != 0 || zs.out.cap != 0)
+						abort();
+					got_len = sink.len;
+					continue;
+				}
 				if (got_len + len > end - start)
 					abort();
 				memcpy(got + got_len, out, len);
 				got_len += len;
+				sink.len = got_len;
 			}
 		}
 		if (r != ZSTREAM_DONE || got_len != end - start ||
@@ -122,7 +157,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint32_t seed = data[1];
 	if (data[0] & 1)
-		fuzz_round_trip(data + 2, size - 2, seed);
+		fuzz_round_trip(data + 2, size - 2, seed, data[0]);
 	else
 		fuzz_raw(data + 2, size - 2, seed);
 	return 0;
