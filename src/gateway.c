@@ -701,6 +701,8 @@ on_spilled_payload(struct gateway *g)
 	} else {
 		size_t len;
 		const char *text = jsonkeep_output(&g->keep, &len);
+		log_info("gateway", "a %zu-byte payload was pruned to %zu bytes as it streamed",
+		         g->zs.spilled_len, len);
 		on_payload(g, text, len);
 	}
 	jsonkeep_free(&g->keep);
