@@ -11,11 +11,12 @@
  * One job per action, a struct with a state and step():
  *   GET       the proposal (what it is, which name "Approve as" means)
  *   LLM, SUGGEST   re-run: a new suggestion, stored, the same buttons again
- *   APPROVE   pending -> approved with final_name in one statement; 0 rows
- *             means someone else decided first (double click, two admins):
- *             LOST reads the row again to say what happened
+ *   APPROVE   pending -> approving with final_name in one statement; 0
+ *             rows means someone else decided first (double click, two
+ *             admins): LOST reads the row again to say what happened
  *   IMAGE     emoji: the stored bytes (never the expired attachment URL)
  *   CREATE    the channel under PROPOSED_CHANNEL_CATEGORY_ID, or the emoji
+ *   APPROVED  approving -> approved, once Discord created it
  *   UNDO      Discord refused (name taken, category full, emoji slots
  *             full): back to pending, and the admin is told why
  *   TRACK     channel: tracked_channels row + the in-memory set
@@ -26,7 +27,16 @@
  *   QUEUE     the "Pending Proposals" embed refreshed
  *   REPLY     the admin's answer, written once for every outcome
  * /reject_proposal ID REASON: REJECT (same race rule), DM with the reason,
- * QUEUE, REPLY. */
+ * QUEUE, REPLY.
+ *
+ * A bot stopped between APPROVE and APPROVED (sql/004) leaves the row
+ * 'approving'. At the first READY a RECOVER job per such row asks Discord
+ * (FIND: one read of the guild's channels or emojis) for what it was
+ * creating: the name, created since the approval began and, for a
+ * channel, under the category and not tracked already. Found, the
+ * approval finishes (APPROVED, TRACK, DM, ANNOUNCE, QUEUE); not found, it
+ * goes back to pending (UNDO, QUEUE). Either way REPLY tells the admin
+ * channel. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +64,15 @@
 #define LABEL_NAME_MAX 60
 #define COLOR_GREEN    0x2ecc71
 
-enum aq_kind { AQ_SHOW, AQ_RERUN, AQ_APPROVE, AQ_REJECT };
+enum aq_kind { AQ_SHOW, AQ_RERUN, AQ_APPROVE, AQ_REJECT, AQ_RECOVER };
+
+/* The feature's state: the recovery of 'approving' rows runs once, and
+ * only while every such row is a stop's: before this process began an
+ * approval of its own (else the next start does it). */
+struct admin_queue_state {
+	int recovering, recovered, approvals_begun;
+	struct job_later later;
+};
 
 enum aq_state {
 	AQ_GET,
@@ -66,6 +84,8 @@ enum aq_state {
 	AQ_LOST_READ,
 	AQ_IMAGE,
 	AQ_CREATE,
+	AQ_APPROVED,
+	AQ_FIND,
 	AQ_UNDO,
 	AQ_TRACK,
 	AQ_DM,
@@ -92,6 +112,7 @@ struct aq_job {
 	char *original_text;
 	char suggestion[LLM_ERROR_MAX + 1];
 	char final_name[LLM_NAME_MAX + 1];
+	int64_t approving_since; /* RECOVER: Unix seconds the approval began */
 	/* outcomes */
 	char *image_uri; /* data:image/...;base64,... */
 	uint64_t created_id;
@@ -168,12 +189,13 @@ emoji_name_valid(const char *s)
 
 /* Copies a proposal row into the job (strings are borrowed from reply). */
 static int
-take_row(struct aq_job *j, const struct db_reply *reply)
+take_row_at(struct aq_job *j, const struct db_reply *reply, int row)
 {
 	struct store_proposal p;
-	if (reply->error || db_rows(reply) < 1 || store_proposal_row(reply, 0, &p) < 0)
+	if (reply->error || db_rows(reply) <= row || store_proposal_row(reply, row, &p) < 0)
 		return 0;
 	j->found = 1;
+	j->id = p.id;
 	j->emoji = strcmp(p.type, "emoji") == 0;
 	snprintf(j->status, sizeof j->status, "%s", p.status);
 	j->user_id = p.user_id;
@@ -184,6 +206,12 @@ take_row(struct aq_job *j, const struct db_reply *reply)
 	mem_free(j->original_text);
 	j->original_text = mem_strdup(p.original_text);
 	return 1;
+}
+
+static int
+take_row(struct aq_job *j, const struct db_reply *reply)
+{
+	return take_row_at(j, reply, 0);
 }
 
 /* ------------------------------------------------------------ callbacks */
@@ -230,6 +258,78 @@ on_db_logged(void *data, const struct db_reply *reply)
 	struct aq_job *j = data;
 	if (reply->error)
 		log_error("admin_queue", "proposal #%lld: %s", (long long)j->id, reply->error);
+	step(j);
+}
+
+/* approving -> approved: the channel or emoji exists whatever this says;
+ * a row left approving is finished by the next start's recovery. */
+static void
+on_marked(void *data, const struct db_reply *reply)
+{
+	struct aq_job *j = data;
+	if (reply->error || db_rows(reply) < 1)
+		log_error("admin_queue",
+		          "proposal #%lld: the %s exists but the row could not be marked approved "
+		          "(%s); the next start finishes it",
+		          (long long)j->id, type_of(j),
+		          reply->error ? reply->error : "not approving");
+	j->decided = 1;
+	step(j);
+}
+
+/* Discord's epoch in Unix milliseconds: a snowflake's creation time. */
+#define AQ_DISCORD_EPOCH_MS INT64_C(1420070400000)
+/* A creation this long before approving_since still counts: our clock
+ * and Discord's differ. */
+#define AQ_RECOVER_SKEW_S 60
+
+/* RECOVER: the guild's channels or emojis; is the one being created
+ * there? Sets created_id, or refused (back to pending), or failed (stays
+ * approving: asked again at the next start). */
+static void
+on_found(int status, const struct json_value *body, const char *error, void *data)
+{
+	struct aq_job *j = data;
+	const struct config *cfg = bot_config(j->bot);
+	if (error || json_type(body) != JSON_ARRAY) {
+		log_error("admin_queue",
+		          "proposal #%lld: cannot list the guild's %ss: %s (HTTP %d)",
+		          (long long)j->id, type_of(j), error ? error : "not a list", status);
+		fail_with(j, "");
+		snprintf(j->answer, sizeof j->answer,
+		         "Proposal #%lld (%s '%s') was being approved when the bot stopped, and "
+		         "Discord could not be asked whether the %s exists (%.200s). It stays "
+		         "'approving'; the next start asks again.",
+		         (long long)j->id, type_of(j), j->final_name, type_of(j),
+		         error ? error : "not a list");
+		step(j);
+		return;
+	}
+	for (const struct json_value *v = json_first(body); v; v = json_next(v)) {
+		const char *name = json_path_str(v, "name");
+		uint64_t id, parent = 0;
+		if (!name || strcmp(name, j->final_name) != 0 || json_path_id(v, "id", &id) < 0)
+			continue;
+		/* a channel: ours are made under the category and tracked once
+		 * made, so a tracked one of the same name is an older one */
+		if (!j->emoji && (json_path_id(v, "parent_id", &parent) < 0 ||
+		                  parent != cfg->proposed_channel_category_id ||
+		                  tracked_contains(j->bot, id, NULL)))
+			continue;
+		/* made since the approval began, not before */
+		int64_t made_s = ((int64_t)(id >> 22) + AQ_DISCORD_EPOCH_MS) / 1000;
+		if (made_s < j->approving_since - AQ_RECOVER_SKEW_S)
+			continue;
+		j->created_id = id;
+		break;
+	}
+	if (!j->created_id) {
+		j->refused = 1;
+		snprintf(j->answer, sizeof j->answer,
+		         "Proposal #%lld (%s '%s') was being approved when the bot stopped, before "
+		         "Discord created the %s. It is pending again: approve it once more.",
+		         (long long)j->id, type_of(j), j->final_name, type_of(j));
+	}
 	step(j);
 }
 
@@ -408,7 +508,10 @@ actionable(struct aq_job *j)
 		return 0;
 	}
 	if (strcmp(j->status, "pending") != 0) {
-		if (strcmp(j->status, "approved") == 0)
+		if (strcmp(j->status, "approving") == 0)
+			finish(j, "Proposal #%lld is being approved as '%s' right now.",
+			       (long long)j->id, j->final_name);
+		else if (strcmp(j->status, "approved") == 0)
 			finish(j, "Proposal #%lld was already approved as '%s'.", (long long)j->id,
 			       j->final_name);
 		else
@@ -583,6 +686,8 @@ step(struct aq_job *j)
 			char name[LLM_NAME_MAX + 1];
 			snprintf(name, sizeof name, "%s", j->final_name);
 			j->state = j->emoji ? AQ_IMAGE : AQ_CREATE;
+			((struct admin_queue_state *)bot_feature_state(b, &feature_admin_queue))
+			        ->approvals_begun = 1;
 			job_db(b, &j->later, store_proposal_approve(db, j->id, name, on_decided, j),
 			       on_decided, j);
 			return;
@@ -604,15 +709,31 @@ step(struct aq_job *j)
 			       on_image, j);
 			return;
 		case AQ_CREATE:
-			j->state = j->emoji ? AQ_DM : AQ_TRACK;
+			j->state = AQ_APPROVED;
 			create(j);
 			return;
+		case AQ_APPROVED:
+			j->state = j->emoji ? AQ_DM : AQ_TRACK;
+			job_db(b, &j->later, store_proposal_approved(db, j->id, on_marked, j),
+			       on_marked, j);
+			return;
+		case AQ_FIND: {
+			/* found: finish as an approval does; not found: UNDO */
+			j->state = AQ_APPROVED;
+			char path[96];
+			snprintf(path, sizeof path, "/guilds/%llu/%s",
+			         (unsigned long long)bot_config(b)->guild_id,
+			         j->emoji ? "emojis" : "channels");
+			reply_request(b, "GET", path, NULL, "proposal recovery", on_found, j);
+			return;
+		}
 		case AQ_UNDO:
-			/* the answer says why; the buttons stay for another try */
-			j->state = AQ_REPLY;
+			/* the answer says why; the buttons stay for another try (a
+			 * recovery has no buttons: the queue shows it again) */
+			j->state = j->kind == AQ_RECOVER ? AQ_QUEUE : AQ_REPLY;
 			j->decided = 0;
 			mem_free(j->components);
-			j->components = buttons_json(j);
+			j->components = j->kind == AQ_RECOVER ? NULL : buttons_json(j);
 			job_db(b, &j->later, store_proposal_unapprove(db, j->id, on_db_logged, j),
 			       on_db_logged, j);
 			return;
@@ -634,7 +755,9 @@ step(struct aq_job *j)
 				snprintf(msg, sizeof msg,
 				         "Your %s proposal '%s' has been approved!", type_of(j),
 				         j->final_name);
-			j->state = j->kind == AQ_APPROVE && !j->emoji ? AQ_ANNOUNCE : AQ_QUEUE;
+			j->state = (j->kind == AQ_APPROVE || j->kind == AQ_RECOVER) && !j->emoji
+			                   ? AQ_ANNOUNCE
+			                   : AQ_QUEUE;
 			reply_dm(b, j->user_id, msg, NULL, on_dm, j);
 			return;
 		}
@@ -648,7 +771,17 @@ step(struct aq_job *j)
 			        j->dm_refused
 			                ? " The proposer accepts no DMs, so they were not told."
 			                : "";
-			if (j->kind == AQ_REJECT)
+			if (j->kind == AQ_RECOVER && !j->created_id)
+				j->state = AQ_REPLY; /* back to pending: on_found wrote the note */
+			else if (j->kind == AQ_RECOVER)
+				finish(j,
+				       "Proposal #%lld (%s '%s') was being approved when the bot "
+				       "stopped; Discord has the %s (%s%llu%s), so the approval is "
+				       "finished now.%s",
+				       (long long)j->id, type_of(j), j->final_name, type_of(j),
+				       j->emoji ? "emoji id " : "<#",
+				       (unsigned long long)j->created_id, j->emoji ? "" : ">", dm);
+			else if (j->kind == AQ_REJECT)
 				finish(j, "Proposal #%lld rejected.%s", (long long)j->id, dm);
 			else if (j->emoji)
 				finish(j, "Proposal #%lld approved: emoji :%s: created.%s",
@@ -661,6 +794,14 @@ step(struct aq_job *j)
 			continue;
 		}
 		case AQ_REPLY:
+			/* a recovery has no interaction: the admin channel is told */
+			if (j->kind == AQ_RECOVER) {
+				log_info("admin_queue", "%s", j->answer);
+				reply_post(b, bot_config(b)->admin_notification_channel_id,
+				           j->answer, NULL, NULL, NULL);
+				job_free(j);
+				return;
+			}
 			/* a click replaces the message it is on (the buttons go, or the new
 			 * ones come); a command or a modal gets its own ephemeral answer */
 			if (j->it.type == INTERACTION_COMPONENT)
@@ -860,6 +1001,72 @@ ac_proposal_id(struct bot *b, const struct interaction *it)
 	reply_choices_matching(b, it, store_proposal_list_pending, proposal_choice);
 }
 
+/* ------------------------------------------------------------ recovery */
+
+/* The rows a stop left approving: one RECOVER job each. */
+static void
+on_approving_list(void *data, const struct db_reply *reply)
+{
+	struct bot *b = data;
+	if (bot_closing(b))
+		return;
+	struct admin_queue_state *s = bot_feature_state(b, &feature_admin_queue);
+	s->recovering = 0;
+	if (!reply->error && s->approvals_begun) {
+		/* an approving row may be one of ours, in flight: not a stop's */
+		log_warn("admin_queue", "approvals left by a stop are resolved at the next start");
+		s->recovered = 1;
+		return;
+	}
+	if (reply->error) {
+		log_error("admin_queue",
+		          "cannot list the approvals a stop left unfinished: %s; the next READY "
+		          "tries again",
+		          reply->error);
+		return;
+	}
+	s->recovered = 1;
+	for (int i = 0; i < db_rows(reply); i++) {
+		struct aq_job *j = mem_calloc(1, sizeof *j);
+		if (!j) {
+			log_error("admin_queue", "out of memory recovering approvals; the next "
+			                         "start tries again");
+			return;
+		}
+		j->bot = b;
+		j->kind = AQ_RECOVER;
+		j->state = AQ_FIND;
+		j->decided = 1;
+		const char *since = db_value(reply, i, 10);
+		char *end = NULL;
+		if (take_row_at(j, reply, i) && since)
+			j->approving_since = strtoll(since, &end, 10);
+		if (!j->found || !j->final_name[0] || !j->original_text || !end || *end) {
+			log_error("admin_queue",
+			          "an approving proposal row is unreadable: skipped");
+			job_free(j);
+			continue;
+		}
+		log_info("admin_queue",
+		         "proposal #%lld was left approving by a stop: is the %s '%s' on Discord?",
+		         (long long)j->id, type_of(j), j->final_name);
+		step(j);
+	}
+}
+
+/* At the first READY (no approval of this process is running yet; a later
+ * READY must not take this process's own approvals for a stop's). */
+static void
+admin_queue_ready(struct bot *b)
+{
+	struct admin_queue_state *s = bot_feature_state(b, &feature_admin_queue);
+	if (!s || s->recovering || s->recovered)
+		return;
+	s->recovering = 1;
+	job_db(b, &s->later, store_proposal_list_approving(bot_db(b), on_approving_list, b),
+	       on_approving_list, b);
+}
+
 /* ------------------------------------------------------------ the feature */
 
 static const struct bot_command commands[] = {
@@ -889,4 +1096,6 @@ const struct bot_feature feature_admin_queue = {
         .command_count = sizeof commands / sizeof commands[0],
         .components = components,
         .component_count = sizeof components / sizeof components[0],
+        .state_size = sizeof(struct admin_queue_state),
+        .ready = admin_queue_ready,
 };

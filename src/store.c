@@ -199,7 +199,7 @@ store_proposal_pending_exists(struct db *db, uint64_t user_id, const char *type,
 	const char *p[] = {store_u64(uid, user_id), type};
 	return db_query(db,
 	                "SELECT EXISTS (SELECT 1 FROM proposals WHERE user_id = $1 AND "
-	                "proposal_type = $2 AND status = 'pending')",
+	                "proposal_type = $2 AND status IN ('pending', 'approving'))",
 	                2, p, 0, fn, data);
 }
 
@@ -230,9 +230,22 @@ store_proposal_approve(struct db *db, int64_t id, const char *final_name, db_que
 	char n[STORE_NUM];
 	const char *p[] = {store_i64(n, id), final_name};
 	return db_query(db,
-	                "UPDATE proposals SET status = 'approved', final_name = $2 "
+	                "UPDATE proposals SET status = 'approving', final_name = $2, "
+	                "approving_since = now() "
 	                "WHERE proposal_id = $1 AND status = 'pending' RETURNING " PROPOSAL_COLUMNS,
 	                2, p, 0, fn, data);
+}
+
+int
+store_proposal_approved(struct db *db, int64_t id, db_query_fn *fn, void *data)
+{
+	char n[STORE_NUM];
+	const char *p[] = {store_i64(n, id)};
+	return db_query(
+	        db,
+	        "UPDATE proposals SET status = 'approved' "
+	        "WHERE proposal_id = $1 AND status = 'approving' RETURNING " PROPOSAL_COLUMNS,
+	        1, p, 0, fn, data);
 }
 
 int
@@ -242,9 +255,21 @@ store_proposal_unapprove(struct db *db, int64_t id, db_query_fn *fn, void *data)
 	const char *p[] = {store_i64(n, id)};
 	return db_query(
 	        db,
-	        "UPDATE proposals SET status = 'pending', final_name = NULL "
-	        "WHERE proposal_id = $1 AND status = 'approved' RETURNING " PROPOSAL_COLUMNS,
+	        "UPDATE proposals SET status = 'pending', final_name = NULL, "
+	        "approving_since = NULL "
+	        "WHERE proposal_id = $1 AND status = 'approving' RETURNING " PROPOSAL_COLUMNS,
 	        1, p, 0, fn, data);
+}
+
+_Static_assert(STORE_APPROVING_MAX == 25, "the LIMIT of store_proposal_list_approving");
+
+int
+store_proposal_list_approving(struct db *db, db_query_fn *fn, void *data)
+{
+	return db_query(db,
+	                "SELECT " PROPOSAL_COLUMNS ", extract(epoch FROM approving_since)::bigint "
+	                "FROM proposals WHERE status = 'approving' ORDER BY proposal_id LIMIT 25",
+	                0, NULL, 0, fn, data);
 }
 
 int

@@ -46,7 +46,7 @@ struct store_proposal {
 	int64_t id;
 	uint64_t user_id;
 	const char *type;   /* "channel" | "emoji" */
-	const char *status; /* "pending" | "approved" | "rejected" */
+	const char *status; /* "pending" | "approving" | "approved" | "rejected" */
 	const char *original_text;
 	const char *llm_suggestion; /* NULL until set */
 	const char *final_name;     /* NULL until approved */
@@ -83,14 +83,25 @@ int store_proposal_pending_exists(struct db *db, uint64_t user_id, const char *t
 int store_proposal_get(struct db *db, int64_t id, db_query_fn *fn, void *data);
 /* Reply: every pending proposal row, oldest first. */
 int store_proposal_list_pending(struct db *db, db_query_fn *fn, void *data);
-/* pending -> approved with final_name; reply: the proposal row, or 0 rows
- * when it does not exist or is no longer pending. */
+/* An approval is two steps around Discord's creation (sql/004), so a bot
+ * stopped in between leaves a row the next start can resolve:
+ * pending -> approving with final_name, before Discord is asked; reply:
+ * the proposal row, or 0 rows when it does not exist or is no longer
+ * pending (someone else decided first). */
 int store_proposal_approve(struct db *db, int64_t id, const char *final_name, db_query_fn *fn,
                            void *data);
-/* approved -> pending again, final_name cleared: Discord refused to create
- * the channel or emoji (spec 6.3: the proposal stays in the queue).
- * Reply: the proposal row, or 0 rows if it is not approved. */
+/* approving -> approved, once Discord created the channel or emoji;
+ * reply: the proposal row, or 0 rows if it is not approving. */
+int store_proposal_approved(struct db *db, int64_t id, db_query_fn *fn, void *data);
+/* approving -> pending again, final_name cleared: Discord refused to
+ * create the channel or emoji (spec 6.3: the proposal stays in the
+ * queue), or it was never created before a stop. Reply: the proposal
+ * row, or 0 rows if it is not approving. */
 int store_proposal_unapprove(struct db *db, int64_t id, db_query_fn *fn, void *data);
+/* Every approving row, oldest first (at most STORE_APPROVING_MAX): the
+ * proposal columns, then column 10: approving_since as Unix seconds. */
+#define STORE_APPROVING_MAX 25
+int store_proposal_list_approving(struct db *db, db_query_fn *fn, void *data);
 /* pending -> rejected; reply as store_proposal_approve. */
 int store_proposal_reject(struct db *db, int64_t id, db_query_fn *fn, void *data);
 /* Records the LLM's suggestion (or the error text) while the proposal is

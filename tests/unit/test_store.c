@@ -166,8 +166,44 @@ TEST(store_proposals)
 	memset(&o, 0, sizeof o);
 	store_test_proposal_call(
 	        &t, store_proposal_approve(t.db, 1, "bread-jam", store_test_proposal_fn, &o), &o);
+	CHECK_STR(o.status, "approving");
+	CHECK_STR(o.final_name, "bread-jam");
+	/* approving: out of the queue, still the member's open proposal, and
+	 * listed for the recovery at start with its time */
+	STORE_CALL(&t, r, store_proposal_list_pending(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 1);
+	STORE_CALL(&t, r,
+	           store_proposal_pending_exists(t.db, user, "channel", services_reply_fn, &r));
+	CHECK_STR(r.value[0][0], "t");
+	STORE_CALL(&t, r, store_proposal_list_approving(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 1);
+	CHECK_STR(r.value[0][0], "1");
+	/* a second approval of the same row loses */
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(
+	        &t, store_proposal_approve(t.db, 1, "other", store_test_proposal_fn, &o), &o);
+	CHECK_INT(o.rows, 0);
+	/* back to pending (Discord refused), then approving and approved */
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(&t, store_proposal_unapprove(t.db, 1, store_test_proposal_fn, &o),
+	                         &o);
+	CHECK_STR(o.status, "pending");
+	CHECK(o.final_null);
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(&t, store_proposal_approved(t.db, 1, store_test_proposal_fn, &o),
+	                         &o);
+	CHECK_INT(o.rows, 0); /* only an approving row becomes approved */
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(
+	        &t, store_proposal_approve(t.db, 1, "bread-jam", store_test_proposal_fn, &o), &o);
+	CHECK_STR(o.status, "approving");
+	memset(&o, 0, sizeof o);
+	store_test_proposal_call(&t, store_proposal_approved(t.db, 1, store_test_proposal_fn, &o),
+	                         &o);
 	CHECK_STR(o.status, "approved");
 	CHECK_STR(o.final_name, "bread-jam");
+	STORE_CALL(&t, r, store_proposal_list_approving(t.db, services_reply_fn, &r));
+	CHECK_INT(r.rows, 0);
 	/* the second admin loses: no longer pending */
 	memset(&o, 0, sizeof o);
 	store_test_proposal_call(&t, store_proposal_reject(t.db, 1, store_test_proposal_fn, &o),
