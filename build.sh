@@ -197,7 +197,8 @@ write_versions() {
 		printf '#define AGORA_VERSION "%s"\n' "$(cat VERSION)"
 		printf '#define AGORA_COMMIT "%s"\n' "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 		printf '#define AGORA_BUILD_DATE "%s"\n' "$(date -u -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}" +%Y-%m-%d)"
-		awk '!/^#/ && NF >= 6 { printf "#define VERSION_%s \"%s\"\n", toupper($1), $4 }' vendor/manifest
+		awk '!/^#/ && NF >= 6 { printf "#define VERSION_%s \"%s\"\n", toupper($1), $4
+			split($4, v, "."); printf "#define VERSION_%s_MAJOR %d\n", toupper($1), v[1] }' vendor/manifest
 	} >"$tmp"
 	cmp -s "$tmp" "$out" || mv "$tmp" "$out"
 	rm -f "$tmp"

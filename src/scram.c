@@ -9,6 +9,14 @@
 #include <bearssl.h>
 
 #include "scram.h"
+#include "versions.h"
+
+/* The five functions below are PostgreSQL 15's; 16 changed every
+ * signature (hash type and key length arguments). A libpq of another
+ * major version would link and then fail or crash at login. */
+#if VERSION_LIBPQ_MAJOR != 15
+#error "src/scram.c implements PostgreSQL 15's scram-common.h; update it for this libpq"
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
@@ -212,7 +220,9 @@ scram_iterate(void (*compress)(uint32_t *, const uint8_t *), const uint32_t ista
 			out[4 * j + 2] ^= block[4 * j + 2];
 			out[4 * j + 3] ^= block[4 * j + 3];
 		}
+		explicit_bzero(st, sizeof st);
 	}
+	explicit_bzero(block, sizeof block);
 }
 
 void
@@ -261,10 +271,13 @@ scram_pbkdf2_sha256(enum scram_impl impl, const void *password, size_t password_
 	compress(ostate, pad);
 	scram_iterate(compress, istate, ostate, iterations, u, out);
 	/* the password's traces on the stack */
-	memset(key, 0, sizeof key);
-	memset(pad, 0, sizeof pad);
-	memset(&kc, 0, sizeof kc);
-	memset(&hc, 0, sizeof hc);
+	explicit_bzero(key, sizeof key);
+	explicit_bzero(pad, sizeof pad);
+	explicit_bzero(&kc, sizeof kc);
+	explicit_bzero(&hc, sizeof hc);
+	explicit_bzero(u, sizeof u);
+	explicit_bzero(istate, sizeof istate);
+	explicit_bzero(ostate, sizeof ostate);
 }
 
 /* ------------------------------------------------ libpq's scram-common.c */
@@ -288,6 +301,14 @@ scram_SaltedPassword(const char *password, const char *salt, int saltlen, int it
 {
 	if (iterations < 1 || saltlen < 0) {
 		*errstr = "invalid SCRAM iteration count or salt";
+		return -1;
+	}
+	/* The connection is not encrypted, so the count is whatever the
+	 * network says, and the loop waits for it: 2^31 would stall the bot
+	 * (the gateway session with it) for minutes. */
+	if (iterations > SCRAM_MAX_ITERATIONS) {
+		*errstr = "the server's SCRAM iteration count is over Agora's limit of 1048576 "
+		          "(lower scram_iterations)";
 		return -1;
 	}
 	scram_pbkdf2_sha256(SCRAM_IMPL_AUTO, password, strlen(password), salt, (size_t)saltlen,
@@ -318,8 +339,8 @@ scram_hmac32(const uint8_t key[32], const char *text, uint8_t *result)
 	br_hmac_init(&hc, &kc, 0);
 	br_hmac_update(&hc, text, strlen(text));
 	br_hmac_out(&hc, result);
-	memset(&kc, 0, sizeof kc);
-	memset(&hc, 0, sizeof hc);
+	explicit_bzero(&kc, sizeof kc);
+	explicit_bzero(&hc, sizeof hc);
 }
 
 int
@@ -352,7 +373,7 @@ scram_build_secret(const char *salt, int saltlen, int iterations, const char *pa
 	scram_ClientKey(salted, stored, errstr);
 	scram_H(stored, 32, stored, errstr);
 	scram_ServerKey(salted, server, errstr);
-	memset(salted, 0, sizeof salted);
+	explicit_bzero(salted, sizeof salted);
 
 	int salt_b64 = pg_b64_enc_len(saltlen), key_b64 = pg_b64_enc_len(32);
 	size_t max =

@@ -193,6 +193,20 @@ TEST(scram_rfc7677_exchange)
 	errstr = NULL;
 	CHECK_INT(scram_SaltedPassword("pencil", (const char *)salt, 16, 0, salted, &errstr), -1);
 	CHECK(errstr != NULL);
+	/* so is a count from a hostile network (the connection is plain):
+	 * 2^31 - 1 would hold the loop for minutes; the limit itself passes */
+	errstr = NULL;
+	CHECK_INT(
+	        scram_SaltedPassword("pencil", (const char *)salt, 16, 2147483647, salted, &errstr),
+	        -1);
+	CHECK(errstr != NULL && strstr(errstr, "limit") != NULL);
+	errstr = NULL;
+	CHECK_INT(scram_SaltedPassword("pencil", (const char *)salt, 16, SCRAM_MAX_ITERATIONS + 1,
+	                               salted, &errstr),
+	          -1);
+	CHECK_INT(scram_SaltedPassword("pencil", (const char *)salt, 16, SCRAM_MAX_ITERATIONS,
+	                               salted, &errstr),
+	          0);
 }
 
 static PGconn *
