@@ -69,9 +69,7 @@ struct bot {
 	int exit_status;
 	int freeing;
 	uint64_t application_id;
-	int online_announced;
-	int ever_ready;
-	int embeds_drawn; /* the first READY refreshed every persistent embed */
+	int ever_ready; /* a READY came: the once-per-process steps ran */
 
 	/* the bot layer's modules */
 	struct jobs *jobs;
@@ -342,9 +340,6 @@ dispatch_interaction(struct bot *b, const struct json_value *d)
 static void
 announce_online(struct bot *b)
 {
-	if (b->online_announced)
-		return;
-	b->online_announced = 1;
 	char text[160];
 	snprintf(text, sizeof text, "Agora %s is connected and ready.", AGORA_VERSION);
 	struct discord_embed e = {.title = "Bot Online", .description = text, .color = COLOR_GREEN};
@@ -365,8 +360,9 @@ on_gateway_event(struct gateway *g, enum gateway_event ev, const char *name,
 {
 	struct bot *b = data;
 	switch (ev) {
-	case GATEWAY_READY:
-		if (!b->ever_ready) {
+	case GATEWAY_READY: {
+		int first = !b->ever_ready;
+		if (first) {
 			/* the start's cost, all threads (issue 13.6; bench/startup.py) */
 			struct timespec cpu;
 			struct rusage ru;
@@ -381,17 +377,18 @@ on_gateway_event(struct gateway *g, enum gateway_event ev, const char *name,
 		if (json_path_id(d, "application.id", &b->application_id) < 0)
 			json_path_id(d, "user.id", &b->application_id);
 		register_commands(b);
-		if (!b->embeds_drawn) {
-			/* drawn once per process, so every persistent embed is
-			 * right after downtime, whatever happened meanwhile */
-			b->embeds_drawn = 1;
+		if (first) {
+			/* once per process: every persistent embed is drawn, so
+			 * each is right after downtime whatever happened
+			 * meanwhile, and "Bot Online" is posted */
 			embeds_refresh_all(b);
+			announce_online(b);
 		}
-		announce_online(b);
 		for (size_t i = 0; i < bot_feature_count; i++)
 			if (bot_features[i]->ready)
 				bot_features[i]->ready(b);
 		break;
+	}
 	case GATEWAY_RESUMED:
 		break;
 	case GATEWAY_DISPATCH:

@@ -16,7 +16,8 @@ to a session that could receive it: nothing lost, nothing counted twice.
     op 9 d=false, server close 4009, resume_gateway_url unreachable (a
     refused port: after 3 tries the bot asks GET /gateway/bot again and
     identifies on the URL it names).
-It ends with `agora --healthcheck` healthy, also while 300 idle
+It ends with "Bot Online" posted once for all the new sessions,
+`agora --healthcheck` healthy, also while 300 idle
 connections crowd the health port (logged as a count, not one line each),
 the process never restarted, and (teardown) no emulator-issued token in
 the bot's log.
@@ -127,6 +128,12 @@ def main():
             print("300 idle health connections: healthcheck exit 0 in %.2f s; %d health log line(s)"
                   % (took, len(lines)))
             assert bot.proc.poll() is None
+            # three new sessions (three READYs) in one process: the
+            # once-per-process steps ran once
+            ready = bot.log_text().count("first READY after")
+            online = bot.embeds_titled(world.admin_channel, "Bot Online")
+            assert ready == 1 and len(online) == 1, (ready, len(online))
+            print("one 'Bot Online' and one start-cost line across every new session")
             print("total: %d messages, every one counted once; %.1f s" % (sent, time.monotonic() - t_start))
             status, took = bot.stop()
             assert status == 0, status
