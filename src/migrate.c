@@ -23,6 +23,7 @@ struct migrate {
 	migrate_fn *fn;
 	void *data;
 	int applied;
+	int created; /* schema_migrations was missing and has been created */
 	unsigned char done[MIGRATE_MAX_VERSION + 1]; /* versions already applied */
 	char error[512];
 };
@@ -31,6 +32,8 @@ static const char migrate_create_sql[] = "CREATE TABLE IF NOT EXISTS schema_migr
                                          " version INT PRIMARY KEY,"
                                          " name TEXT NOT NULL,"
                                          " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+
+static const char migrate_read_sql[] = "SELECT version FROM schema_migrations";
 
 static void migrate_step(struct migrate *m);
 
@@ -93,6 +96,13 @@ migrate_reply(void *data, const struct db_reply *reply)
 		m->state = MIGRATE_READ;
 		break;
 	case MIGRATE_READ:
+		if (reply->error && !m->created && strcmp(reply->sqlstate, "42P01") == 0) {
+			/* undefined_table: a new database; create the table
+			 * and read again */
+			m->created = 1;
+			m->state = MIGRATE_CREATE;
+			break;
+		}
 		if (reply->error) {
 			snprintf(m->error, sizeof m->error, "cannot read schema_migrations: %s",
 			         reply->error);
@@ -139,8 +149,8 @@ migrate_step(struct migrate *m)
 		              m);
 		break;
 	case MIGRATE_READ:
-		rc = db_query(m->db, "SELECT version FROM schema_migrations", 0, NULL,
-		              MIGRATE_TIMEOUT_MS, migrate_reply, m);
+		rc = db_query(m->db, migrate_read_sql, 0, NULL, MIGRATE_TIMEOUT_MS, migrate_reply,
+		              m);
 		break;
 	case MIGRATE_APPLY: {
 		while (m->next < m->count && m->done[m->list[m->next].version])
@@ -201,8 +211,10 @@ migrate_run(struct db *db, const struct migration *list, size_t count, migrate_f
 	m->count = count;
 	m->fn = fn;
 	m->data = data;
-	m->state = MIGRATE_CREATE;
-	if (db_query(db, migrate_create_sql, 0, NULL, MIGRATE_TIMEOUT_MS, migrate_reply, m) < 0) {
+	/* read first: on every start but the first the table exists, so one
+	 * round trip checks the schema (and no "already exists" notice) */
+	m->state = MIGRATE_READ;
+	if (db_query(db, migrate_read_sql, 0, NULL, MIGRATE_TIMEOUT_MS, migrate_reply, m) < 0) {
 		log_error("migrate", "cannot queue a query: %s", db_error(db));
 		mem_free(m);
 		return -1;

@@ -52,9 +52,30 @@ enum tls_state {
 /* event bits, delivered in this order */
 #define TLS_BIT(ev) (1u << (ev))
 
+/* Sessions to resume (RFC 5246 7.3's abbreviated handshake: no
+ * certificate, no key exchange, no signature to verify), one per host and
+ * port, kept with the trust anchors that validated their full handshake:
+ * all streams share them. A handshake costs about 2 ms of CPU, mostly two
+ * ECDSA P-256 verifications (bench_startup), a resumed one a tenth of
+ * that; HTTP opens several connections to one host in parallel. A session
+ * is offered only to the host name and port whose certificate chain was
+ * checked, for at most TLS_SESSION_MAX_AGE_MS after that check; one whose
+ * resumption fails is forgotten. */
+#define TLS_SESSIONS           8
+#define TLS_SESSION_MAX_AGE_MS (60 * 60 * 1000)
+
+struct tls_session {
+	char host[NET_HOST_MAX + 1]; /* "" = free slot */
+	uint16_t port;
+	int64_t checked_ms; /* loop time of the full handshake */
+	int64_t used_ms;    /* the least recently used slot is replaced */
+	br_ssl_session_parameters params;
+};
+
 struct tls_trust {
 	br_x509_trust_anchor *anchors;
 	size_t count;
+	struct tls_session *sessions; /* TLS_SESSIONS of them; mutable under a const trust */
 };
 
 /* Read-ahead size: a full record (16 KiB + header and AEAD overhead) in
@@ -96,6 +117,8 @@ struct tls {
 	 * handshakes before READY are a good part of the start (issue 13.6),
 	 * so each is logged once done */
 	int64_t handshake_cpu_ns;
+	int resume_offered; /* this handshake offered a cached session */
+	int resumed;        /* ... and the server took it */
 	br_ssl_client_context cc;
 	br_x509_minimal_context xc;
 	/* BearSSL's record buffers, both directions at full size so any
@@ -231,6 +254,11 @@ tls_trust_free(struct tls_trust *trust)
 	for (size_t i = 0; i < trust->count; i++)
 		tls_anchor_free(&trust->anchors[i]);
 	mem_free(trust->anchors);
+	if (trust->sessions) {
+		/* master secrets */
+		memset(trust->sessions, 0, TLS_SESSIONS * sizeof *trust->sessions);
+		mem_free(trust->sessions);
+	}
 	mem_free(trust);
 }
 
@@ -246,12 +274,14 @@ tls_trust_load(const char *pem_path, char *err, size_t err_len)
 	memset(&ld, 0, sizeof ld);
 	buf_init(&ld.dn, TLS_DN_MAX);
 	ld.trust = mem_calloc(1, sizeof *ld.trust);
+	if (ld.trust)
+		ld.trust->sessions = mem_calloc(TLS_SESSIONS, sizeof *ld.trust->sessions);
 	br_pem_decoder_context pem;
 	br_pem_decoder_init(&pem);
 	const char *why = NULL;
 	unsigned char chunk[4096];
 	int at_eof = 0;
-	if (!ld.trust)
+	if (!ld.trust || !ld.trust->sessions)
 		why = "out of memory";
 	/* the PEM decoder is pushed the file in chunks; between BEGIN and END
 	 * it feeds the DER straight into the X.509 decoder */
@@ -510,11 +540,86 @@ tls_shutdown_io(struct tls *t)
 }
 
 /* Ends the stream: CLOSED follows, with error (NULL = keep t->error). */
+/* ------------------------------------------------------------- sessions */
+
+static struct tls_session *
+tls_session_find(const struct tls *t)
+{
+	struct tls_session *cache = t->trust->sessions;
+	for (size_t i = 0; i < TLS_SESSIONS; i++)
+		if (cache[i].host[0] && cache[i].port == t->port &&
+		    strcmp(cache[i].host, t->host) == 0)
+			return &cache[i];
+	return NULL;
+}
+
+static void
+tls_session_forget(struct tls_session *e)
+{
+	memset(e, 0, sizeof *e);
+}
+
+/* Offers this host's cached session, if it is young enough. */
+static void
+tls_session_offer(struct tls *t)
+{
+	t->resume_offered = t->resumed = 0;
+	struct tls_session *e = tls_session_find(t);
+	if (!e)
+		return;
+	int64_t now = loop_now(t->loop);
+	if (now - e->checked_ms > TLS_SESSION_MAX_AGE_MS || now < e->checked_ms) {
+		tls_session_forget(e);
+		return;
+	}
+	e->used_ms = now;
+	br_ssl_engine_set_session_parameters(&t->cc.eng, &e->params);
+	t->resume_offered = 1;
+}
+
+/* The handshake is done: was the offered session taken (the server
+ * echoed its id), else keep the new session for the next connection. */
+static void
+tls_session_done(struct tls *t)
+{
+	br_ssl_session_parameters p;
+	br_ssl_engine_get_session_parameters(&t->cc.eng, &p);
+	struct tls_session *e = tls_session_find(t);
+	if (t->resume_offered && e && p.session_id_len == e->params.session_id_len &&
+	    memcmp(p.session_id, e->params.session_id, p.session_id_len) == 0) {
+		t->resumed = 1;
+		return;
+	}
+	if (p.session_id_len == 0) { /* the server keeps no sessions */
+		if (e)
+			tls_session_forget(e);
+		return;
+	}
+	if (!e) {
+		struct tls_session *cache = t->trust->sessions;
+		e = &cache[0];
+		for (size_t i = 0; i < TLS_SESSIONS && e->host[0]; i++)
+			if (!cache[i].host[0] || cache[i].used_ms < e->used_ms)
+				e = &cache[i];
+	}
+	snprintf(e->host, sizeof e->host, "%s", t->host);
+	e->port = t->port;
+	e->checked_ms = e->used_ms = loop_now(t->loop);
+	e->params = p;
+	memset(&p, 0, sizeof p);
+}
+
 static void
 tls_finish(struct tls *t, const char *error)
 {
 	if (t->state == TLS_CLOSED || t->state == TLS_IDLE)
 		return;
+	if (t->state == TLS_HANDSHAKE && t->resume_offered) {
+		/* a failed resumption is not offered again */
+		struct tls_session *e = tls_session_find(t);
+		if (e)
+			tls_session_forget(e);
+	}
 	if (error)
 		snprintf(t->error, sizeof t->error, "%s", error);
 	tls_shutdown_io(t);
@@ -758,9 +863,12 @@ tls_pump(struct tls *t)
 		int64_t t0 = tls_cpu_ns();
 		tls_pump_engine(t);
 		t->handshake_cpu_ns += tls_cpu_ns() - t0;
-		if (t->state == TLS_OPEN)
-			log_debug("tls", "handshake with %s:%u done: %.2f ms CPU", t->host,
-			          (unsigned)t->port, (double)t->handshake_cpu_ns / 1e6);
+		if (t->state == TLS_OPEN) {
+			tls_session_done(t);
+			log_debug("tls", "handshake with %s:%u done (%s): %.2f ms CPU", t->host,
+			          (unsigned)t->port, t->resumed ? "session resumed" : "full",
+			          (double)t->handshake_cpu_ns / 1e6);
+		}
 	} else {
 		tls_pump_engine(t);
 	}
@@ -827,9 +935,15 @@ tls_on_tcp(struct net_connect *c, int fd, void *data)
 	br_ssl_client_init_full(&t->cc, &t->xc, t->trust->anchors, t->trust->count);
 	tls_prefer_aes_gcm(&t->cc.eng);
 	br_ssl_engine_set_buffer(&t->cc.eng, t->iobuf, sizeof t->iobuf, 1);
+	/* no renegotiation: nothing here needs it, and with resumption it
+	 * is what the triple handshake attack goes through */
+	br_ssl_engine_add_flags(&t->cc.eng, BR_OPT_NO_RENEGOTIATION);
+	tls_session_offer(t);
 	/* the host name is both the SNI (RFC 6066 3) and the name the
-	 * certificate must carry (RFC 6125 6.4, checked by br_x509_minimal) */
-	if (!br_ssl_client_reset(&t->cc, t->host, 0)) {
+	 * certificate must carry (RFC 6125 6.4, checked by br_x509_minimal
+	 * in a full handshake; a resumed one relies on the session cached
+	 * for this very name) */
+	if (!br_ssl_client_reset(&t->cc, t->host, t->resume_offered)) {
 		char why[200];
 		tls_describe_error(br_ssl_engine_last_error(&t->cc.eng), t->host, why, sizeof why);
 		tls_finish(t, why);
@@ -926,6 +1040,7 @@ tls_connect(struct tls *t, const char *host, uint16_t port, const struct tls_tru
 	t->ahead_off = t->ahead_len = 0;
 	t->rx_drained = 0;
 	t->close_notify_sent = 0;
+	t->resume_offered = t->resumed = 0;
 	t->timeout_ms = timeout_ms;
 	t->state = TLS_CONNECTING;
 	if (loop_timer_start(t->loop, &t->timeout, timeout_ms) < 0) {
@@ -1010,6 +1125,12 @@ int
 tls_is_open(const struct tls *t)
 {
 	return t->state == TLS_OPEN;
+}
+
+int
+tls_resumed(const struct tls *t)
+{
+	return t->resumed;
 }
 
 const char *

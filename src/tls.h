@@ -4,8 +4,11 @@
  * without blocking, runs the TLS 1.2 handshake (SNI, certificate chain and
  * host name checked against the trust anchors), then moves bytes. With
  * trust == NULL the same object is a plain TCP stream (http:// URLs), so
- * http and ws have one transport to speak to. What it does not: TLS 1.3
- * (BearSSL's limit), client certificates, session resumption, servers.
+ * http and ws have one transport to speak to. Sessions are resumed per
+ * host and port (an abbreviated handshake skips the certificate checks
+ * and key exchange the first one did; see tls.c). What it does not: TLS
+ * 1.3 (BearSSL's limit), session tickets, renegotiation, client
+ * certificates, servers.
  *
  * Events reach the owner through one callback, always from the loop, never
  * from inside a tls_* call the owner made. A struct tls is embedded in its
@@ -75,6 +78,9 @@ void tls_close(struct tls *t);
 void tls_abort(struct tls *t);
 /* 1 while connected (handshake done, not closed). */
 int tls_is_open(const struct tls *t);
+/* 1 when the last handshake resumed a cached session (no certificate was
+ * sent: the one checked for this host and port earlier stands). */
+int tls_resumed(const struct tls *t);
 /* The last error as a sentence ("certificate expired", "connect to
  * 127.0.0.1:443: Connection refused", ...); "" when none. */
 const char *tls_error(const struct tls *t);

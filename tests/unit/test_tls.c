@@ -60,13 +60,25 @@ struct tls_test_server {
 /* Starts `openssl s_server -rev` with cert on a free loopback port and
  * waits until it prints ACCEPT. The child dies with us (PDEATHSIG) even if
  * the runner crashes; tls_test_server_stop() kills it otherwise. */
+static int tls_test_server_spawn_at(struct tls_test_server *s, const char *cert, int rev,
+                                    uint16_t port);
+
 static int
 tls_test_server_spawn(struct tls_test_server *s, const char *cert, int rev)
 {
-	int probe = test_listen(&s->port);
+	uint16_t port;
+	int probe = test_listen(&port);
 	if (probe < 0)
 		return -1;
 	close(probe); /* free again; s_server binds it next */
+	return tls_test_server_spawn_at(s, cert, rev, port);
+}
+
+/* The same on a given port (a server replaced by another on its port). */
+static int
+tls_test_server_spawn_at(struct tls_test_server *s, const char *cert, int rev, uint16_t port)
+{
+	s->port = port;
 	char accept_arg[32], out_path[600];
 	snprintf(accept_arg, sizeof accept_arg, "127.0.0.1:%u", (unsigned)s->port);
 	snprintf(out_path, sizeof out_path, "%s/s_server.%u.out", tls_test_certs(),
@@ -573,6 +585,144 @@ TEST(tls_client_hello_offers_aes_gcm_first)
 	CHECK(sni);
 	tls_test_done(&s);
 	close(lfd);
+	tls_trust_free(trust);
+}
+
+/* A listening socket on 127.0.0.1:port (SO_REUSEADDR: the port was a
+ * server's a moment ago); -1 on error. */
+static int
+tls_test_listen_at(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons(port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 8) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The session id length a stream offers in its ClientHello to
+ * localhost:port, captured by a socket that never answers; -1 when no
+ * ClientHello came. */
+static int
+tls_test_offered_session(struct tls_trust *trust, int lfd, uint16_t port)
+{
+	struct tls_test s;
+	tls_test_init(&s, 5000);
+	CHECK_INT(tls_connect(s.tls, "localhost", port, trust, 200), 0);
+	CHECK_INT(loop_run(s.loop), 0);
+	unsigned char hello[4096];
+	size_t len = tls_test_collect(lfd, hello, sizeof hello);
+	tls_test_done(&s);
+	/* record header 5, handshake header 4, version 2, random 32 */
+	if (len < 5 + 4 + 2 + 32 + 1 || hello[0] != 22 || hello[5] != 1)
+		return -1;
+	return hello[5 + 4 + 2 + 32];
+}
+
+/* Session resumption (RFC 5246 7.3): the second connection to the same
+ * host and port resumes the first one's session;
+ * another port is offered nothing; an impostor on the same port, which
+ * cannot know the session, gets a full handshake and its certificate is
+ * refused, after which the session is not offered again. */
+TEST(tls_sserver_session_resumed_for_its_host_and_port)
+{
+	struct tls_test_server srv;
+	int started = tls_test_server_start(&srv, "good.crt") == 0;
+	CHECK(started);
+	struct tls_trust *trust = tls_test_trust();
+	struct tls_test s;
+	tls_test_init(&s, 10000);
+	uint16_t port = srv.port;
+	s.send = "first\n";
+	s.want = "tsrif";
+	CHECK_INT(tls_connect(s.tls, "localhost", port, trust, 5000), 0);
+	CHECK_INT(loop_run(s.loop), 0);
+	CHECK_INT(s.connected, 1);
+	CHECK_INT(tls_resumed(s.tls), 0);
+	CHECK(strstr(s.got, "tsrif") != NULL);
+
+	s.connected = s.closed = 0;
+	s.got_len = 0;
+	s.got[0] = 0;
+	s.send = "second\n";
+	s.want = "dnoces";
+	CHECK_INT(tls_connect(s.tls, "localhost", port, trust, 5000), 0);
+	CHECK_INT(loop_run(s.loop), 0);
+	CHECK_INT(s.connected, 1);
+	CHECK_INT(tls_resumed(s.tls), 1);
+	/* an abbreviated handshake completes only when both sides hold the
+	 * first one's master secret (its Finished messages are keyed by it) */
+	CHECK(strstr(s.got, "dnoces") != NULL);
+	tls_test_done(&s);
+
+	/* another port: no session offered */
+	uint16_t other;
+	int lfd = test_listen(&other);
+	CHECK(lfd >= 0);
+	if (lfd >= 0) {
+		CHECK_INT(tls_test_offered_session(trust, lfd, other), 0);
+		close(lfd);
+	}
+
+	/* an impostor (a certificate from another CA) on the same port */
+	tls_test_server_stop(&srv);
+	started = tls_test_server_spawn_at(&srv, "untrusted.crt", 1, port) == 0;
+	CHECK(started);
+	tls_test_init(&s, 10000);
+	s.send = "x\n";
+	s.want = "x";
+	CHECK_INT(tls_connect(s.tls, "localhost", port, trust, 5000), 0);
+	CHECK_INT(loop_run(s.loop), 0);
+	CHECK_INT(s.connected, 0);
+	CHECK_INT(s.closed, 1);
+	CHECK_STR(s.error, "certificate not trusted (unknown CA)");
+	CHECK_INT(tls_resumed(s.tls), 0);
+	tls_test_done(&s);
+	tls_test_server_stop(&srv);
+
+	/* ... and the session is forgotten */
+	lfd = tls_test_listen_at(port);
+	CHECK(lfd >= 0);
+	if (lfd >= 0) {
+		CHECK_INT(tls_test_offered_session(trust, lfd, port), 0);
+		close(lfd);
+	}
+	tls_trust_free(trust);
+}
+
+/* The control for the test above: a cached session is offered (a
+ * 32-byte session id in the ClientHello) to its own host and port. */
+TEST(tls_sserver_session_offered_to_its_port)
+{
+	struct tls_test_server srv;
+	int started = tls_test_server_start(&srv, "good.crt") == 0;
+	CHECK(started);
+	struct tls_trust *trust = tls_test_trust();
+	struct tls_test s;
+	tls_test_init(&s, 10000);
+	uint16_t port = srv.port;
+	s.send = "a\n";
+	s.want = "a";
+	CHECK_INT(tls_connect(s.tls, "localhost", port, trust, 5000), 0);
+	CHECK_INT(loop_run(s.loop), 0);
+	CHECK_INT(s.connected, 1);
+	tls_test_done(&s);
+	tls_test_server_stop(&srv);
+	int lfd = tls_test_listen_at(port);
+	CHECK(lfd >= 0);
+	if (lfd >= 0) {
+		CHECK_INT(tls_test_offered_session(trust, lfd, port), 32);
+		close(lfd);
+	}
 	tls_trust_free(trust);
 }
 
