@@ -22,7 +22,9 @@ fake LLM:
   3. the second: no channel on Discord, so the row is 'pending' again with
      no final name, back in the queue embed, and the admin channel is told
      to approve it once more; approving it then makes exactly one channel;
-  4. a third, untouched proposal stays pending and nothing else changes;
+  4. an emoji cut the same way (Discord made it): found among the guild's
+     emojis by name, approved, one emoji, the DM and the admin note;
+  5. a third, untouched proposal stays pending and nothing else changes;
      an approval finished before the kill stays as it was.
 """
 
@@ -38,6 +40,7 @@ from tests.emulator.client import Control, Emulator  # noqa: E402
 
 THANKS = "Thank you! Your proposal has been submitted for review."
 CREATE = "POST /guilds/{guild_id}/channels"
+CREATE_EMOJI = "POST /guilds/{guild_id}/emojis"
 USERS = ["1300000000000000801", "1300000000000000802", "1300000000000000803"]
 
 
@@ -136,11 +139,24 @@ def main():
             assert row(db, p2) == ["approving", "board-games", "t"], row(db, p2)
             again = final_answer(emu, click(emu, p1, m1))
             assert again == "Proposal #%d is being approved as 'retro-gaming' right now." % p1, again
+            # an emoji proposal, cut the same way
+            att = emu.add_attachment("parrot.png", png={"width": 64, "height": 64})
+            emu.inject_slash("propose_emoji", {"name": "party_parrot", "file": att["id"]}, user_id=MEMBER_USER,
+                             permissions="0")
+            p4 = int(Control.wait_for(lambda: psql("SELECT proposal_id FROM proposals WHERE proposal_type = "
+                                                   "'emoji'", db=db), timeout=10, what="the emoji proposal"))
+            emu.rest_fault(route=CREATE_EMOJI, stall=120, then="serve", count=1)
+            click(emu, p4, show(emu, p4))
+            Control.wait_for(lambda: [r for r in emu.requests(path="/guilds/%s/emojis" % GUILD,
+                                                              fields="stalled,method")
+                                      if r.get("stalled") and r["method"] == "POST"],
+                             timeout=10, what="p4's creation held")
+            assert row(db, p4) == ["approving", "party_parrot", "t"], row(db, p4)
             print("1. rows approving while Discord holds the creations; a second click: %r" % again)
             bot.stop(signal.SIGKILL)
             assert bot.status == -signal.SIGKILL, bot.status
         # Discord finishes what it had read, the bot being gone
-        assert emu.post("/faults/rest/release")["released"] == 2
+        assert emu.post("/faults/rest/release")["released"] == 3
         Control.wait_for(lambda: channels_named(emu, "retro-gaming"), timeout=10, what="p1's channel made")
         assert not channels_named(emu, "board-games")
         assert row(db, p1)[0] == "approving" and row(db, p2)[0] == "approving"
@@ -187,11 +203,22 @@ def main():
             assert text.startswith("Proposal #%d approved: channel" % p2), text
             assert len(channels_named(emu, "board-games")) == 1 and row(db, p2)[0] == "approved"
             print("3. p2 not on Discord: pending again, in the queue, %r; approved again: one channel" % note2)
-            # 4. untouched
+            # 4. the emoji
+            Control.wait_for(lambda: row(db, p4)[0] == "approved", timeout=15, what="p4 approved")
+            emojis = [e for e in emu.emojis(GUILD)["emojis"] if e["name"] == "party_parrot"]
+            assert len(emojis) == 1 and emojis[0]["image_sha256"] == att["sha256"], emojis
+            Control.wait_for(lambda: "Your emoji proposal 'party_parrot' has been approved!" in
+                             dms(emu, MEMBER_USER), timeout=10, what="the emoji DM")
+            note4 = Control.wait_for(lambda: admin_notes(emu, world, "Proposal #%d " % p4), timeout=10,
+                                     what="the admin note for p4")[0]
+            assert ("Discord has the emoji (emoji id %s), so the approval is finished now." % emojis[0]["id"]
+                    in note4), note4
+            print("4. the emoji found and finished: %r" % note4)
+            # 5. untouched
             assert row(db, p3) == ["pending", "", "f"], row(db, p3)
             assert row(db, p0)[:2] == ["approved", "book-club"] and len(channels_named(emu, "book-club")) == 1
             assert len(channels_named(emu, "retro-gaming")) == 1
-            print("4. p3 untouched; 'approving' rows left: %s" %
+            print("5. p3 untouched; 'approving' rows left: %s" %
                   psql("SELECT count(*) FROM proposals WHERE status = 'approving'", db=db))
     print("ok")
 
