@@ -420,14 +420,18 @@ on_gateway_event(struct gateway *g, enum gateway_event ev, const char *name,
  * (the guild cache ignores it), so nothing needs its DOM. */
 static const char *const raw_events[] = {"MESSAGE_CREATE", NULL};
 
+/* A MESSAGE_CREATE, read in the gateway's one pass: d's head paths
+ * (discord_message_head_paths) come as values. */
 static void
-on_gateway_raw(struct gateway *g, const char *name, const char *d, size_t d_len, void *data)
+on_gateway_raw(struct gateway *g, const char *name, const char *d, size_t d_len,
+               const struct json_span *values, void *data)
 {
 	(void)g;
 	(void)name; /* only MESSAGE_CREATE is raw */
+	(void)d_len;
 	struct bot *b = data;
 	struct discord_message_head m;
-	if (!d || discord_message_head_scan(d, d_len, &m) < 0) {
+	if (!d || discord_message_head_read(values, &m) < 0) {
 		log_limited(&b->message_log, MESSAGE_LOG_INTERVAL_MS, LOG_WARNING, "bot",
 		            "MESSAGE_CREATE without a usable id or channel_id: dropped");
 		return;
@@ -507,6 +511,7 @@ on_gateway_bot(int status, const struct json_value *body, const char *error, voi
 	        .keep = guild_gateway_keep(),
 	        .raw_events = raw_events,
 	        .raw = on_gateway_raw,
+	        .raw_paths = discord_message_head_paths,
 	};
 	b->gateway = gateway_new(b->loop, &opt, on_gateway_event, b);
 	if (!b->gateway) {

@@ -132,8 +132,9 @@ struct bot_feature {
 	int (*start)(struct bot *b);
 	/* every READY (a new gateway session, not a resume) */
 	void (*ready)(struct bot *b);
-	/* every gateway dispatch (MESSAGE_CREATE, CHANNEL_UPDATE, ...), after
-	 * the guild cache took it in; d is borrowed for the call */
+	/* every gateway dispatch (CHANNEL_UPDATE, GUILD_CREATE, ...) but
+	 * MESSAGE_CREATE (see message), after the guild cache took it in; d is
+	 * borrowed for the call */
 	void (*dispatch)(struct bot *b, const char *event_name, const struct json_value *d);
 	/* every MESSAGE_CREATE, instead of dispatch: the hot path reads it
 	 * without a DOM (the gateway hands it raw), so only its head

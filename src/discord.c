@@ -441,31 +441,35 @@ discord_callback_json(struct buf *out, int type, const char *content,
 
 /* ------------------------------------------------------------ messages */
 
+const char *const discord_message_head_paths[DISCORD_MESSAGE_HEAD_PATHS + 1] = {
+        "id", "channel_id", "guild_id", "author.bot", "author.id", NULL,
+};
+
+int
+discord_message_head_read(const struct json_span *v, struct discord_message_head *m)
+{
+	memset(m, 0, sizeof *m);
+	if (json_span_id(v[0], &m->id) < 0 || json_span_id(v[1], &m->channel_id) < 0)
+		return -1;
+	json_span_id(v[2], &m->guild_id); /* absent or null (a DM): 0 */
+	/* json_bool(json_path(d, "author.bot")) == 1, as the DOM path read it */
+	m->author_bot = json_span_bool(v[3]) == 1;
+	json_span_id(v[4], &m->author_id);
+	return 0;
+}
+
 int
 discord_message_head_scan(const char *text, size_t len, struct discord_message_head *m)
 {
-	struct json_scan_field f[] = {
-	        {"id", 2, {NULL, 0}},
-	        {"channel_id", 10, {NULL, 0}},
-	        {"guild_id", 8, {NULL, 0}},
-	        {"author", 6, {NULL, 0}},
-	};
-	memset(m, 0, sizeof *m);
-	/* -1 (not an object, or bad text after some fields): what was found
-	 * is still the first of each, and the ids decide below */
-	json_scan_fields(text, len, f, 4, JSON_SCAN_STOP_EARLY);
-	if (json_span_id(f[0].value, &m->id) < 0 || json_span_id(f[1].value, &m->channel_id) < 0)
+	struct json_scan_path p[DISCORD_MESSAGE_HEAD_PATHS];
+	struct json_span v[DISCORD_MESSAGE_HEAD_PATHS];
+	for (size_t i = 0; i < DISCORD_MESSAGE_HEAD_PATHS; i++)
+		p[i].path = discord_message_head_paths[i];
+	if (json_scan_paths(text, len, p, DISCORD_MESSAGE_HEAD_PATHS) < 0) {
+		memset(m, 0, sizeof *m);
 		return -1;
-	json_span_id(f[2].value, &m->guild_id); /* absent or null: 0 */
-	if (json_span_type(f[3].value) == JSON_OBJECT) {
-		struct json_scan_field a[] = {
-		        {"bot", 3, {NULL, 0}},
-		        {"id", 2, {NULL, 0}},
-		};
-		json_scan_fields(f[3].value.p, f[3].value.len, a, 2, JSON_SCAN_STOP_EARLY);
-		m->author_bot = json_span_bool(a[0].value) == 1;
-		if (json_span_id(a[1].value, &m->author_id) < 0)
-			m->author_id = 0;
 	}
-	return 0;
+	for (size_t i = 0; i < DISCORD_MESSAGE_HEAD_PATHS; i++)
+		v[i] = p[i].value;
+	return discord_message_head_read(v, m);
 }

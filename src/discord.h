@@ -151,12 +151,20 @@ struct discord_message_head {
 	int author_bot;     /* 1 when author.bot is true, else 0 */
 };
 
-/* Fills *m from a message object's JSON text[0..len) (a MESSAGE_CREATE's
- * d as the gateway hands it raw). Reads members only until the ones above
- * are found, so the text should be one the scanner read whole already (the
- * gateway's envelope scan did); any text is safe. 0, or -1 when text is
- * not an object or id or channel_id is missing or not an ID (json_id's
- * rules: snowflake string or integral number). */
+struct json_span;
+
+/* The paths inside a message object the head is read from, NULL-
+ * terminated (json_scan_paths): a scanner that reads them as it goes (the
+ * gateway's raw events, gateway_options.raw_paths) hands their values to
+ * discord_message_head_read in this order. */
+#define DISCORD_MESSAGE_HEAD_PATHS 5
+extern const char *const discord_message_head_paths[DISCORD_MESSAGE_HEAD_PATHS + 1];
+/* Fills *m from the values of discord_message_head_paths (absent: p NULL).
+ * 0, or -1 when id or channel_id is missing or not an ID (json_id's rules:
+ * snowflake string or integral number). */
+int discord_message_head_read(const struct json_span *values, struct discord_message_head *m);
+/* The same from a message object's JSON text[0..len), scanned whole in one
+ * pass (json_scan_paths). -1 also when text is not a well-formed object. */
 int discord_message_head_scan(const char *text, size_t len, struct discord_message_head *m);
 
 /* ------------------------------------------------------------ writing */

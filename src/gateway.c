@@ -67,6 +67,11 @@ struct gateway {
 	gateway_url_fn *refresh_url;
 	const char *const *raw_events; /* borrowed; NULL: none */
 	gateway_raw_fn *raw;
+	/* the raw events' one-pass scan: op, s, t, d, then "d." + each of
+	 * the owner's raw_paths (their text in raw_path_text) */
+	struct json_scan_path raw_scan[4 + GATEWAY_RAW_PATHS];
+	size_t raw_scan_n;
+	char raw_path_text[GATEWAY_RAW_PATHS][GATEWAY_RAW_PATH_MAX + 3];
 	int url_wanted;         /* the owner was asked for a fresh URL */
 	int64_t url_wait_until; /* ... and a new session waits for it until then */
 	int holding_for_url;    /* the reconnect timer waits for that URL */
@@ -486,51 +491,76 @@ is_raw_event(const struct gateway *g, const char *name)
 }
 
 /* The hot path (issue 13.3): a dispatch the owner takes raw is scanned,
- * not parsed. One pass over the envelope (json_scan: structure and
- * scalars checked, nothing built) finds op, s, t and d, the first of each
- * as json_get would; d's text goes to the owner. Returns 1 when the
- * payload was handled so, 0 for anything else (another event, not a
- * dispatch, malformed), which then takes the DOM path exactly as before,
- * with its checks and warnings. The scan gives up at the first member
- * that rules the raw path out (Discord sends "t" first, and op before d),
- * so other payloads pay little for the look. */
+ * not parsed. A look at the envelope's first members (Discord sends t, s
+ * and op before d) rules out every other payload at once: those take the
+ * DOM path exactly as before, with its checks and warnings. A raw one is
+ * then read in one pass (json_scan_paths: structure and scalars checked,
+ * nothing built) for op, s, t, d and the owner's paths inside d, the
+ * first of each as json_get would find it. Returns 1 when the payload was
+ * handled so, 0 for anything else (malformed included), which then goes
+ * to the DOM path. */
 static int
 on_payload_raw(struct gateway *g, const char *text, size_t len)
 {
 	struct json_scan sc;
-	struct json_span key, v, op = {NULL, 0}, s = {NULL, 0}, d = {NULL, 0};
+	struct json_span key, v;
 	char name[GATEWAY_NAME_MAX];
-	int have_t = 0, r;
+	int have_t = 0, have_op = 0, r;
 	int64_t n;
+	/* the look: until t and op are known (a d before them is skipped) */
 	if (json_scan_begin(&sc, text, len) < 0)
 		return 0;
-	while ((r = json_scan_next(&sc, &key, &v)) == 1) {
+	while ((!have_t || !have_op) && (r = json_scan_next(&sc, &key, &v)) == 1) {
 		if (!have_t && json_span_key_is(key, "t", 1)) {
 			if (json_span_string(v, name, sizeof name, NULL) < 0 ||
 			    !is_raw_event(g, name))
 				return 0;
 			have_t = 1;
-		} else if (!op.p && json_span_key_is(key, "op", 2)) {
+		} else if (!have_op && json_span_key_is(key, "op", 2)) {
 			if (json_span_int64(v, &n) < 0 || n != 0)
 				return 0;
-			op = v;
-		} else if (!s.p && json_span_key_is(key, "s", 1)) {
-			s = v;
-		} else if (!d.p && json_span_key_is(key, "d", 1)) {
-			d = v;
+			have_op = 1;
 		}
 	}
-	if (r < 0 || !have_t || !op.p)
+	if (!have_t || !have_op)
 		return 0;
+	/* the pass: [0] op, [1] s, [2] t, [3] d, [4..] the owner's paths */
+	struct json_scan_path *p = g->raw_scan;
+	if (json_scan_paths(text, len, p, g->raw_scan_n) < 0)
+		return 0;
+	struct json_span values[GATEWAY_RAW_PATHS];
+	for (size_t i = 4; i < g->raw_scan_n; i++)
+		values[i - 4] = p[i].value;
 	/* s exactly as below: an integer moves the sequence on */
-	if (json_span_int64(s, &n) == 0) {
+	if (json_span_int64(p[1].value, &n) == 0) {
 		g->seq = n;
 		g->has_seq = 1;
 	}
 	g->stats.dispatches++;
 	g->stats.raw_dispatches++;
-	g->raw(g, name, d.p, d.len, g->data);
+	g->raw(g, name, p[3].value.p, p[3].value.len, values, g->data);
 	return 1;
+}
+
+/* The raw events' scan paths from the owner's (gateway_new). 0, or -1
+ * when there are too many or one is too long. */
+static int
+raw_paths_init(struct gateway *g, const char *const *paths)
+{
+	static const char *const envelope[] = {"op", "s", "t", "d"};
+	for (size_t i = 0; i < 4; i++)
+		g->raw_scan[i].path = envelope[i];
+	g->raw_scan_n = 4;
+	for (size_t i = 0; paths && paths[i]; i++) {
+		if (i == GATEWAY_RAW_PATHS || strlen(paths[i]) > GATEWAY_RAW_PATH_MAX) {
+			log_error("gateway", "raw_paths: more than %d, or one over %d bytes",
+			          GATEWAY_RAW_PATHS, GATEWAY_RAW_PATH_MAX);
+			return -1;
+		}
+		snprintf(g->raw_path_text[i], sizeof g->raw_path_text[i], "d.%s", paths[i]);
+		g->raw_scan[g->raw_scan_n++].path = g->raw_path_text[i];
+	}
+	return 0;
 }
 
 static void
@@ -807,6 +837,10 @@ gateway_new(struct loop *loop, const struct gateway_options *opt, gateway_event_
 	g->refresh_url = opt->refresh_url;
 	g->raw_events = opt->raw ? opt->raw_events : NULL;
 	g->raw = opt->raw;
+	if (raw_paths_init(g, opt->raw_paths) < 0) {
+		mem_free(g);
+		return NULL;
+	}
 	g->trust = opt->trust;
 	g->token = mem_strdup(opt->token ? opt->token : "");
 	g->url = mem_strdup(opt->url ? opt->url : "");

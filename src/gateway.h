@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 struct gateway;
+struct json_span;
 struct json_value;
 struct jsonkeep_rule;
 struct loop;
@@ -52,14 +53,19 @@ struct tls_trust;
  * most GATEWAY_URL_WAIT_MS, then uses the URL it has. */
 typedef void gateway_url_fn(struct gateway *g, void *data);
 
-/* Receives a dispatch named in gateway_options.raw_events: its name and
- * d's JSON text (the raw value, unparsed; d NULL and d_len 0 when the
- * payload has none), borrowed for the call. No DOM is built for it: the
- * gateway scanned the envelope (op, s, t, d) with json_scan, structure
- * checked (json.h), and the owner reads the few members it needs. The
- * callback may call gateway_close, not gateway_free. */
+/* Receives a dispatch named in gateway_options.raw_events: its name, d's
+ * JSON text (the raw value, unparsed; d NULL and d_len 0 when the payload
+ * has none) and values[i], the raw value at raw_paths[i] inside d (p NULL
+ * when absent), all borrowed for the call. No DOM is built for it: the
+ * gateway read the payload in one pass (json_scan_paths: structure and
+ * scalars checked, json.h), finding op, s, t, d and the paths as they
+ * came. The callback may call gateway_close, not gateway_free. */
 typedef void gateway_raw_fn(struct gateway *g, const char *name, const char *d, size_t d_len,
-                            void *data);
+                            const struct json_span *values, void *data);
+
+/* At most this many raw_paths, each at most GATEWAY_RAW_PATH_MAX bytes. */
+#define GATEWAY_RAW_PATHS    8
+#define GATEWAY_RAW_PATH_MAX 60
 
 /* How long a new session waits for the owner's fresh URL. */
 #define GATEWAY_URL_WAIT_MS 10000
@@ -94,6 +100,11 @@ struct gateway_options {
 	 * delivered, where json_parse would drop the payload as unreadable. */
 	const char *const *raw_events;
 	gateway_raw_fn *raw;
+	/* optional, with raw: paths inside d (json_scan_paths syntax,
+	 * "author.bot") whose values come with each raw event; NULL-
+	 * terminated, copied. More than GATEWAY_RAW_PATHS, or one longer than
+	 * GATEWAY_RAW_PATH_MAX, makes gateway_new fail. */
+	const char *const *raw_paths;
 };
 
 /* Inflated payloads larger than this are pruned as they stream when the

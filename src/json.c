@@ -869,11 +869,10 @@ parse_magnitude(const char *s, size_t len, int *negative, uint64_t *out)
 	uint64_t v = 0;
 	for (; i < len; i++) {
 		unsigned d = (unsigned char)s[i] - '0';
-		if (d > 9)
+		/* (overflow builtins: a division per digit cost more than the
+		 * rest of an ID's conversion) */
+		if (d > 9 || __builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, d, &v))
 			return -1;
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
 	}
 	*out = v;
 	return 0;
@@ -1143,8 +1142,12 @@ scan_escape(const unsigned char *p, const unsigned char *end)
 }
 
 /* The string at p (its opening quote): the byte after its closing quote,
- * or NULL (unterminated, a raw control, a bad escape). */
-static const unsigned char *
+ * or NULL (unterminated, a raw control, a bad escape). Inlined into its
+ * callers, as parse_string is: most of a payload's values are strings. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline const unsigned char *
 scan_string(const unsigned char *p, const unsigned char *end)
 {
 	p++;
@@ -1452,17 +1455,26 @@ span_escape(const unsigned char **at, const unsigned char *end, char *out)
 	return (int)utf8_put(out, cp);
 }
 
-int
-json_span_key_is(struct json_span key, const char *name, size_t name_len)
+static inline int
+key_is(struct json_span key, const char *name, size_t name_len)
 {
 	if (!key.p)
 		return 0;
 	const unsigned char *p = (const unsigned char *)key.p, *end = p + key.len;
+	/* Every escape shortens ("\u00e9" is 6 bytes for 2, "\n" 2 for 1),
+	 * so a raw key decodes to itself when it has no backslash and to
+	 * something shorter when it has one. Most keys are told apart by
+	 * that and their first byte, without looking for a backslash. */
+	if (key.len < name_len)
+		return 0;
+	if (name_len == 0)
+		return key.len == 0;
+	if (key.len == name_len)
+		return memcmp(p, name, name_len) == 0 && !memchr(name, '\\', name_len);
+	if (p[0] != '\\' && p[0] != (unsigned char)name[0])
+		return 0;
 	const unsigned char *bs = memchr(p, '\\', key.len);
-	if (!bs) /* the usual case: the raw key is the key */
-		return key.len == name_len && memcmp(p, name, name_len) == 0;
-	/* escapes never lengthen: "\u00e9" is 6 bytes for 2 */
-	if (name_len > key.len)
+	if (!bs)
 		return 0;
 	size_t k = (size_t)(bs - p);
 	if (k > name_len || memcmp(p, name, k) != 0)
@@ -1484,6 +1496,12 @@ json_span_key_is(struct json_span key, const char *name, size_t name_len)
 		}
 	}
 	return k == name_len;
+}
+
+int
+json_span_key_is(struct json_span key, const char *name, size_t name_len)
+{
+	return key_is(key, name, name_len);
 }
 
 int
@@ -1510,6 +1528,150 @@ json_scan_fields(const char *text, size_t len, struct json_scan_field *fields, s
 			return 0;
 	}
 	return r;
+}
+
+/* The object at p (its '{'): its members matched against segment at[i]
+ * of paths[i] (UINT8_MAX: path i does not lead here), member
+ * values allowed `room` open containers each. A member whose key is the
+ * last segment of a path gives that path its value; one whose key is an
+ * inner segment, with an object value, is descended into; everything else
+ * is skipped (scan_value). Only the first member with a given key counts
+ * (json_get's rule), so `seen` marks the paths already served here. The
+ * recursion follows the paths only: at most JSON_SCAN_PATH_DEPTH deep.
+ * Returns the byte after the '}', or NULL with *error set. */
+/* A path cut into its members once per call: segment k of path i is
+ * path + start[i][k], len[i][k] bytes; segs[i] of them. */
+struct scan_segments {
+	uint16_t start[JSON_SCAN_PATHS_MAX][JSON_SCAN_PATH_DEPTH];
+	uint16_t len[JSON_SCAN_PATHS_MAX][JSON_SCAN_PATH_DEPTH];
+	uint8_t segs[JSON_SCAN_PATHS_MAX];
+};
+
+static const unsigned char *
+paths_object(const unsigned char *p, const unsigned char *end, int room,
+             struct json_scan_path *paths, const struct scan_segments *sg, const uint8_t *at,
+             size_t n, const char **error, const unsigned char **error_at)
+{
+	uint32_t seen = 0, active = 0;
+	for (size_t i = 0; i < n; i++)
+		if (at[i] != UINT8_MAX)
+			active |= (uint32_t)1 << i;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return p + 1;
+	for (;;) {
+		if (p == end || *p != '"') {
+			*error = "expected a string key";
+			goto fail;
+		}
+		const unsigned char *q = scan_string(p, end);
+		if (!q) {
+			*error = "bad string";
+			goto fail;
+		}
+		struct json_span key = {(const char *)p + 1, (size_t)(q - p) - 2};
+		p = skip_ws(q, end);
+		if (p == end || *p != ':') {
+			*error = "expected ':' after the key";
+			goto fail;
+		}
+		const unsigned char *v = skip_ws(p + 1, end);
+		uint8_t sub[JSON_SCAN_PATHS_MAX];
+		uint32_t take = 0, descend = 0;
+		/* only the paths that lead here and were not served yet */
+		for (uint32_t left = active & ~seen; left; left &= left - 1) {
+			unsigned i = (unsigned)__builtin_ctz(left), k = at[i];
+			size_t seg_len = sg->len[i][k];
+			const char *seg = paths[i].path + sg->start[i][k];
+			/* the usual mismatch, without a call: shorter, or another
+			 * first byte that is not an escape */
+			if (key.len < seg_len ||
+			    (seg_len && key.p[0] != seg[0] && key.p[0] != '\\') ||
+			    !key_is(key, seg, seg_len))
+				continue;
+			seen |= (uint32_t)1 << i;
+			if (k + 1 < sg->segs[i]) {
+				sub[i] = (uint8_t)(k + 1);
+				descend |= (uint32_t)1 << i;
+			} else {
+				take |= (uint32_t)1 << i;
+			}
+		}
+		if (descend && v < end && *v == '{') {
+			if (room < 1) {
+				*error = "nesting deeper than " DEPTH_TEXT " levels";
+				p = v;
+				goto fail;
+			}
+			for (size_t i = 0; i < n; i++)
+				if (!(descend >> i & 1))
+					sub[i] = UINT8_MAX;
+			q = paths_object(v, end, room - 1, paths, sg, sub, n, error, error_at);
+			if (!q)
+				return NULL;
+		} else {
+			q = scan_value(v, end, room, error, error_at);
+			if (!q)
+				return NULL;
+		}
+		for (; take; take &= take - 1)
+			paths[__builtin_ctz(take)].value =
+			        (struct json_span){(const char *)v, (size_t)(q - v)};
+		p = skip_ws(q, end);
+		if (p < end && *p == ',') {
+			p = skip_ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == '}')
+			return p + 1;
+		*error = "expected ',' or '}'";
+		goto fail;
+	}
+fail:
+	*error_at = p;
+	return NULL;
+}
+
+int
+json_scan_paths(const char *text, size_t len, struct json_scan_path *paths, size_t n)
+{
+	struct scan_segments sg;
+	uint8_t at[JSON_SCAN_PATHS_MAX];
+	if (n > JSON_SCAN_PATHS_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		paths[i].value = (struct json_span){NULL, 0};
+		/* a path too deep or too long is never found (it would only
+		 * recurse further) */
+		const char *path = paths[i].path;
+		size_t plen = strlen(path), k = 0, from = 0;
+		at[i] = plen < UINT16_MAX ? 0 : UINT8_MAX;
+		for (size_t c = 0; c <= plen && at[i] == 0; c++) {
+			if (c < plen && path[c] != '.')
+				continue;
+			if (k == JSON_SCAN_PATH_DEPTH) {
+				at[i] = UINT8_MAX;
+				break;
+			}
+			sg.start[i][k] = (uint16_t)from;
+			sg.len[i][k] = (uint16_t)(c - from);
+			k++;
+			from = c + 1;
+		}
+		sg.segs[i] = (uint8_t)k;
+	}
+	if (!text)
+		return -1;
+	const unsigned char *start = (const unsigned char *)text, *end = start + len;
+	const unsigned char *p = skip_ws(start, end), *error_at;
+	const char *error;
+	if (p == end || *p != '{')
+		return -1;
+	/* the object is one of the JSON_MAX_DEPTH levels */
+	p = paths_object(p, end, JSON_MAX_DEPTH - 1, paths, &sg, at, n, &error, &error_at);
+	if (!p || skip_ws(p, end) != end)
+		return -1;
+	return 0;
 }
 
 int
@@ -1610,6 +1772,18 @@ json_span_id(struct json_span v, uint64_t *out)
 		return -1;
 	const unsigned char *p = (const unsigned char *)v.p + 1;
 	const unsigned char *end = (const unsigned char *)v.p + v.len;
+	/* the usual snowflake: "1310561843356889108", 1 to 19 plain digits,
+	 * which cannot overflow */
+	if (v.len >= 3 && v.len <= 21 && end[-1] == '"') {
+		size_t k = 0, n = v.len - 2;
+		m = 0;
+		while (k < n && (unsigned)(p[k] - '0') <= 9)
+			m = m * 10 + (unsigned)(p[k++] - '0');
+		if (k == n) {
+			*out = m;
+			return 0;
+		}
+	}
 	size_t digits = 0;
 	m = 0;
 	while (p < end && *p != '"') {
@@ -1627,9 +1801,9 @@ json_span_id(struct json_span v, uint64_t *out)
 		}
 		for (size_t i = 0; i < n; i++) {
 			unsigned c = (unsigned)d[i] - '0';
-			if (c > 9 || m > (UINT64_MAX - c) / 10)
+			if (c > 9 || __builtin_mul_overflow(m, 10, &m) ||
+			    __builtin_add_overflow(m, c, &m))
 				return -1;
-			m = m * 10 + c;
 			digits++;
 		}
 	}

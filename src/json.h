@@ -55,6 +55,9 @@
  *     json_write_object_end(&w);
  *     if (json_writer_finish(&w) < 0) ... // body too large or misuse
  *
+ * Scanning. json_scan_* find members of an object and hand back their raw
+ * text, building nothing, for the hot path (see "scanning" below).
+ *
  * Not here: streaming (the gateway hands us whole messages), comments,
  * JSON5, a number type other than the text (see the converters). */
 #ifndef AGORA_JSON_H
@@ -256,6 +259,22 @@ struct json_scan_field {
  * text is not a well-formed object (fields found so far are set). */
 int json_scan_fields(const char *text, size_t len, struct json_scan_field *fields, size_t n,
                      int flags);
+/* One value wanted by its path from the object: members by name separated
+ * by '.', as json_path ("d.author.bot"; no [N], no '.' inside a key). */
+struct json_scan_path {
+	const char *path;       /* NUL-terminated */
+	struct json_span value; /* what json_path finds; p NULL if nothing */
+};
+/* At most this many paths per call, each of at most this many members. */
+#define JSON_SCAN_PATHS_MAX  16
+#define JSON_SCAN_PATH_DEPTH 8
+/* Finds every path in the object text[0..len) in one pass: the members on
+ * a path are descended into as they come, everything else skipped, the
+ * whole text checked (json_scan_begin's rules). Each path gets what
+ * json_path would find (the first of duplicate keys at every step; p NULL
+ * when a step is absent or not an object). 0, or -1 (malformed, not an
+ * object, more than JSON_SCAN_PATHS_MAX paths). */
+int json_scan_paths(const char *text, size_t len, struct json_scan_path *paths, size_t n);
 /* Skips whitespace and one value at text[*pos..len): 0 with *pos just
  * after it, or -1 (malformed, too deep: more than JSON_MAX_DEPTH open). */
 int json_scan_skip(const char *text, size_t len, size_t *pos);

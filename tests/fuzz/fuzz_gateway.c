@@ -211,7 +211,8 @@ on_event(struct gateway *g, enum gateway_event ev, const char *name, const struc
 }
 
 static void
-on_raw(struct gateway *g, const char *name, const char *d, size_t d_len, void *data)
+on_raw(struct gateway *g, const char *name, const char *d, size_t d_len,
+       const struct json_span *values, void *data)
 {
 	(void)g;
 	struct fuzz_peer *p = data;
@@ -221,9 +222,12 @@ on_raw(struct gateway *g, const char *name, const char *d, size_t d_len, void *d
 	size_t pos = 0;
 	if (d && (json_scan_skip(d, d_len, &pos) != 0 || pos != d_len))
 		abort();
-	struct discord_message_head m;
-	if (d)
-		(void)discord_message_head_scan(d, d_len, &m);
+	/* the head as bot.c reads it, and read again from d alone: the same */
+	struct discord_message_head m, again;
+	int read = discord_message_head_read(values, &m);
+	if (d && (discord_message_head_scan(d, d_len, &again) != read ||
+	          (read == 0 && memcmp(&m, &again, sizeof m) != 0)))
+		abort();
 }
 
 static const char *const raw_events[] = {"MESSAGE_CREATE", NULL};
@@ -270,6 +274,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		        .backoff_max_ms = 10,
 		        .raw_events = raw_events,
 		        .raw = on_raw,
+		        .raw_paths = discord_message_head_paths,
 		};
 		g = gateway_new(loop, &opt, on_event, &p);
 	}

@@ -8,10 +8,12 @@
  * iterator must give exactly its members in order (keys equal decoded,
  * values whose spans parse to json_equal values), json_scan_fields must
  * find for each key the member json_get finds (the first of duplicates)
- * and none for an absent key, and the span readers must answer as the
- * DOM accessors do (json_id, json_int64, json_bool, json_string). Any
- * disagreement aborts. */
+ * and none for an absent key, json_scan_paths must find for paths made of
+ * its keys (and its members' keys) what json_path finds, and the span
+ * readers must answer as the DOM accessors do (json_id, json_int64,
+ * json_bool, json_string). Any disagreement aborts. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +54,59 @@ check_readers(struct json_span v, const struct json_value *want)
 	}
 }
 
+/* 1 when key can be one step of a json_path path: not empty, no '.',
+ * '[' or NUL, and short enough for the buffer. */
+static int
+path_key(const char *key, size_t len)
+{
+	return len > 0 && len < 40 && !memchr(key, '.', len) && !memchr(key, '[', len) &&
+	       !memchr(key, '\0', len);
+}
+
+/* json_scan_paths against json_path, on paths built from root's keys:
+ * "k" for its first members, "k.k2" for the first members of those that
+ * are objects, and a few fixed ones. */
+static void
+check_paths(const char *text, size_t size, const struct json_value *root, struct json_doc *part)
+{
+	static char buf[JSON_SCAN_PATHS_MAX][96];
+	struct json_scan_path p[JSON_SCAN_PATHS_MAX];
+	size_t n = 0;
+	static const char *const fixed[] = {"d", "d.id", "d.author.bot", "t"};
+	for (size_t i = 0; i < 4; i++)
+		p[n++].path = fixed[i];
+	for (const struct json_value *m = json_first(root); m && n < JSON_SCAN_PATHS_MAX;
+	     m = json_next(m)) {
+		size_t kl;
+		const char *k = json_key(m, &kl);
+		if (!path_key(k, kl))
+			continue;
+		snprintf(buf[n], sizeof buf[n], "%s", k);
+		p[n].path = buf[n];
+		n++;
+		for (const struct json_value *c = json_first(m);
+		     c && json_type(m) == JSON_OBJECT && n < JSON_SCAN_PATHS_MAX;
+		     c = json_next(c)) {
+			size_t cl;
+			const char *ck = json_key(c, &cl);
+			if (!path_key(ck, cl))
+				continue;
+			snprintf(buf[n], sizeof buf[n], "%s.%s", k, ck);
+			p[n].path = buf[n];
+			n++;
+		}
+	}
+	if (json_scan_paths(text, size, p, n) != 0)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		const struct json_value *want = json_path(root, p[i].path);
+		if (!want != !p[i].value.p)
+			abort();
+		if (want && !json_equal(json_parse(part, p[i].value.p, p[i].value.len), want))
+			abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -69,6 +124,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int skipped = json_scan_skip(text, size, &pos);
 	struct discord_message_head head;
 	(void)discord_message_head_scan(text, size, &head);
+	struct json_scan_path any[2] = {{"d.author.bot", {NULL, 0}}, {"a.b.c", {NULL, 0}}};
+	int paths_ok = json_scan_paths(text, size, any, 2);
+	if (root && (paths_ok == 0) != (json_type(root) == JSON_OBJECT))
+		abort();
 	for (int i = 0; i < 4; i++) {
 		uint64_t id;
 		int64_t n;
@@ -94,12 +153,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (root && json_type(root) == JSON_OBJECT) {
 		/* the fixed keys: present or absent as json_get says */
 		for (int i = 0; i < 4; i++) {
-			const struct json_value *want = json_getn(root, fixed[i].key, fixed[i].key_len);
+			const struct json_value *want =
+			        json_getn(root, fixed[i].key, fixed[i].key_len);
 			if (!want != !fixed[i].value.p)
 				abort();
-			if (want && !json_equal(json_parse(&part, fixed[i].value.p,
-			                                   fixed[i].value.len),
-			                        want))
+			if (want &&
+			    !json_equal(json_parse(&part, fixed[i].value.p, fixed[i].value.len),
+			                want))
 				abort();
 			if (want)
 				check_readers(fixed[i].value, want);
@@ -148,6 +208,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < nf; i++)
 			if (early[i].p != f[i].value.p || early[i].len != f[i].value.len)
 				abort();
+		check_paths(text, size, root, &part);
 	}
 	json_doc_free(&doc);
 	json_doc_free(&part);

@@ -722,17 +722,23 @@ TEST(gateway_big_guild_create_is_pruned_as_it_streams)
 /* ------------------------------------------------------------ raw events */
 
 static void
-on_raw(struct gateway *g, const char *name, const char *d, size_t d_len, void *data)
+on_raw(struct gateway *g, const char *name, const char *d, size_t d_len,
+       const struct json_span *values, void *data)
 {
 	(void)g;
 	struct session *s = data;
-	/* d is the dispatch's d exactly: one object, with the message's ids */
+	/* d is the dispatch's d exactly: one object, with the message's ids,
+	 * and the values of raw_paths are what json_path finds in it */
 	struct json_doc doc;
 	json_doc_init(&doc, 1 << 20);
 	const struct json_value *v = d ? json_parse(&doc, d, d_len) : NULL;
-	uint64_t id;
+	uint64_t id, channel_id, raw_id = 0, raw_channel_id = 0;
 	if (strcmp(name, "MESSAGE_CREATE") != 0 || json_type(v) != JSON_OBJECT ||
-	    json_path_id(v, "id", &id) < 0 || json_path_id(v, "channel_id", &id) < 0)
+	    json_path_id(v, "id", &id) < 0 || json_path_id(v, "channel_id", &channel_id) < 0 ||
+	    json_span_id(values[0], &raw_id) < 0 || raw_id != id ||
+	    json_span_id(values[1], &raw_channel_id) < 0 || raw_channel_id != channel_id ||
+	    values[2].p != NULL || json_path(v, "author.username") == NULL ||
+	    json_span_type(values[3]) != JSON_STRING)
 		s->raw_bad++;
 	s->raw_messages++;
 	json_doc_free(&doc);
@@ -748,9 +754,12 @@ raw_seen(void *arg)
 TEST(gateway_raw_events_skip_the_dom_and_keep_the_sequence)
 {
 	static const char *const raw_events[] = {"MESSAGE_CREATE", NULL};
+	static const char *const raw_paths[] = {"id", "channel_id", "no.such", "author.username",
+	                                        NULL};
 	struct gateway_options extra = {0};
 	extra.raw_events = raw_events;
 	extra.raw = on_raw;
+	extra.raw_paths = raw_paths;
 	extra.identify_remaining = 1000;
 	struct session s;
 	if (session_open(&s, &extra) < 0)

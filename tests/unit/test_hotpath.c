@@ -5,7 +5,7 @@
  * realistic MESSAGE_CREATEs over TLS + zlib-stream + WebSocket, the
  * gateway hands each over raw (gateway_options.raw_events, as bot.c asks:
  * scanned, never json_parse'd), and what bot.c and activity.c do with one
- * (discord_message_head_scan: channel_id, id, author.bot, then
+ * (the head read in the gateway's one pass: channel_id, id, author.bot, then
  * cache_record_message) runs here, into the test Redis. The gateway's
  * counters show the DOM untouched by messages: its json_parse count grows
  * only by the other payloads (heartbeat ACKs) meanwhile.
@@ -99,15 +99,17 @@ static const char *const hotpath_raw_events[] = {"MESSAGE_CREATE", NULL};
 /* bot.c on_gateway_raw + activity.c activity_message, minus the tracked
  * set (a bot's fixture) */
 static void
-hotpath_raw(struct gateway *g, const char *name, const char *d, size_t d_len, void *data)
+hotpath_raw(struct gateway *g, const char *name, const char *d, size_t d_len,
+            const struct json_span *values, void *data)
 {
 	(void)g;
+	(void)d_len;
 	struct hotpath *h = data;
 	struct discord_message_head m;
 	if (strcmp(name, "MESSAGE_CREATE") != 0)
 		return;
 	h->messages++;
-	if (!d || discord_message_head_scan(d, d_len, &m) < 0)
+	if (!d || discord_message_head_read(values, &m) < 0)
 		return;
 	if (m.channel_id != HOTPATH_CHANNEL || m.author_bot)
 		return;
@@ -172,6 +174,7 @@ TEST(hotpath_counting_a_message_allocates_nothing_once_warm)
 	opt.identify_remaining = 1000;
 	opt.raw_events = hotpath_raw_events;
 	opt.raw = hotpath_raw;
+	opt.raw_paths = discord_message_head_paths;
 	h.g = gateway_new(h.loop, &opt, hotpath_event, &h);
 	if (!CHECK(h.loop && h.trust && h.c && h.g) || !CHECK_INT(gateway_start(h.g), 0) ||
 	    !CHECK(test_run_until(h.loop, hotpath_ready, &h, 10000)))

@@ -46,6 +46,34 @@ same_as_dom(const char *text, const char *key)
 	return ok;
 }
 
+/* 1 when json_scan_paths finds, for each path, what json_path finds in
+ * the parsed text (both absent counts as the same). */
+static int
+paths_as_dom(const char *text, const char *const *paths, size_t n)
+{
+	struct json_scan_path p[JSON_SCAN_PATHS_MAX];
+	struct json_doc a, b;
+	json_doc_init(&a, 1 << 20);
+	json_doc_init(&b, 1 << 20);
+	const struct json_value *root = json_parse(&a, text, strlen(text));
+	for (size_t i = 0; i < n; i++)
+		p[i].path = paths[i];
+	int ok = root && json_scan_paths(text, strlen(text), p, n) == 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		const struct json_value *want = json_path(root, paths[i]);
+		if (!want)
+			ok = p[i].value.p == NULL;
+		else
+			ok = p[i].value.p &&
+			     json_equal(json_parse(&b, p[i].value.p, p[i].value.len), want);
+		if (!ok)
+			fprintf(stderr, "  path %s differs in %.80s\n", paths[i], text);
+	}
+	json_doc_free(&a);
+	json_doc_free(&b);
+	return ok;
+}
+
 /* The span's text as a string, for CHECK_STR (static buffer). */
 static const char *
 span_text(struct json_span s)
@@ -540,4 +568,121 @@ TEST(discord_message_head_reads_what_counting_needs)
 		}
 	}
 	json_doc_free(&doc);
+}
+
+TEST(json_scan_paths_find_what_json_path_finds)
+{
+	size_t len;
+	char *text = test_read_file(MESSAGE_CREATE, &len);
+	if (!CHECK(text != NULL))
+		return;
+	static const char *const paths[] = {
+	        "op",
+	        "s",
+	        "t",
+	        "d",
+	        "d.id",
+	        "d.channel_id",
+	        "d.guild_id",
+	        "d.author.bot",
+	        "d.author.id",
+	        "d.author",
+	        "d.member.nick",
+	        "d.mentions",
+	        "d.embeds",
+	        "d.nope",
+	        "d.id.x",
+	        "nope.id",
+	};
+	char *z = malloc(len + 1); /* paths_as_dom wants a string */
+	memcpy(z, text, len);
+	z[len] = '\0';
+	CHECK(paths_as_dom(z, paths, 16));
+	struct json_scan_path p[4] = {{"d.author.id", {NULL, 0}},
+	                              {"d.id", {NULL, 0}},
+	                              {"d.author.bot", {NULL, 0}},
+	                              {"d.mentions.id", {NULL, 0}}};
+	CHECK_INT(json_scan_paths(text, len, p, 4), 0);
+	CHECK_STR(span_text(p[0].value), "\"412345678901234567\"");
+	CHECK_STR(span_text(p[1].value), "\"1310561843356889108\"");
+	CHECK(p[2].value.p == NULL);
+	CHECK(p[3].value.p == NULL); /* an array on the way: no [N] here */
+	free(z);
+	free(text);
+
+	/* the first of duplicates at every step, as json_get */
+	static const char *const dup[] = {"d.id", "d", "d.a.b", "x.y"};
+	CHECK(paths_as_dom("{\"d\":{\"id\":1},\"d\":{\"id\":2}}", dup, 2));
+	CHECK(paths_as_dom("{\"d\":5,\"d\":{\"id\":2}}", dup, 2));
+	CHECK(paths_as_dom("{\"d\":[{\"id\":2}],\"d\":{\"id\":3}}", dup, 2));
+	CHECK(paths_as_dom("{\"d\":{\"id\":1,\"id\":2,\"a\":{\"b\":3,\"b\":4},\"a\":{\"b\":5}}}",
+	                   dup, 3));
+	CHECK(paths_as_dom("{\"x\":{\"z\":1},\"x\":{\"y\":2}}", dup + 3, 1));
+	CHECK(paths_as_dom("{\"\\u0064\":{\"i\\u0064\":7},\"d\":{\"id\":8}}", dup, 2));
+	struct json_scan_path one = {"x.y", {NULL, 0}};
+	CHECK_INT(json_scan_paths("{\"x\":{\"z\":1},\"x\":{\"y\":2}}", 25, &one, 1), 0);
+	CHECK(one.value.p == NULL); /* the second x is not looked into */
+	/* a path and its prefix together, and the same path twice */
+	static const char *const both[] = {"a", "a.b", "a.b", "a.b.c"};
+	CHECK(paths_as_dom(" { \"a\" : { \"b\" : { \"c\" : [ true ] } } } ", both, 4));
+
+	/* the whole text is checked, inside the paths and out */
+	static const char *const bad[] = {
+	        "{\"d\":{\"id\":1,}}", "{\"d\":{\"id\":1}",   "{\"d\":{\"id\":1}}x",
+	        "{\"d\":{\"id\" 1}}",  "{\"d\":{\"id\":01}}", "{\"e\":[1,],\"d\":{}}",
+	        "{\"d\":{id:1}}",      "[{\"d\":1}]",         "",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		struct json_scan_path q = {"d.id", {NULL, 0}};
+		CHECK_INT(json_scan_paths(bad[i], strlen(bad[i]), &q, 1), -1);
+	}
+	/* too many paths; a path deeper than the bound is simply not found */
+	struct json_scan_path many[JSON_SCAN_PATHS_MAX + 1];
+	for (size_t i = 0; i <= JSON_SCAN_PATHS_MAX; i++)
+		many[i].path = "a";
+	CHECK_INT(json_scan_paths("{\"a\":1}", 7, many, JSON_SCAN_PATHS_MAX + 1), -1);
+	CHECK_INT(json_scan_paths("{\"a\":1}", 7, many, JSON_SCAN_PATHS_MAX), 0);
+	CHECK_STR(span_text(many[JSON_SCAN_PATHS_MAX - 1].value), "1");
+	struct json_scan_path deep = {"a.a.a.a.a.a.a.a.a", {NULL, 0}};
+	char *t = nested(9, '{', '}');
+	CHECK_INT(json_scan_paths(t, strlen(t), &deep, 1), 0);
+	CHECK(deep.value.p == NULL);
+	free(t);
+}
+
+TEST(json_scan_paths_depth_limit_is_the_parsers)
+{
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 20);
+	/* descending along the path and skipping below it: both bounded as
+	 * json_parse is */
+	for (int levels = JSON_MAX_DEPTH - 3; levels <= JSON_MAX_DEPTH + 2; levels++) {
+		char *t = nested(levels, '{', '}');
+		int dom = json_parse(&doc, t, strlen(t)) != NULL;
+		struct json_scan_path p[2] = {{"a.a.a.a.a.a.a", {NULL, 0}}, {"a", {NULL, 0}}};
+		CHECK_INT(json_scan_paths(t, strlen(t), p, 2), dom ? 0 : -1);
+		free(t);
+	}
+	json_doc_free(&doc);
+}
+
+TEST(json_scan_paths_truncated_at_every_offset)
+{
+	size_t len;
+	char *text = test_read_file(MESSAGE_CREATE, &len);
+	if (!CHECK(text != NULL))
+		return;
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 20);
+	for (size_t n = 0; n <= len; n++) {
+		char *cut = malloc(n ? n : 1); /* exactly n bytes: ASan sees overreads */
+		memcpy(cut, text, n);
+		struct json_scan_path p[] = {
+		        {"d.author.bot", {NULL, 0}}, {"d.id", {NULL, 0}}, {"s", {NULL, 0}}};
+		int dom = json_parse(&doc, cut, n) != NULL;
+		CHECK_INT(json_scan_paths(cut, n, p, 3), dom ? 0 : -1);
+		free(cut);
+	}
+	json_doc_free(&doc);
+	free(text);
 }
