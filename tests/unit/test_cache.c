@@ -348,29 +348,25 @@ TEST(cache_free_fails_pending_callbacks_once)
  * is still answered exactly once, "cache closed": by cache_free itself,
  * or, when cache_free ran inside a callback and the caller asks once more
  * on its way out, when the deferred free runs. No Redis needed. */
+struct refused_answer {
+	int n;
+	char error[64];
+};
+
 static struct {
 	struct cache *c;
-	int first, again, after;
+	int first;
 	int free_inside;
-	char again_error[64], after_error[64];
+	struct refused_answer again, after;
 } refused;
 
 static void
-refused_after_fn(void *data, long long value, const char *error)
+refused_fn(void *data, long long value, const char *error)
 {
-	(void)data;
 	(void)value;
-	refused.after++;
-	snprintf(refused.after_error, sizeof refused.after_error, "%s", error ? error : "");
-}
-
-static void
-refused_again_fn(void *data, long long value, const char *error)
-{
-	(void)data;
-	(void)value;
-	refused.again++;
-	snprintf(refused.again_error, sizeof refused.again_error, "%s", error ? error : "");
+	struct refused_answer *a = data;
+	a->n++;
+	snprintf(a->error, sizeof a->error, "%s", error ? error : "");
 }
 
 static void
@@ -382,11 +378,11 @@ refused_first_fn(void *data, long long value, const char *error)
 	refused.first++;
 	if (refused.free_inside) {
 		cache_free(refused.c);
-		CHECK_INT(cache_ping(refused.c, refused_after_fn, NULL), 0);
-		CHECK_INT(refused.after, 0);
+		CHECK_INT(cache_ping(refused.c, refused_fn, &refused.after), 0);
+		CHECK_INT(refused.after.n, 0);
 		return;
 	}
-	CHECK_INT(cache_ping(refused.c, refused_again_fn, NULL), 0);
+	CHECK_INT(cache_ping(refused.c, refused_fn, &refused.again), 0);
 }
 
 TEST(cache_refused_calls_answer_once_at_teardown)
@@ -398,8 +394,8 @@ TEST(cache_refused_calls_answer_once_at_teardown)
 	CHECK_INT(cache_ping(refused.c, refused_first_fn, NULL), 0);
 	cache_free(refused.c); /* the loop never ran: the ping is still owed */
 	CHECK_INT(refused.first, 1);
-	CHECK_INT(refused.again, 1);
-	CHECK_STR(refused.again_error, "cache closed");
+	CHECK_INT(refused.again.n, 1);
+	CHECK_STR(refused.again.error, "cache closed");
 
 	memset(&refused, 0, sizeof refused);
 	refused.free_inside = 1;
@@ -408,10 +404,10 @@ TEST(cache_refused_calls_answer_once_at_teardown)
 	int never = 0;
 	services_wait(loop, &never, 100);
 	CHECK_INT(refused.first, 1);
-	CHECK_INT(refused.after, 1);
-	CHECK_STR(refused.after_error, "cache closed");
+	CHECK_INT(refused.after.n, 1);
+	CHECK_STR(refused.after.error, "cache closed");
 	services_wait(loop, &never, 30);
-	CHECK_INT(refused.after, 1);
+	CHECK_INT(refused.after.n, 1);
 	loop_free(loop);
 }
 
