@@ -7,6 +7,7 @@
 
 #include "guild.h"
 #include "json.h"
+#include "jsonkeep.h"
 #include "mem.h"
 #include "test.h"
 
@@ -242,4 +243,78 @@ TEST(guild_names_survive_renames_and_squeezes)
 	CHECK_INT(feed(g, "CHANNEL_UPDATE", longest), 1);
 	CHECK_INT(strlen(guild_channel(g, 2)->name), GUILD_CHANNEL_NAME_MAX);
 	guild_free(g);
+}
+
+/* A big guild's GUILD_CREATE reaches the cache pruned by
+ * guild_gateway_keep() (gateway.c prunes payloads past 64 KiB), a small
+ * one whole: both must fill the cache the same. A field guild.c starts to
+ * read but the keep rules drop shows here as a difference, on a payload
+ * shaped like Discord's (roles, members, overwrites, topics, threads). */
+TEST(guild_whole_and_pruned_guild_create_fill_the_cache_alike)
+{
+	static const char payload[] =
+	        "{\"t\":\"GUILD_CREATE\",\"s\":2,\"op\":0,\"d\":{\"id\":\"" GUILD "\","
+	        "\"name\":\"Agora test\",\"unavailable\":false,\"member_count\":2,"
+	        "\"roles\":[{\"id\":\"" GUILD
+	        "\",\"name\":\"@everyone\",\"permissions\":\"1024\"}],"
+	        "\"members\":[{\"user\":{\"id\":\"5\",\"username\":\"a\"},\"roles\":[]},"
+	        "{\"user\":{\"id\":\"6\",\"username\":\"b\\\"}\"},\"roles\":[\"7\"]}],"
+	        "\"channels\":["
+	        "{\"id\":\"900\",\"type\":4,\"name\":\"Proposed\",\"position\":1,\"guild_id\":"
+	        "\"" GUILD "\",\"permission_overwrites\":[{\"id\":\"5\",\"type\":1,\"allow\":\"0\","
+	                   "\"deny\":\"1024\"}]},"
+	        "{\"topic\":\"{not "
+	        "json]\",\"id\":\"901\",\"type\":4,\"name\":\"Permanent\",\"position\":2},"
+	        "{\"id\":\"10\",\"type\":0,\"name\":\"general\",\"position\":0,\"parent_id\":null,"
+	        "\"nsfw\":false,\"rate_limit_per_user\":0,\"last_message_id\":\"99\"},"
+	        "{\"id\":\"11\",\"type\":0,\"name\":\"cats\",\"position\":3,\"parent_id\":\"900\","
+	        "\"topic\":\"\\u00e9 \\\\ \\\"q\\\"\"},"
+	        "{\"id\":\"12\",\"type\":2,\"name\":\"voice\",\"position\":1,\"parent_id\":\"901\","
+	        "\"bitrate\":64000,\"user_limit\":0}],"
+	        "\"threads\":[{\"id\":\"20\",\"type\":11,\"parent_id\":\"10\",\"name\":\"t\"}],"
+	        "\"voice_states\":[],\"presences\":[],\"emojis\":[],\"stickers\":[]}}";
+
+	/* whole: the DOM of the payload, as a small guild's arrives */
+	struct json_doc doc;
+	json_doc_init(&doc, 1 << 16);
+	const struct json_value *root = json_parse(&doc, payload, strlen(payload));
+	CHECK(root != NULL);
+	struct guild *whole = guild_new(GUILD_ID, 0);
+	CHECK_INT(guild_on_event(whole, "GUILD_CREATE", json_get(root, "d")), 1);
+	json_doc_free(&doc);
+
+	/* pruned: streamed through the pruner in small pieces, as a big one */
+	struct jsonkeep k;
+	jsonkeep_init(&k, guild_gateway_keep(), 1 << 16);
+	jsonkeep_reset(&k);
+	for (size_t at = 0, n = strlen(payload); at < n; at += 7)
+		CHECK_INT(jsonkeep_feed(&k, payload + at, n - at < 7 ? n - at : 7), 0);
+	CHECK_INT(jsonkeep_finish(&k), 0);
+	size_t len;
+	const char *text = jsonkeep_output(&k, &len);
+	CHECK(text != NULL && len < strlen(payload) / 2); /* it did prune */
+	CHECK(text && strstr(text, "members") == NULL && strstr(text, "topic") == NULL);
+	json_doc_init(&doc, 1 << 16);
+	root = text ? json_parse(&doc, text, len) : NULL;
+	CHECK(root != NULL);
+	struct guild *pruned = guild_new(GUILD_ID, 0);
+	CHECK_INT(guild_on_event(pruned, "GUILD_CREATE", json_get(root, "d")), 1);
+	json_doc_free(&doc);
+	jsonkeep_free(&k);
+
+	CHECK_INT(guild_channel_count(pruned), 5);
+	CHECK_INT(guild_channel_count(pruned), guild_channel_count(whole));
+	for (size_t i = 0; i < guild_channel_count(whole); i++) {
+		const struct guild_channel *a = guild_channel_at(whole, i);
+		const struct guild_channel *b = guild_channel(pruned, a->id);
+		CHECK(b != NULL);
+		if (!b)
+			continue;
+		CHECK_INT(b->parent_id, a->parent_id);
+		CHECK_INT(b->type, a->type);
+		CHECK_INT(b->position, a->position);
+		CHECK_STR(b->name, a->name);
+	}
+	guild_free(whole);
+	guild_free(pruned);
 }
