@@ -32,6 +32,10 @@ emulator's recordings:
      another click answered with a type 7 message update;
  11. the rate-limit headers are understood: a burst over a small bucket
      waits instead of hitting 429, and a 429 body's retry_after is obeyed;
+     the global limit is the token's: requests another client made with
+     it fill the window (GET /ratelimits shows them), and discord.py's
+     next request meets a global 429 (X-RateLimit-Global), waits it out
+     and goes through;
  12. the REST reads `agora --check-discord` makes, through discord.py's own
      API: application_info(), fetch_guild() (roles with permissions),
      fetch_member() (the bot's roles), fetch_channels() (overwrites set
@@ -81,6 +85,7 @@ from discord.gateway import DiscordWebSocket  # noqa: E402
 from tests.emulator.cdn import png_bytes  # noqa: E402
 from tests.emulator.client import Emulator  # noqa: E402
 from tests.emulator.state import DEFAULT_GUILD_ID  # noqa: E402
+from tests.emulator.testlib import rest  # noqa: E402
 
 GENERAL = "1220000000000000002"
 CATEGORY = "1220000000000000001"
@@ -450,6 +455,17 @@ def run_steps(emu, box):
     tries = [q["status"] for q in emu.requests(since=since) if q["method"] == "POST"]
     check(tries == [429, 200], "a 429 body was understood and the request retried: %r" % tries)
     step("X-RateLimit-* headers obeyed (no 429 in a burst); a 429 retried after retry_after")
+    emu.ratelimits(**{"global": {"limit": 3, "window": 1.0}}, reset=True)
+    spent = [rest(emu, "GET", "/gateway/bot").status for _ in range(3)]
+    check(spent == [200] * 3 and emu.ratelimits()["global"]["in_window"] == 3,
+          "another client with the token filled the global window: %r" % spent)
+    since = emu.requests(fields="seq")[-1]["seq"]
+    on_bot(box, general.send("after the global window"))
+    tries = [q["status"] for q in emu.requests(since=since, fields="method,status") if q["method"] == "POST"]
+    check(tries == [429, 200] and emu.counters()["429_global"] == 1,
+          "discord.py met the global 429, waited, and sent again: %r" % tries)
+    step("the global limit is the token's: another client's requests count; discord.py waits out a global 429")
+    emu.ratelimits(**{"global": {"limit": 50, "window": 1.0}}, reset=True)
     emu.ratelimits(routes={"POST /channels/{channel_id}/messages": {"limit": 50, "window": 1.0}}, reset=True)
     run_new_steps(emu, box, bot)
 
