@@ -51,7 +51,8 @@ typedef void cache_stats_read_fn(void *data, const struct cache_stats_row *rows,
                                  const char *error);
 /* Reads (and trims) n channels in ONE pipeline. ids are copied. fn runs
  * exactly once, later. n may be 0 (fn gets no rows, still later). Returns
- * 0, or -1 at once without a callback (no memory, the cache is closing). */
+ * 0, or -1 at once without a callback (no memory; a closing cache
+ * answers "cache closed", cache.h). */
 int cache_stats_read(struct cache *c, const uint64_t *ids, size_t n, int64_t now,
                      cache_stats_read_fn *fn, void *data);
 

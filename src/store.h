@@ -3,7 +3,8 @@
  *
  * Each function queues one parameterized query (values are always bound,
  * never pasted into SQL) and returns db_query's result: 0 and fn(data)
- * follows exactly once with a db_reply, or -1 at once without a callback.
+ * follows exactly once with a db_reply (a refusal of db's too, db.h), or
+ * -1 at once without a callback (an argument check here, or no memory).
  * The reply's columns are the STORE_*_COLUMNS of the comment on each
  * function; the *_row() helpers read one row into a struct whose strings
  * are BORROWED from the reply (valid during the callback only).
