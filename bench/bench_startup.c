@@ -11,6 +11,10 @@
  *             one ECDSA P-256 verification (the certificate and the
  *             ServerKeyExchange each need one) and one X25519 / P-256
  *             key exchange
+ *   trust     TLS_CA_FILE read as it ships in the image: Debian's CA
+ *             bundle (/etc/ssl/certs/ca-certificates.crt), whole
+ *             (tls_trust_load) and its parts: the PEM decoding by BearSSL
+ *             (before) and by src/pem.c, the X.509 decoding of each root
  *   tls       a whole handshake through src/tls.c with a server given as
  *             `bench_startup HOST PORT CAFILE` (bench/startup.py passes
  *             the Discord emulator's)
@@ -24,7 +28,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "loop.h"
+#include "pem.h"
 #include "scram.h"
 #include "tls.h"
 
@@ -237,6 +243,101 @@ bench_ec(void)
 	}
 }
 
+/* ---------------------------------------------------------------- trust */
+
+#define BENCH_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+
+static void
+bench_count(void *ctx, const void *bytes, size_t len)
+{
+	(void)bytes;
+	*(size_t *)ctx += len;
+}
+
+static void
+bench_x509_push(void *ctx, const void *bytes, size_t len)
+{
+	br_x509_decoder_push(ctx, bytes, len);
+}
+
+static void
+bench_trust(void)
+{
+	FILE *f = fopen(BENCH_BUNDLE, "rb");
+	if (!f) {
+		printf("startup-part: trust store: skipped (no %s)\n", BENCH_BUNDLE);
+		return;
+	}
+	static char text[1 << 20];
+	size_t len = fread(text, 1, sizeof text, f);
+	fclose(f);
+	double v[BENCH_RUNS];
+	char err[256], name[96];
+	size_t anchors = 0;
+	for (int r = 0; r < BENCH_RUNS; r++) {
+		double t0 = bench_cpu_us(CLOCK_THREAD_CPUTIME_ID);
+		struct tls_trust *t = tls_trust_load(BENCH_BUNDLE, err, sizeof err);
+		v[r] = bench_cpu_us(CLOCK_THREAD_CPUTIME_ID) - t0;
+		anchors = tls_trust_count(t);
+		tls_trust_free(t);
+	}
+	snprintf(name, sizeof name, "trust store, %zu roots: tls_trust_load", anchors);
+	bench_report(name, v, BENCH_RUNS);
+	/* the PEM layer alone, both ways */
+	size_t total = 0;
+	for (int r = 0; r < BENCH_RUNS; r++) {
+		br_pem_decoder_context pc;
+		double t0 = bench_cpu_us(CLOCK_THREAD_CPUTIME_ID);
+		br_pem_decoder_init(&pc);
+		size_t off = 0;
+		total = 0;
+		while (off < len) {
+			off += br_pem_decoder_push(&pc, text + off, len - off);
+			if (br_pem_decoder_event(&pc) == BR_PEM_BEGIN_OBJ)
+				br_pem_decoder_setdest(&pc, bench_count, &total);
+		}
+		v[r] = bench_cpu_us(CLOCK_THREAD_CPUTIME_ID) - t0;
+	}
+	snprintf(name, sizeof name, "  PEM, BearSSL br_pem_decoder (before)");
+	bench_report(name, v, BENCH_RUNS);
+	struct buf der;
+	buf_init(&der, 1 << 20);
+	size_t total2 = 0, certs = 0;
+	for (int r = 0; r < BENCH_RUNS; r++) {
+		double t0 = bench_cpu_us(CLOCK_THREAD_CPUTIME_ID);
+		size_t pos = 0, label_len;
+		const char *label, *why;
+		total2 = certs = 0;
+		while (pem_next(text, len, &pos, &label, &label_len, &der, &why) == 1) {
+			total2 += der.len;
+			certs++;
+			buf_reset(&der);
+		}
+		v[r] = bench_cpu_us(CLOCK_THREAD_CPUTIME_ID) - t0;
+	}
+	bench_report("  PEM, src/pem.c", v, BENCH_RUNS);
+	if (total != total2)
+		printf("startup-part: the PEM readers DIFFER (%zu vs %zu bytes)\n", total, total2);
+	/* the X.509 layer alone */
+	for (int r = 0; r < BENCH_RUNS; r++) {
+		size_t pos = 0, label_len;
+		const char *label, *why;
+		double spent = 0;
+		while (pem_next(text, len, &pos, &label, &label_len, &der, &why) == 1) {
+			br_x509_decoder_context xc;
+			double t0 = bench_cpu_us(CLOCK_THREAD_CPUTIME_ID);
+			br_x509_decoder_init(&xc, NULL, NULL);
+			bench_x509_push(&xc, der.data, der.len);
+			spent += bench_cpu_us(CLOCK_THREAD_CPUTIME_ID) - t0;
+			buf_reset(&der);
+		}
+		v[r] = spent;
+	}
+	snprintf(name, sizeof name, "  X.509, br_x509_decoder, %zu certificates", certs);
+	bench_report(name, v, BENCH_RUNS);
+	buf_free(&der);
+}
+
 /* ---------------------------------------------------------------- tls */
 
 struct bench_tls {
@@ -294,6 +395,7 @@ main(int argc, char **argv)
 	bench_scram();
 	bench_pg_login();
 	bench_ec();
+	bench_trust();
 	if (argc == 4)
 		bench_tls(argv[1], argv[2], argv[3]);
 	else

@@ -33,12 +33,15 @@
 #include "loop.h"
 #include "mem.h"
 #include "net.h"
+#include "pem.h"
 
 /* Send queue memory kept between writes; more is freed once sent. */
 #define TLS_SENDQ_KEEP (64u << 10)
 
 /* A CA name (DER) is a few hundred bytes; 8 KiB bounds a hostile bundle. */
 #define TLS_DN_MAX 8192
+/* A CA bundle larger than this is not one (the Debian one is about 200 KB). */
+#define TLS_CA_FILE_MAX (16u << 20)
 
 enum tls_state {
 	TLS_IDLE,
@@ -155,7 +158,6 @@ struct tls_trust_loader {
 	struct tls_trust *trust;
 	br_x509_decoder_context x509;
 	struct buf dn;
-	int in_cert;
 	int failed; /* out of memory */
 	size_t skipped;
 };
@@ -166,13 +168,6 @@ tls_trust_append_dn(void *ctx, const void *bytes, size_t len)
 	struct tls_trust_loader *ld = ctx;
 	if (buf_append(&ld->dn, bytes, len) < 0)
 		ld->failed = 1;
-}
-
-static void
-tls_trust_push_der(void *ctx, const void *bytes, size_t len)
-{
-	struct tls_trust_loader *ld = ctx;
-	br_x509_decoder_push(&ld->x509, bytes, len);
 }
 
 static void *
@@ -262,6 +257,30 @@ tls_trust_free(struct tls_trust *trust)
 	mem_free(trust);
 }
 
+/* Reads the whole file into text (at most TLS_CA_FILE_MAX bytes). NULL,
+ * or the reason. */
+static const char *
+tls_read_file(int fd, struct buf *text)
+{
+	for (;;) {
+		size_t want = text->max - text->len < 65536 ? text->max - text->len : 65536;
+		if (want == 0)
+			return "file too large";
+		if (buf_reserve(text, want) < 0)
+			return "out of memory";
+		size_t room = text->cap - text->len - 1; /* the NUL stays */
+		ssize_t n = read(fd, text->data + text->len, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return strerror(errno);
+		if (n == 0)
+			return NULL;
+		text->len += (size_t)n;
+		text->data[text->len] = '\0';
+	}
+}
+
 struct tls_trust *
 tls_trust_load(const char *pem_path, char *err, size_t err_len)
 {
@@ -273,64 +292,43 @@ tls_trust_load(const char *pem_path, char *err, size_t err_len)
 	struct tls_trust_loader ld;
 	memset(&ld, 0, sizeof ld);
 	buf_init(&ld.dn, TLS_DN_MAX);
+	struct buf text, der;
+	buf_init(&text, TLS_CA_FILE_MAX);
+	buf_init(&der, TLS_CA_FILE_MAX);
 	ld.trust = mem_calloc(1, sizeof *ld.trust);
 	if (ld.trust)
 		ld.trust->sessions = mem_calloc(TLS_SESSIONS, sizeof *ld.trust->sessions);
-	br_pem_decoder_context pem;
-	br_pem_decoder_init(&pem);
 	const char *why = NULL;
-	unsigned char chunk[4096];
-	int at_eof = 0;
 	if (!ld.trust || !ld.trust->sessions)
 		why = "out of memory";
-	/* the PEM decoder is pushed the file in chunks; between BEGIN and END
-	 * it feeds the DER straight into the X.509 decoder */
-	while (!why && !at_eof) {
-		ssize_t n = read(fd, chunk, sizeof chunk);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			why = strerror(errno);
+	if (!why)
+		why = tls_read_file(fd, &text);
+	close(fd);
+	/* each CERTIFICATE object's DER goes whole into the X.509 decoder;
+	 * other objects (keys, CRLs) are skipped */
+	size_t pos = 0;
+	const char *label;
+	size_t label_len;
+	int rc;
+	while (!why &&
+	       (rc = pem_next(text.data, text.len, &pos, &label, &label_len, &der, &why)) != 0) {
+		if (rc < 0) {
+			if (strcmp(why, "out of memory") != 0)
+				why = "invalid PEM";
 			break;
 		}
-		size_t len = (size_t)n, off = 0;
-		if (n == 0) {
-			/* a last line without its newline still ends the object
-			 * (tools/files.c does the same) */
-			at_eof = 1;
-			chunk[0] = '\n';
-			len = 1;
+		if ((label_len == 11 && memcmp(label, "CERTIFICATE", 11) == 0) ||
+		    (label_len == 16 && memcmp(label, "X509 CERTIFICATE", 16) == 0)) {
+			buf_reset(&ld.dn);
+			br_x509_decoder_init(&ld.x509, tls_trust_append_dn, &ld);
+			br_x509_decoder_push(&ld.x509, der.data, der.len);
+			if (ld.failed || tls_trust_add(&ld) < 0)
+				why = "out of memory";
 		}
-		while (off < len && !why) {
-			off += br_pem_decoder_push(&pem, chunk + off, len - off);
-			switch (br_pem_decoder_event(&pem)) {
-			case BR_PEM_BEGIN_OBJ: {
-				const char *name = br_pem_decoder_name(&pem);
-				ld.in_cert = strcmp(name, "CERTIFICATE") == 0 ||
-				             strcmp(name, "X509 CERTIFICATE") == 0;
-				if (ld.in_cert) {
-					buf_reset(&ld.dn);
-					br_x509_decoder_init(&ld.x509, tls_trust_append_dn, &ld);
-					br_pem_decoder_setdest(&pem, tls_trust_push_der, &ld);
-				} else {
-					br_pem_decoder_setdest(&pem, NULL, NULL);
-				}
-				break;
-			}
-			case BR_PEM_END_OBJ:
-				if (ld.in_cert && (ld.failed || tls_trust_add(&ld) < 0))
-					why = "out of memory";
-				ld.in_cert = 0;
-				break;
-			case BR_PEM_ERROR:
-				why = "invalid PEM";
-				break;
-			default:
-				break;
-			}
-		}
+		buf_reset(&der);
 	}
-	close(fd);
+	buf_free(&text);
+	buf_free(&der);
 	buf_free(&ld.dn);
 	if (!why && ld.trust->count == 0)
 		why = "no certificate in the file";
