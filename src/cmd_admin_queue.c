@@ -122,8 +122,8 @@ struct aq_job {
 	int failed;  /* the answer is set: reply with it */
 	int lost;    /* the guarded update touched no row: someone decided first */
 	int refused; /* Discord refused the creation: the answer says why */
-	char answer[600];
-	char *components; /* buttons for the answer, NULL: none */
+	char answer[DISCORD_CONTENT_MAX * 2]; /* bytes; finish() cuts it whole */
+	char *components;                     /* buttons for the answer, NULL: none */
 };
 
 static void
@@ -148,13 +148,40 @@ static void step(struct aq_job *j);
 /* Sets the answer and jumps to the reply. */
 static void finish(struct aq_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* How many bytes of user text s hold at most units UTF-16 code units,
+ * cut between characters, for "%.*s" (a byte cut like %.100s can split a
+ * character, which reaches the member as U+FFFD). */
+static int
+upto(const char *s, size_t units)
+{
+	return (int)discord_text_prefix(s, strlen(s), units);
+}
+
+/* A text vsnprintf cut at the buffer's end may end inside a character:
+ * drop that torn character. */
+static void
+trim_torn_tail(char *s)
+{
+	size_t n = strlen(s), i = n;
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i == 0)
+		return;
+	unsigned char lead = (unsigned char)s[i - 1];
+	size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
 static void
 finish(struct aq_job *j, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(j->answer, sizeof j->answer, fmt, ap);
+	int n = vsnprintf(j->answer, sizeof j->answer, fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof j->answer)
+		trim_torn_tail(j->answer);
 	j->state = AQ_REPLY;
 }
 
@@ -492,8 +519,9 @@ describe(struct aq_job *j, const char *prefix)
 		finish(j, "%sProposal #%lld (emoji) by <@%llu>: name '%s'.", prefix,
 		       (long long)j->id, (unsigned long long)j->user_id, j->original_text);
 	else
-		finish(j, "%sProposal #%lld (channel) by <@%llu>: %.300s\nSuggested name: %s",
-		       prefix, (long long)j->id, (unsigned long long)j->user_id, j->original_text,
+		finish(j, "%sProposal #%lld (channel) by <@%llu>: %.*s\nSuggested name: %s", prefix,
+		       (long long)j->id, (unsigned long long)j->user_id,
+		       upto(j->original_text, 300), j->original_text,
 		       j->suggestion[0] ? j->suggestion : "(none yet)");
 	mem_free(j->components);
 	j->components = buttons_json(j);
@@ -657,8 +685,8 @@ step(struct aq_job *j)
 				snprintf(j->final_name, sizeof j->final_name, "%s",
 				         j->original_text);
 			} else if (suggestion_usable(j->suggestion)) {
-				snprintf(j->final_name, sizeof j->final_name, "%.100s",
-				         j->suggestion);
+				snprintf(j->final_name, sizeof j->final_name, "%.*s",
+				         upto(j->suggestion, LLM_NAME_MAX), j->suggestion);
 			} else {
 				finish(j,
 				       "Proposal #%lld has no suggested name: use Override Name.",
@@ -742,19 +770,22 @@ step(struct aq_job *j)
 			tracked_add(b, j->created_id, TRACKED_PROPOSED, on_db_logged, j);
 			return;
 		case AQ_DM: {
-			char msg[1400];
-			if (j->kind == AQ_REJECT)
+			/* 100 units of name and a REASON_MAX reason, 4 bytes a
+			 * character at worst: the whole reason always fits */
+			char msg[96 + 4 * (100 + REASON_MAX)];
+			if (j->kind == AQ_REJECT) {
+				const char *name = j->emoji || !suggestion_usable(j->suggestion)
+				                           ? j->original_text
+				                           : j->suggestion;
 				snprintf(msg, sizeof msg,
-				         "Your %s proposal '%.100s' has been rejected. Reason: %s",
-				         type_of(j),
-				         j->emoji || !suggestion_usable(j->suggestion)
-				                 ? j->original_text
-				                 : j->suggestion,
+				         "Your %s proposal '%.*s' has been rejected. Reason: %s",
+				         type_of(j), upto(name, 100), name,
 				         j->reason ? j->reason : "");
-			else
+			} else {
 				snprintf(msg, sizeof msg,
 				         "Your %s proposal '%s' has been approved!", type_of(j),
 				         j->final_name);
+			}
 			j->state = (j->kind == AQ_APPROVE || j->kind == AQ_RECOVER) && !j->emoji
 			                   ? AQ_ANNOUNCE
 			                   : AQ_QUEUE;
@@ -990,7 +1021,8 @@ proposal_choice(const struct db_reply *reply, int row, char *line, size_t cap, i
 		snprintf(by, sizeof by, "%s", p.proposer_name);
 	else /* proposals older than sql/003 */
 		snprintf(by, sizeof by, "user %llu", (unsigned long long)p.user_id);
-	snprintf(line, cap, "#%lld %s: %.40s by %s", (long long)p.id, p.type, name, by);
+	snprintf(line, cap, "#%lld %s: %.*s by %s", (long long)p.id, p.type, upto(name, 40), name,
+	         by);
 	*value = p.id;
 	return 0;
 }

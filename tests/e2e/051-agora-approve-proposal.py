@@ -269,6 +269,15 @@ def main():
                              what="the rejection DM")
             text, _ = final_answer(emu, admin_slash(emu, "reject_proposal", {"proposal_id": p4, "reason": "again"}))
             assert text == "Proposal #%d was already rejected." % p4, text
+            # the whole reason reaches the proposer: 500 four-byte characters
+            # (1,000 UTF-16 units, 2,000 bytes) once overflowed a 1,400-byte DM
+            p4b = propose(emu, db, users[2], "another idea", "x")
+            long_reason = "\U0001F600" * 500
+            text, _ = final_answer(emu, admin_slash(emu, "reject_proposal",
+                                                     {"proposal_id": p4b, "reason": long_reason}))
+            assert text == "Proposal #%d rejected." % p4b, text
+            Control.wait_for(lambda: "Your channel proposal 'x' has been rejected. Reason: " + long_reason
+                             in dms(emu, users[2]), timeout=10, what="the whole rejection reason")
             print("7. rejected with the reason; again: %r" % text)
 
             # 8. ids that name nothing
