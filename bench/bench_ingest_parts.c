@@ -94,14 +94,18 @@ bench_scan(const char *text, size_t len, struct discord_message_head *m)
 	}
 	if (!have_t || !have_op)
 		return -1;
+	/* the paths are made once, as gateway_new makes them */
 	static const char *const envelope[] = {"op", "s", "t", "d"};
 	static char text_of[DISCORD_MESSAGE_HEAD_PATHS][64];
-	struct json_scan_path p[4 + DISCORD_MESSAGE_HEAD_PATHS];
-	for (size_t i = 0; i < 4; i++)
-		p[i].path = envelope[i];
-	for (size_t i = 0; i < DISCORD_MESSAGE_HEAD_PATHS; i++) {
-		snprintf(text_of[i], sizeof text_of[i], "d.%s", discord_message_head_paths[i]);
-		p[4 + i].path = text_of[i];
+	static struct json_scan_path p[4 + DISCORD_MESSAGE_HEAD_PATHS];
+	if (!p[0].path) {
+		for (size_t i = 0; i < 4; i++)
+			p[i].path = envelope[i];
+		for (size_t i = 0; i < DISCORD_MESSAGE_HEAD_PATHS; i++) {
+			snprintf(text_of[i], sizeof text_of[i], "d.%s",
+			         discord_message_head_paths[i]);
+			p[4 + i].path = text_of[i];
+		}
 	}
 	if (json_scan_paths(text, len, p, 4 + DISCORD_MESSAGE_HEAD_PATHS) < 0 ||
 	    json_span_int64(p[1].value, &num) < 0)
