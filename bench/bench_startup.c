@@ -14,7 +14,8 @@
  *   trust     TLS_CA_FILE read as it ships in the image: Debian's CA
  *             bundle (/etc/ssl/certs/ca-certificates.crt), whole
  *             (tls_trust_load) and its parts: the PEM decoding by BearSSL
- *             (before) and by src/pem.c, the X.509 decoding of each root
+ *             (before) and by src/pem.c, the X.509 reading of each root
+ *             by BearSSL (before) and by src/x509.c
  *   tls       a whole handshake through src/tls.c with a server given as
  *             `bench_startup HOST PORT CAFILE` (bench/startup.py passes
  *             the Discord emulator's)
@@ -33,6 +34,7 @@
 #include "pem.h"
 #include "scram.h"
 #include "tls.h"
+#include "x509.h"
 
 #define BENCH_RUNS 15
 
@@ -333,7 +335,25 @@ bench_trust(void)
 		}
 		v[r] = spent;
 	}
-	snprintf(name, sizeof name, "  X.509, br_x509_decoder, %zu certificates", certs);
+	snprintf(name, sizeof name, "  X.509, br_x509_decoder (before), %zu roots", certs);
+	bench_report(name, v, BENCH_RUNS);
+	for (int r = 0; r < BENCH_RUNS; r++) {
+		size_t pos = 0, label_len;
+		const char *label, *why;
+		double spent = 0;
+		while (pem_next(text, len, &pos, &label, &label_len, &der, &why) == 1) {
+			struct x509_anchor a;
+			double t0 = bench_cpu_us(CLOCK_THREAD_CPUTIME_ID);
+			int rc = x509_anchor_parse((const unsigned char *)der.data, der.len, &a);
+			spent += bench_cpu_us(CLOCK_THREAD_CPUTIME_ID) - t0;
+			if (rc < 0)
+				printf("startup-part: x509.c refused a root (tls.c asks "
+				       "BearSSL)\n");
+			buf_reset(&der);
+		}
+		v[r] = spent;
+	}
+	snprintf(name, sizeof name, "  X.509, src/x509.c, %zu roots", certs);
 	bench_report(name, v, BENCH_RUNS);
 	buf_free(&der);
 }

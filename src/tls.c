@@ -34,6 +34,7 @@
 #include "mem.h"
 #include "net.h"
 #include "pem.h"
+#include "x509.h"
 
 /* Send queue memory kept between writes; more is freed once sent. */
 #define TLS_SENDQ_KEEP (64u << 10)
@@ -191,18 +192,12 @@ tls_anchor_free(br_x509_trust_anchor *ta)
 	}
 }
 
-/* One certificate decoded: keep its name and key as a trust anchor (as
- * BearSSL's tools/certs.c does). 0, or -1 when out of memory. */
+/* One certificate's anchor fields (x509.h): keep its name and key as a
+ * trust anchor (as BearSSL's tools/certs.c does). 0, or -1 when out of
+ * memory. */
 static int
-tls_trust_add(struct tls_trust_loader *ld)
+tls_trust_add(struct tls_trust *trust, const struct x509_anchor *a)
 {
-	const br_x509_pkey *pk = br_x509_decoder_get_pkey(&ld->x509);
-	if (!pk || ld->dn.len == 0 ||
-	    (pk->key_type != BR_KEYTYPE_RSA && pk->key_type != BR_KEYTYPE_EC)) {
-		ld->skipped++; /* unsupported or broken: it can anchor nothing */
-		return 0;
-	}
-	struct tls_trust *trust = ld->trust;
 	br_x509_trust_anchor *grown =
 	        mem_reallocarray(trust->anchors, trust->count + 1, sizeof *trust->anchors);
 	if (!grown)
@@ -210,21 +205,21 @@ tls_trust_add(struct tls_trust_loader *ld)
 	trust->anchors = grown;
 	br_x509_trust_anchor *ta = &trust->anchors[trust->count];
 	memset(ta, 0, sizeof *ta);
-	ta->dn.data = tls_blobdup(ld->dn.data, ld->dn.len);
-	ta->dn.len = ld->dn.len;
-	ta->flags = br_x509_decoder_isCA(&ld->x509) ? BR_X509_TA_CA : 0;
-	ta->pkey.key_type = pk->key_type;
+	ta->dn.data = tls_blobdup(a->dn, a->dn_len);
+	ta->dn.len = a->dn_len;
+	ta->flags = a->is_ca ? BR_X509_TA_CA : 0;
+	ta->pkey.key_type = (unsigned char)a->key_type;
 	int ok = ta->dn.data != NULL;
-	if (pk->key_type == BR_KEYTYPE_RSA) {
-		ta->pkey.key.rsa.n = tls_blobdup(pk->key.rsa.n, pk->key.rsa.nlen);
-		ta->pkey.key.rsa.nlen = pk->key.rsa.nlen;
-		ta->pkey.key.rsa.e = tls_blobdup(pk->key.rsa.e, pk->key.rsa.elen);
-		ta->pkey.key.rsa.elen = pk->key.rsa.elen;
+	if (a->key_type == BR_KEYTYPE_RSA) {
+		ta->pkey.key.rsa.n = tls_blobdup(a->n, a->n_len);
+		ta->pkey.key.rsa.nlen = a->n_len;
+		ta->pkey.key.rsa.e = tls_blobdup(a->e, a->e_len);
+		ta->pkey.key.rsa.elen = a->e_len;
 		ok = ok && ta->pkey.key.rsa.n && ta->pkey.key.rsa.e;
 	} else {
-		ta->pkey.key.ec.curve = pk->key.ec.curve;
-		ta->pkey.key.ec.q = tls_blobdup(pk->key.ec.q, pk->key.ec.qlen);
-		ta->pkey.key.ec.qlen = pk->key.ec.qlen;
+		ta->pkey.key.ec.curve = a->curve;
+		ta->pkey.key.ec.q = tls_blobdup(a->q, a->q_len);
+		ta->pkey.key.ec.qlen = a->q_len;
 		ok = ok && ta->pkey.key.ec.q;
 	}
 	if (!ok) {
@@ -233,6 +228,42 @@ tls_trust_add(struct tls_trust_loader *ld)
 	}
 	trust->count++;
 	return 0;
+}
+
+/* A certificate x509.c does not read, by br_x509_decoder (which refuses
+ * what x509.c refuses, as far as bench and tests show: this is the
+ * safety net). 1 with *a filled (pointing into ld), 0 when it can anchor
+ * nothing, -1 when out of memory. */
+static int
+tls_trust_decode_bearssl(struct tls_trust_loader *ld, const void *der, size_t len,
+                         struct x509_anchor *a)
+{
+	buf_reset(&ld->dn);
+	ld->failed = 0;
+	br_x509_decoder_init(&ld->x509, tls_trust_append_dn, ld);
+	br_x509_decoder_push(&ld->x509, der, len);
+	if (ld->failed)
+		return -1;
+	const br_x509_pkey *pk = br_x509_decoder_get_pkey(&ld->x509);
+	if (!pk || ld->dn.len == 0 ||
+	    (pk->key_type != BR_KEYTYPE_RSA && pk->key_type != BR_KEYTYPE_EC))
+		return 0;
+	memset(a, 0, sizeof *a);
+	a->dn = (const unsigned char *)ld->dn.data;
+	a->dn_len = ld->dn.len;
+	a->is_ca = br_x509_decoder_isCA(&ld->x509);
+	a->key_type = pk->key_type;
+	if (pk->key_type == BR_KEYTYPE_RSA) {
+		a->n = pk->key.rsa.n;
+		a->n_len = pk->key.rsa.nlen;
+		a->e = pk->key.rsa.e;
+		a->e_len = pk->key.rsa.elen;
+	} else {
+		a->curve = pk->key.ec.curve;
+		a->q = pk->key.ec.q;
+		a->q_len = pk->key.ec.qlen;
+	}
+	return 1;
 }
 
 size_t
@@ -319,11 +350,14 @@ tls_trust_load(const char *pem_path, char *err, size_t err_len)
 		}
 		if ((label_len == 11 && memcmp(label, "CERTIFICATE", 11) == 0) ||
 		    (label_len == 16 && memcmp(label, "X509 CERTIFICATE", 16) == 0)) {
-			buf_reset(&ld.dn);
-			br_x509_decoder_init(&ld.x509, tls_trust_append_dn, &ld);
-			br_x509_decoder_push(&ld.x509, der.data, der.len);
-			if (ld.failed || tls_trust_add(&ld) < 0)
+			struct x509_anchor a;
+			int got = 1;
+			if (x509_anchor_parse((const unsigned char *)der.data, der.len, &a) < 0)
+				got = tls_trust_decode_bearssl(&ld, der.data, der.len, &a);
+			if (got < 0 || (got > 0 && tls_trust_add(ld.trust, &a) < 0))
 				why = "out of memory";
+			else if (got == 0)
+				ld.skipped++; /* unsupported or broken: it can anchor nothing */
 		}
 		buf_reset(&der);
 	}
