@@ -21,22 +21,26 @@ pem_starts(const char *text, size_t p, size_t end, const char *prefix, size_t n)
 	return end - p >= n && memcmp(text + p, prefix, n) == 0;
 }
 
-/* The value of a base64 character, or -1. */
-static int
-pem_b64(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+/* The value of each byte in base64: 0-63, or PEM_SKIP (space, tab, CR),
+ * PEM_PAD ('='), PEM_BAD (anything else). */
+enum { PEM_SKIP = 64, PEM_PAD = 65, PEM_BAD = 66 };
+
+/* the values of "A-Za-z0-9+/" (RFC 4648 4) at their ASCII codes; tab, CR
+ * and space PEM_SKIP, "=" PEM_PAD */
+static const unsigned char pem_table[256] = {
+        66, 66, 66, 66, 66, 66, 66, 66, 66, 64, 66, 66, 66, 64, 66, 66, 66, 66, 66, 66, 66, 66,
+        66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 64, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 62,
+        66, 66, 66, 63, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 66, 66, 66, 65, 66, 66, 66, 0,
+        1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+        23, 24, 25, 66, 66, 66, 66, 66, 66, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
+        39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+        66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+        66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+        66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+        66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+        66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+        66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+};
 
 int
 pem_next(const char *text, size_t len, size_t *pos, const char **label, size_t *label_len,
@@ -81,20 +85,19 @@ pem_next(const char *text, size_t len, size_t *pos, const char **label, size_t *
 			break;
 		}
 		for (size_t i = p; i < end; i++) {
-			unsigned char c = (unsigned char)text[i];
-			if (c == ' ' || c == '\t' || c == '\r')
+			unsigned v = pem_table[(unsigned char)text[i]];
+			if (v == PEM_SKIP)
 				continue;
-			if (c == '=') {
+			if (v == PEM_PAD) {
 				pads++;
 				continue;
 			}
-			int v = pem_b64(c);
-			if (v < 0 || pads) {
+			if (v == PEM_BAD || pads) {
 				*why = "invalid base64";
 				return -1;
 			}
 			chars++;
-			acc = (acc << 6) | (unsigned)v;
+			acc = (acc << 6) | v;
 			bits += 6;
 			if (bits >= 8) {
 				bits -= 8;
