@@ -1545,6 +1545,7 @@ struct scan_segments {
 	uint16_t start[JSON_SCAN_PATHS_MAX][JSON_SCAN_PATH_DEPTH];
 	uint16_t len[JSON_SCAN_PATHS_MAX][JSON_SCAN_PATH_DEPTH];
 	uint8_t segs[JSON_SCAN_PATHS_MAX];
+	uint32_t plain; /* bit i: path i has no backslash */
 };
 
 static const unsigned char *
@@ -1553,9 +1554,22 @@ paths_object(const unsigned char *p, const unsigned char *end, int room,
              size_t n, const char **error, const unsigned char **error_at)
 {
 	uint32_t seen = 0, active = 0;
-	for (size_t i = 0; i < n; i++)
-		if (at[i] != UINT8_MAX)
-			active |= (uint32_t)1 << i;
+	/* the first bytes the wanted keys here start with: most members are
+	 * passed over on that alone (an escaped first byte, or an empty
+	 * segment, can start anything) */
+	uint64_t first[4] = {0, 0, 0, 0};
+	for (size_t i = 0; i < n; i++) {
+		if (at[i] == UINT8_MAX)
+			continue;
+		active |= (uint32_t)1 << i;
+		if (sg->len[i][at[i]] == 0) {
+			first[0] = first[1] = first[2] = first[3] = ~(uint64_t)0;
+		} else {
+			unsigned char c = (unsigned char)paths[i].path[sg->start[i][at[i]]];
+			first[c >> 6] |= (uint64_t)1 << (c & 63);
+		}
+	}
+	first['\\' >> 6] |= (uint64_t)1 << ('\\' & 63);
 	p = skip_ws(p + 1, end);
 	if (p < end && *p == '}')
 		return p + 1;
@@ -1579,16 +1593,26 @@ paths_object(const unsigned char *p, const unsigned char *end, int room,
 		uint8_t sub[JSON_SCAN_PATHS_MAX];
 		uint32_t take = 0, descend = 0;
 		/* only the paths that lead here and were not served yet */
-		for (uint32_t left = active & ~seen; left; left &= left - 1) {
+		uint32_t left = active & ~seen;
+		if (key.len &&
+		    !(first[(unsigned char)key.p[0] >> 6] >> ((unsigned char)key.p[0] & 63) & 1))
+			left = 0;
+		for (; left; left &= left - 1) {
 			unsigned i = (unsigned)__builtin_ctz(left), k = at[i];
 			size_t seg_len = sg->len[i][k];
 			const char *seg = paths[i].path + sg->start[i][k];
 			/* the usual mismatch, without a call: shorter, or another
 			 * first byte that is not an escape */
-			if (key.len < seg_len ||
-			    (seg_len && key.p[0] != seg[0] && key.p[0] != '\\') ||
-			    !key_is(key, seg, seg_len))
+			if (key.len == seg_len && (sg->plain >> i & 1)) {
+				/* same length: equal only as raw bytes (an escape
+				 * would have made the raw key longer) */
+				if (memcmp(key.p, seg, seg_len) != 0)
+					continue;
+			} else if (key.len < seg_len ||
+			           (seg_len && key.p[0] != seg[0] && key.p[0] != '\\') ||
+			           !key_is(key, seg, seg_len)) {
 				continue;
+			}
 			seen |= (uint32_t)1 << i;
 			if (k + 1 < sg->segs[i]) {
 				sub[i] = (uint8_t)(k + 1);
@@ -1639,6 +1663,7 @@ json_scan_paths(const char *text, size_t len, struct json_scan_path *paths, size
 	uint8_t at[JSON_SCAN_PATHS_MAX];
 	if (n > JSON_SCAN_PATHS_MAX)
 		return -1;
+	sg.plain = 0;
 	for (size_t i = 0; i < n; i++) {
 		paths[i].value = (struct json_span){NULL, 0};
 		/* a path too deep or too long is never found (it would only
@@ -1659,6 +1684,8 @@ json_scan_paths(const char *text, size_t len, struct json_scan_path *paths, size
 			from = c + 1;
 		}
 		sg.segs[i] = (uint8_t)k;
+		if (!memchr(path, '\\', plen))
+			sg.plain |= (uint32_t)1 << i;
 	}
 	if (!text)
 		return -1;
