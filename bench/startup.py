@@ -95,6 +95,8 @@ def print_breakdown(parts):
     print("    PostgreSQL login (libpq, SCRAM-SHA-256)    %5.2f ms" % med["login"])
     print("    TLS handshake, REST (GET /gateway/bot)     %5.2f ms" % med["tls_rest"])
     print("    TLS handshake, gateway                     %5.2f ms" % med["tls_gateway"])
+    print("    (TLS_CA_FILE here is the emulator's one CA; Debian's bundle of 144 roots, the image's default,"
+          " adds its\n    load: 'trust store' below)")
     print("    the rest                                   %5.2f ms: exec (a static binary alone: about 0.6 ms"
           " here), config," % other)
     print("        Redis, migrations check, loads, HTTP, WebSocket, IDENTIFY, page faults (about 11 us each"

@@ -148,6 +148,87 @@ scram_compress_shani(uint32_t state[8], const uint8_t block[64])
 }
 #endif
 
+#if SCRAM_X86
+/* The SHA-NI rounds on a state held as ABEF/CDGH and a message given as
+ * words (m[0] = W0..W3 in lanes 0..3), with the feed-forward. */
+__attribute__((target("sha,ssse3,sse4.1"))) static inline void
+scram_rounds_shani(__m128i *st0, __m128i *st1, __m128i w0, __m128i w1, __m128i w2, __m128i w3)
+{
+	const __m128i save0 = *st0, save1 = *st1;
+	__m128i s0 = *st0, s1 = *st1;
+	__m128i m[4] = {w0, w1, w2, w3};
+#pragma GCC unroll 16
+	for (int g = 0; g < 16; g++) {
+		if (g >= 4) {
+			__m128i t = _mm_sha256msg1_epu32(m[g & 3], m[(g + 1) & 3]);
+			t = _mm_add_epi32(t, _mm_alignr_epi8(m[(g + 3) & 3], m[(g + 2) & 3], 4));
+			m[g & 3] = _mm_sha256msg2_epu32(t, m[(g + 3) & 3]);
+		}
+		__m128i msg = _mm_add_epi32(
+		        m[g & 3], _mm_loadu_si128((const __m128i *)(const void *)&scram_k[4 * g]));
+		s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+		s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(msg, 0x0E));
+	}
+	*st0 = _mm_add_epi32(s0, save0);
+	*st1 = _mm_add_epi32(s1, save1);
+}
+
+/* state[8] (A..H) to ABEF/CDGH */
+__attribute__((target("sha,ssse3,sse4.1"))) static inline void
+scram_to_abef(const uint32_t state[8], __m128i *st0, __m128i *st1)
+{
+	__m128i tmp = _mm_loadu_si128((const __m128i *)(const void *)&state[0]);
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)&state[4]);
+	tmp = _mm_shuffle_epi32(tmp, 0xB1);
+	b = _mm_shuffle_epi32(b, 0x1B);
+	*st0 = _mm_alignr_epi8(tmp, b, 8);
+	*st1 = _mm_blend_epi16(b, tmp, 0xF0);
+}
+
+/* ABEF/CDGH to the digest's words: A..D and E..H in lanes 0..3, which
+ * are also the next message's W0..W7 */
+__attribute__((target("sha,ssse3,sse4.1"))) static inline void
+scram_to_words(__m128i st0, __m128i st1, __m128i *w0, __m128i *w1)
+{
+	__m128i tmp = _mm_shuffle_epi32(st0, 0x1B);
+	st1 = _mm_shuffle_epi32(st1, 0xB1);
+	*w0 = _mm_blend_epi16(tmp, st1, 0xF0);
+	*w1 = _mm_alignr_epi8(st1, tmp, 8);
+}
+
+/* scram_iterate with SHA-NI, everything in registers: the digest of one
+ * compression becomes the next one's message words as they are, the
+ * padding words (0x80000000, zeros, the bit length 768) are constants. */
+__attribute__((target("sha,ssse3,sse4.1"))) static void
+scram_iterate_shani(const uint32_t istate[8], const uint32_t ostate[8], unsigned long iterations,
+                    const uint8_t u[32], uint8_t out[32])
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	const __m128i pad2 = _mm_set_epi32(0, 0, 0, (int)0x80000000u);
+	const __m128i pad3 = _mm_set_epi32(768, 0, 0, 0);
+	__m128i i0, i1, o0, o1;
+	scram_to_abef(istate, &i0, &i1);
+	scram_to_abef(ostate, &o0, &o1);
+	__m128i w0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)u), bswap);
+	__m128i w1 =
+	        _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(u + 16)), bswap);
+	__m128i acc0 = w0, acc1 = w1;
+	for (unsigned long i = 2; i <= iterations; i++) {
+		__m128i s0 = i0, s1 = i1;
+		scram_rounds_shani(&s0, &s1, w0, w1, pad2, pad3);
+		scram_to_words(s0, s1, &w0, &w1);
+		s0 = o0;
+		s1 = o1;
+		scram_rounds_shani(&s0, &s1, w0, w1, pad2, pad3);
+		scram_to_words(s0, s1, &w0, &w1);
+		acc0 = _mm_xor_si128(acc0, w0);
+		acc1 = _mm_xor_si128(acc1, w1);
+	}
+	_mm_storeu_si128((__m128i *)(void *)out, _mm_shuffle_epi8(acc0, bswap));
+	_mm_storeu_si128((__m128i *)(void *)(out + 16), _mm_shuffle_epi8(acc1, bswap));
+}
+#endif
+
 int
 scram_have_shani(void)
 {
@@ -269,7 +350,12 @@ scram_pbkdf2_sha256(enum scram_impl impl, const void *password, size_t password_
 	for (int i = 0; i < 64; i++)
 		pad[i] = key[i] ^ 0x5c;
 	compress(ostate, pad);
-	scram_iterate(compress, istate, ostate, iterations, u, out);
+#if SCRAM_X86
+	if (compress == scram_compress_shani)
+		scram_iterate_shani(istate, ostate, iterations, u, out);
+	else
+#endif
+		scram_iterate(compress, istate, ostate, iterations, u, out);
 	/* the password's traces on the stack */
 	explicit_bzero(key, sizeof key);
 	explicit_bzero(pad, sizeof pad);
