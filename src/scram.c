@@ -107,51 +107,11 @@ scram_compress_portable(uint32_t state[8], const uint8_t block[64])
 #if SCRAM_X86
 /* Intel's SHA extensions: sha256rnds2 does two rounds on the state held
  * as ABEF/CDGH, sha256msg1/msg2 extend the message schedule four words at
- * a time. The loop over the 16 four-round groups is unrolled by the
- * compiler; the message words rotate through m[0..3]. */
-__attribute__((target("sha,ssse3,sse4.1"))) static void
-scram_compress_shani(uint32_t state[8], const uint8_t block[64])
-{
-	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-	__m128i tmp = _mm_loadu_si128((const __m128i *)(const void *)&state[0]);
-	__m128i st1 = _mm_loadu_si128((const __m128i *)(const void *)&state[4]);
-	tmp = _mm_shuffle_epi32(tmp, 0xB1);         /* CDAB */
-	st1 = _mm_shuffle_epi32(st1, 0x1B);         /* EFGH */
-	__m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
-	st1 = _mm_blend_epi16(st1, tmp, 0xF0);      /* CDGH */
-	const __m128i save0 = st0, save1 = st1;
-	__m128i m[4];
-#pragma GCC unroll 16
-	for (int g = 0; g < 16; g++) {
-		if (g < 4) {
-			m[g] = _mm_shuffle_epi8(
-			        _mm_loadu_si128((const __m128i *)(const void *)(block + 16 * g)),
-			        bswap);
-		} else {
-			__m128i t = _mm_sha256msg1_epu32(m[g & 3], m[(g + 1) & 3]);
-			t = _mm_add_epi32(t, _mm_alignr_epi8(m[(g + 3) & 3], m[(g + 2) & 3], 4));
-			m[g & 3] = _mm_sha256msg2_epu32(t, m[(g + 3) & 3]);
-		}
-		__m128i msg = _mm_add_epi32(
-		        m[g & 3], _mm_loadu_si128((const __m128i *)(const void *)&scram_k[4 * g]));
-		st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
-		st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(msg, 0x0E));
-	}
-	st0 = _mm_add_epi32(st0, save0);
-	st1 = _mm_add_epi32(st1, save1);
-	tmp = _mm_shuffle_epi32(st0, 0x1B);    /* FEBA */
-	st1 = _mm_shuffle_epi32(st1, 0xB1);    /* DCHG */
-	st0 = _mm_blend_epi16(tmp, st1, 0xF0); /* DCBA */
-	st1 = _mm_alignr_epi8(st1, tmp, 8);    /* HGFE */
-	_mm_storeu_si128((__m128i *)(void *)&state[0], st0);
-	_mm_storeu_si128((__m128i *)(void *)&state[4], st1);
-}
-#endif
-
-#if SCRAM_X86
-/* The SHA-NI rounds on a state held as ABEF/CDGH and a message given as
- * words (m[0] = W0..W3 in lanes 0..3), with the feed-forward. */
-__attribute__((target("sha,ssse3,sse4.1"))) static inline void
+ * a time. The 64 rounds on such a state and a message given as words
+ * (w0 = W0..W3 in lanes 0..3), with the feed-forward; the loop over the
+ * 16 four-round groups is unrolled by the compiler, the message words
+ * rotate through m[0..3]. Not inlined: both users share one copy. */
+__attribute__((target("sha,ssse3,sse4.1"), noinline)) static void
 scram_rounds_shani(__m128i *st0, __m128i *st1, __m128i w0, __m128i w1, __m128i w2, __m128i w3)
 {
 	const __m128i save0 = *st0, save1 = *st1;
@@ -194,6 +154,21 @@ scram_to_words(__m128i st0, __m128i st1, __m128i *w0, __m128i *w1)
 	st1 = _mm_shuffle_epi32(st1, 0xB1);
 	*w0 = _mm_blend_epi16(tmp, st1, 0xF0);
 	*w1 = _mm_alignr_epi8(st1, tmp, 8);
+}
+
+__attribute__((target("sha,ssse3,sse4.1"))) static void
+scram_compress_shani(uint32_t state[8], const uint8_t block[64])
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i st0, st1, w[4];
+	scram_to_abef(state, &st0, &st1);
+	for (int i = 0; i < 4; i++)
+		w[i] = _mm_shuffle_epi8(
+		        _mm_loadu_si128((const __m128i *)(const void *)(block + 16 * i)), bswap);
+	scram_rounds_shani(&st0, &st1, w[0], w[1], w[2], w[3]);
+	scram_to_words(st0, st1, &w[0], &w[1]);
+	_mm_storeu_si128((__m128i *)(void *)&state[0], w[0]);
+	_mm_storeu_si128((__m128i *)(void *)&state[4], w[1]);
 }
 
 /* scram_iterate with SHA-NI, everything in registers: the digest of one
