@@ -114,7 +114,8 @@ pem_test_same(const char *what, const char *text, size_t len, int crlf)
 				printf("    %s: label\n", what);
 			}
 			if (!CHECK(b.data[i].len == a.data[i].len &&
-			           memcmp(b.data[i].data, a.data[i].data, a.data[i].len) == 0))
+			           (a.data[i].len == 0 ||
+			            memcmp(b.data[i].data, a.data[i].data, a.data[i].len) == 0)))
 				printf("    %s: object %zu differs\n", what, i);
 		}
 	pem_test_free(&a);
