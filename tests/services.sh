@@ -158,7 +158,15 @@ stop_all() {
 cmd=${1:-}
 what=${2:-}
 case "$cmd:$what" in
-start:) start_all ;;
+start:)
+	# a port picked free can be taken before PostgreSQL or Redis binds it
+	# (several suites start services at once): try again on other ports
+	for attempt in 1 2 3; do
+		(start_all) && exit 0
+		echo "services.sh: start attempt $attempt failed; trying other ports" >&2
+	done
+	die "PostgreSQL and Redis did not start in 3 attempts"
+	;;
 stop:) stop_all ;;
 start:pg) load && pg_start ;;
 stop:pg) load && pg_stop ;;

@@ -262,7 +262,7 @@ TEST(guild_whole_and_pruned_guild_create_fill_the_cache_alike)
 	        "\"channels\":["
 	        "{\"id\":\"900\",\"type\":4,\"name\":\"Proposed\",\"position\":1,\"guild_id\":"
 	        "\"" GUILD "\",\"permission_overwrites\":[{\"id\":\"5\",\"type\":1,\"allow\":\"0\","
-	                   "\"deny\":\"1024\"}]},"
+	        "\"deny\":\"1024\"}]},"
 	        "{\"topic\":\"{not "
 	        "json]\",\"id\":\"901\",\"type\":4,\"name\":\"Permanent\",\"position\":2},"
 	        "{\"id\":\"10\",\"type\":0,\"name\":\"general\",\"position\":0,\"parent_id\":null,"
