@@ -388,17 +388,19 @@ hex4(const unsigned char *s, uint32_t *out)
 	return 0;
 }
 
-/* Decodes the escape at *at (a backslash) into out (room for 4 bytes),
- * moving *at past it; returns the bytes written, or -1 (error set). RFC
- * 8259 section 7: the two-character escapes, and \uXXXX, where characters
- * outside the BMP are a UTF-16 surrogate pair, which must be complete. */
-static int
-decode_escape(struct parser *ps, const unsigned char **at, const unsigned char *end, char *out)
+/* Decodes the escape at *at (a backslash) into out (room for 4 bytes):
+ * the bytes written, *at moved past it; or -1 with *why (when why is not
+ * NULL) saying what is wrong. RFC 8259 section 7: the two-character
+ * escapes, and \uXXXX, where characters outside the BMP are a UTF-16
+ * surrogate pair. The parser and the scanner both use it. */
+static inline int
+escape_decode(const unsigned char **at, const unsigned char *end, char *out, const char **why)
 {
 	const unsigned char *bs = *at;
 	uint32_t cp, low;
 	if (end - bs < 2) {
-		fail(ps, ps->p, "unterminated string");
+		if (why)
+			*why = "unterminated string";
 		return -1;
 	}
 	*at = bs + 2;
@@ -426,11 +428,13 @@ decode_escape(struct parser *ps, const unsigned char **at, const unsigned char *
 	case 'u':
 		break;
 	default:
-		fail(ps, bs, "invalid escape in string");
+		if (why)
+			*why = "invalid escape in string";
 		return -1;
 	}
 	if (end - bs < 6 || hex4(bs + 2, &cp) < 0) {
-		fail(ps, bs, "\\u must be followed by four hex digits");
+		if (why)
+			*why = "\\u must be followed by four hex digits";
 		return -1;
 	}
 	*at = bs + 6;
@@ -454,6 +458,19 @@ decode_escape(struct parser *ps, const unsigned char **at, const unsigned char *
 		}
 	}
 	return (int)utf8_put(out, cp);
+}
+
+/* escape_decode for the parser: a failure is the document's error, at the
+ * escape (an unterminated string at the string's start). */
+static int
+decode_escape(struct parser *ps, const unsigned char **at, const unsigned char *end, char *out)
+{
+	const unsigned char *bs = *at;
+	const char *why = NULL;
+	int n = escape_decode(at, end, out, &why);
+	if (n < 0)
+		fail(ps, end - bs < 2 ? ps->p : bs, why);
+	return n;
 }
 
 /* The string at ps->p (its opening quote) when the current arena block is
@@ -1400,61 +1417,6 @@ json_scan_next(struct json_scan *s, struct json_span *key, struct json_span *val
 	return 1;
 }
 
-/* Decodes the escape at *at (a backslash) as decode_escape does, without
- * a parser: the bytes written to out (room for 4), or -1. */
-static int
-span_escape(const unsigned char **at, const unsigned char *end, char *out)
-{
-	const unsigned char *bs = *at;
-	uint32_t cp, low;
-	if (end - bs < 2)
-		return -1;
-	*at = bs + 2;
-	switch (bs[1]) {
-	case '"':
-	case '\\':
-	case '/':
-		*out = (char)bs[1];
-		return 1;
-	case 'b':
-		*out = '\b';
-		return 1;
-	case 'f':
-		*out = '\f';
-		return 1;
-	case 'n':
-		*out = '\n';
-		return 1;
-	case 'r':
-		*out = '\r';
-		return 1;
-	case 't':
-		*out = '\t';
-		return 1;
-	case 'u':
-		break;
-	default:
-		return -1;
-	}
-	if (end - bs < 6 || hex4(bs + 2, &cp) < 0)
-		return -1;
-	*at = bs + 6;
-	/* lone surrogates become U+FFFD, as in decode_escape */
-	if (cp >= 0xDC00 && cp <= 0xDFFF) {
-		cp = UTF8_REPLACEMENT;
-	} else if (cp >= 0xD800 && cp <= 0xDBFF) {
-		const unsigned char *s = bs + 6;
-		if (end - s >= 6 && s[0] == '\\' && s[1] == 'u' && hex4(s + 2, &low) == 0 &&
-		    low >= 0xDC00 && low <= 0xDFFF) {
-			cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-			*at = bs + 12;
-		} else {
-			cp = UTF8_REPLACEMENT;
-		}
-	}
-	return (int)utf8_put(out, cp);
-}
-
 static inline int
 key_is(struct json_span key, const char *name, size_t name_len)
 {
@@ -1483,7 +1445,7 @@ key_is(struct json_span key, const char *name, size_t name_len)
 	while (p < end) {
 		if (*p == '\\') {
 			char out[4];
-			int n = span_escape(&p, end, out);
+			int n = escape_decode(&p, end, out, NULL);
 			if (n < 0 || name_len - k < (size_t)n ||
 			    memcmp(name + k, out, (size_t)n) != 0)
 				return 0;
@@ -1818,7 +1780,7 @@ json_span_id(struct json_span v, uint64_t *out)
 		const unsigned char *d = p;
 		size_t n = 1;
 		if (*p == '\\') {
-			int r = span_escape(&p, end, tmp);
+			int r = escape_decode(&p, end, tmp, NULL);
 			if (r < 0)
 				return -1;
 			d = (const unsigned char *)tmp;
@@ -1858,7 +1820,7 @@ json_span_string(struct json_span v, char *out, size_t cap, size_t *len)
 		size_t n;
 		const unsigned char *from;
 		if (c == '\\') {
-			int r = span_escape(&p, end, tmp);
+			int r = escape_decode(&p, end, tmp, NULL);
 			if (r < 0)
 				return -1;
 			n = (size_t)r;
