@@ -394,14 +394,15 @@ llm_on_response(const struct http_response *res, const char *error, void *data)
 	free(r);
 }
 
-void
-llm_suggest(struct llm *l, const char *prompt, llm_done_fn *fn, void *data)
+/* A request on l's pending list (answered by llm_free if still there), or
+ * NULL after answering fn at once: no memory for even the request. */
+static struct llm_req *
+req_new(struct llm *l, llm_done_fn *fn, void *data)
 {
 	struct llm_req *r = calloc(1, sizeof *r);
 	if (!r) {
-		/* no memory for even the request: answer now rather than never */
 		fn(data, NULL, "LLM error: out of memory");
-		return;
+		return NULL;
 	}
 	r->llm = l;
 	r->fn = fn;
@@ -410,6 +411,15 @@ llm_suggest(struct llm *l, const char *prompt, llm_done_fn *fn, void *data)
 	if (l->pending)
 		l->pending->prev = r;
 	l->pending = r;
+	return r;
+}
+
+void
+llm_suggest(struct llm *l, const char *prompt, llm_done_fn *fn, void *data)
+{
+	struct llm_req *r = req_new(l, fn, data);
+	if (!r)
+		return;
 	if (!l->url || !l->auth[0]) {
 		llm_fail_later(r, "LLM not configured");
 		return;
@@ -478,19 +488,9 @@ llm_suggest_idea(struct llm *l, const char *prompt_template, const char *idea, l
 	if (!prompt_template || !idea || llm_render_prompt(&prompt, prompt_template, idea) < 0) {
 		buf_free(&prompt);
 		/* answered later, as every failure of this module */
-		struct llm_req *r = calloc(1, sizeof *r);
-		if (!r) {
-			fn(data, NULL, "LLM error: out of memory");
-			return;
-		}
-		r->llm = l;
-		r->fn = fn;
-		r->data = data;
-		r->next = l->pending;
-		if (l->pending)
-			l->pending->prev = r;
-		l->pending = r;
-		llm_fail_later(r, "LLM error: the prompt could not be rendered");
+		struct llm_req *r = req_new(l, fn, data);
+		if (r)
+			llm_fail_later(r, "LLM error: the prompt could not be rendered");
 		return;
 	}
 	llm_suggest(l, buf_str(&prompt), fn, data);
